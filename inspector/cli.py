@@ -1,0 +1,364 @@
+"""The `inspector` command line: parses arguments, calls the library, prints, and picks exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from inspector import __version__
+from inspector.errors import InspectorError
+
+DEFAULT_LOGDIR = Path("tf_files/training_summaries")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors become InspectorError so every error prints the same way."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise InspectorError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+class Output:
+    """Where a command writes: rich on stdout, one-line errors and notes on stderr."""
+
+    def __init__(self, *, json_mode: bool = False) -> None:
+        from rich.console import Console
+
+        self.json_mode = json_mode
+        self.console = Console(highlight=False, soft_wrap=False)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def print(self, *renderables: Any) -> None:
+        if not self.json_mode:
+            self.console.print(*renderables)
+
+    def json(self, data: Any) -> None:
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+        sys.stdout.flush()
+
+    def note(self, text: str) -> None:
+        """Side information: on stderr, so --json output stays parseable."""
+        from inspector.render import message
+
+        self.err.print(message("note", text))
+
+    def warn(self, text: str) -> None:
+        from inspector.render import message
+
+        self.err.print(message("warning", text))
+
+    def status(self, text: str):
+        """A spinner for long waits; silent when stderr is not a terminal."""
+        return self.err.status(text)
+
+
+# --- commands ---------------------------------------------------------------
+
+
+def cmd_diff(args: argparse.Namespace, out: Output) -> int:
+    from inspector.diff import diff_loaded
+    from inspector.graphio import load_graph
+    from inspector.render import diff_report
+
+    a, b = load_graph(args.a), load_graph(args.b)
+    diff = diff_loaded(a, b, labels=_labels(args, a.path, b.path))
+    if args.json:
+        out.json(diff.to_json())
+    else:
+        out.print(diff_report(diff, max_rows=None if args.all_ops else 25))
+    return 0
+
+
+def _labels(args: argparse.Namespace, a: Path, b: Path) -> tuple[str, str]:
+    from inspector.diff import run_names
+
+    if getattr(args, "names", None):
+        return tuple(args.names)  # type: ignore[return-value]
+    return run_names(a, b)
+
+
+def cmd_tb(args: argparse.Namespace, out: Output) -> int:
+    from inspector.graphio import default_stem, load_graph
+    from inspector.tblog import write_run
+
+    if args.run and len(args.graphs) > 1:
+        raise InspectorError("--run names one run, but several graphs were given; leave --run out to name each run after its file")
+    written = []
+    for path in args.graphs:
+        loaded = load_graph(path)
+        run = args.run or default_stem(loaded.path)
+        written.append(write_run(loaded.graph, args.logdir, run, keep_weights=args.keep_weights))
+    if args.json:
+        out.json([_run_json(w) for w in written])
+        return 0
+    for w in written:
+        out.print(_run_line(w))
+    out.print(f"View: tensorboard --logdir {args.logdir}   (or: inspector board start {args.logdir})")
+    return 0
+
+
+def _run_json(w: Any) -> dict:
+    return {
+        "run": w.run,
+        "run_dir": str(w.run_dir),
+        "event_file": str(w.event_file),
+        "nodes": w.nodes,
+        "bytes_written": w.bytes_written,
+        "consts_stripped": w.consts_stripped,
+        "bytes_stripped": w.bytes_stripped,
+        "replaced": [str(p) for p in w.replaced],
+    }
+
+
+def _run_line(w: Any) -> str:
+    from inspector.render import human_bytes
+
+    line = f"run [bold]{w.run}[/]: {w.nodes} nodes, {human_bytes(w.bytes_written)} in {w.event_file}"
+    if w.consts_stripped:
+        line += f" (weights left out: {w.consts_stripped} Consts, {human_bytes(w.bytes_stripped)}; --keep-weights keeps them)"
+    if w.replaced:
+        line += f"; replaced {len(w.replaced)} earlier graph file{'s' if len(w.replaced) > 1 else ''}"
+    return line
+
+
+def cmd_compare(args: argparse.Namespace, out: Output) -> int:
+    from inspector.diff import diff_loaded
+    from inspector.graphio import load_graph
+    from inspector.render import diff_report
+    from inspector.tblog import write_run
+
+    a, b = load_graph(args.a), load_graph(args.b)
+    names = _labels(args, a.path, b.path)
+    if names[0] == names[1]:
+        raise InspectorError(f"--names gives both runs the name {names[0]!r}; pick two different names")
+    runs = [write_run(g.graph, args.logdir, name, keep_weights=args.keep_weights) for g, name in zip((a, b), names)]
+    diff = diff_loaded(a, b, labels=names)
+    result: dict[str, Any] = {"runs": [_run_json(w) for w in runs], "diff": diff.to_json(), "board": None}
+    if not args.json:
+        out.print(diff_report(diff, max_rows=None if args.all_ops else 25))
+        out.print("")
+        for w in runs:
+            out.print(_run_line(w))
+    if not args.no_board:
+        started = _start_board(args, out)
+        from inspector.board import graph_url
+
+        info = started.info
+        result["board"] = _board_json(info) | {
+            "reused": started.reused,
+            "urls": {name: graph_url(info, name) for name in names},
+        }
+        if not args.json:
+            verb = "Reusing" if started.reused else "Started"
+            out.print(f"{verb} TensorBoard (pid {info.pid}) on {info.url} for {info.logdir}")
+            for name in names:
+                out.print(f"  Graph tab, run [bold]{name}[/]: {graph_url(info, name)}")
+            out.print("Stop it with: inspector board stop")
+    elif not args.json:
+        out.print(f"TensorBoard not started (--no-board). View with: inspector board start {args.logdir}")
+    if args.json:
+        out.json(result)
+    return 0
+
+
+def _start_board(args: argparse.Namespace, out: Output):
+    from inspector import board
+
+    with out.status(f"Starting TensorBoard on {args.logdir} ..."):
+        started = board.start(
+            Path(args.logdir),
+            port=args.port,
+            bind_all=args.bind_all,
+            timeout=args.timeout,
+        )
+    for note in started.notes:
+        out.note(note)
+    for warning in started.warnings:
+        out.warn(warning)
+    return started
+
+
+def _board_json(info: Any) -> dict:
+    return {
+        "pid": info.pid,
+        "port": info.port,
+        "host": info.host,
+        "logdir": info.logdir,
+        "url": info.url,
+        "start_time": info.start_time,
+        "log_path": info.log_path,
+        "version": info.version,
+    }
+
+
+def cmd_board_start(args: argparse.Namespace, out: Output) -> int:
+    from inspector.board import graph_url
+
+    started = _start_board(args, out)
+    info = started.info
+    if args.json:
+        out.json(_board_json(info) | {"reused": started.reused, "notes": list(started.notes), "warnings": list(started.warnings)})
+        return 0
+    verb = "Reusing" if started.reused else "Started"
+    out.print(f"{verb} TensorBoard (pid {info.pid}) on {info.url} for {info.logdir}")
+    out.print(f"  Graph tab: {graph_url(info)}")
+    out.print("Stop it with: inspector board stop" + (f" --port {info.port}" if info.port != 6006 else ""))
+    return 0
+
+
+def cmd_board_status(args: argparse.Namespace, out: Output) -> int:
+    import time
+
+    from inspector import board
+
+    infos = board.status()
+    if args.json:
+        out.json([_board_json(i) for i in infos])
+        return 0
+    if not infos:
+        out.print("No TensorBoard started by inspector is running.")
+        return 0
+    from rich.table import Table
+
+    table = Table(title="TensorBoards started by inspector")
+    for col in ("pid", "url", "logdir", "up"):
+        table.add_column(col)
+    for info in infos:
+        up = int(time.time() - info.start_time)
+        table.add_row(str(info.pid), info.url, info.logdir, f"{up // 3600}h{up % 3600 // 60:02d}m{up % 60:02d}s")
+    out.print(table)
+    return 0
+
+
+def cmd_board_stop(args: argparse.Namespace, out: Output) -> int:
+    from inspector import board
+
+    result = board.stop(port=args.port, logdir=Path(args.logdir) if args.logdir else None, all=args.all)
+    if args.json:
+        out.json({"stopped": [_board_json(i) for i in result.stopped], "stale_removed": [_board_json(i) for i in result.stale_removed]})
+        return 0
+    for info in result.stopped:
+        out.print(f"Stopped TensorBoard pid {info.pid} on {info.url} ({info.logdir})")
+    if result.stale_removed:
+        out.print(f"Removed {len(result.stale_removed)} stale record(s) of TensorBoards that had already exited.")
+    if not result.stopped:
+        out.print("No TensorBoard started by inspector is running; nothing to stop.")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, out: Output) -> int:
+    from inspector import demo
+
+    folder = Path(args.dir)
+    with out.status("Building a retrain.py-shaped MobileNet graph and optimizing it (imports TensorFlow) ..."):
+        made = demo.prepare(folder)
+    out.print(f"Wrote {made.retrained} ({made.retrained_nodes} nodes) and {made.optimized} ({made.optimized_nodes} nodes)")
+    compare_args = argparse.Namespace(
+        a=made.retrained, b=made.optimized, logdir=folder / "training_summaries", names=None,
+        keep_weights=False, no_board=args.no_board, port=args.port, bind_all=False,
+        timeout=args.timeout, json=args.json, all_ops=False,
+    )
+    return cmd_compare(compare_args, out)
+
+
+# --- parser -------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="inspector", description="See what the inference optimizer did to a frozen TensorFlow graph.")
+    parser.add_argument("--version", action="version", version=f"inspector {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def add(name: str, func: Callable, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    def board_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--port", type=int, default=6006, help="port to serve on (default 6006; the next free one if taken)")
+        p.add_argument("--bind-all", action="store_true", help="serve on all network interfaces (0.0.0.0), not just 127.0.0.1: anyone on the network can see your graphs")
+        p.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for TensorBoard to answer (default 90)")
+
+    p = add("diff", cmd_diff, "Compare two graphs by op type, node and name scope (no TensorFlow needed).")
+    p.add_argument("a", type=Path, metavar="A.pb")
+    p.add_argument("b", type=Path, metavar="B.pb")
+    p.add_argument("--names", nargs=2, metavar=("A", "B"), help="labels for the two graphs (default: from the file names)")
+    p.add_argument("--all-ops", action="store_true", help="show every op type, not the top 25")
+    p.add_argument("--json", action="store_true", help="print the diff as JSON")
+
+    p = add("tb", cmd_tb, "Write graphs as TensorBoard runs (no TensorFlow needed).")
+    p.add_argument("graphs", type=Path, nargs="+", metavar="GRAPH.pb")
+    p.add_argument("--logdir", type=Path, default=DEFAULT_LOGDIR, help=f"TensorBoard log folder (default {DEFAULT_LOGDIR})")
+    p.add_argument("--run", help="run name (default: the file name without _graph.pb)")
+    p.add_argument("--keep-weights", action="store_true", help="keep Const payloads in the log (default: left out, dtype and shape kept)")
+    p.add_argument("--json", action="store_true", help="print what was written as JSON")
+
+    p = add("compare", cmd_compare, "Write both graphs as TensorBoard runs, print the diff, and start or reuse TensorBoard.")
+    p.add_argument("a", type=Path, metavar="A.pb", help="the graph before, e.g. tf_files/retrained_graph.pb")
+    p.add_argument("b", type=Path, metavar="B.pb", help="the graph after, e.g. tf_files/optimized_graph.pb")
+    p.add_argument("--logdir", type=Path, default=DEFAULT_LOGDIR, help=f"TensorBoard log folder (default {DEFAULT_LOGDIR})")
+    p.add_argument("--names", nargs=2, metavar=("A", "B"), help="run names (default: retrained, optimized from the file names)")
+    p.add_argument("--keep-weights", action="store_true", help="keep Const payloads in the logs")
+    p.add_argument("--no-board", action="store_true", help="write the runs and print the diff, but start no TensorBoard")
+    p.add_argument("--all-ops", action="store_true", help="show every op type, not the top 25")
+    p.add_argument("--json", action="store_true", help="print runs, diff and board as JSON")
+    board_options(p)
+
+    p = add("demo", cmd_demo, "Build a small retrain.py-shaped graph, optimize it, and compare the two.")
+    p.add_argument("--dir", type=Path, default=Path("tf_files/demo"), help="where to write the demo graphs and logs (default tf_files/demo)")
+    p.add_argument("--no-board", action="store_true", help="start no TensorBoard")
+    p.add_argument("--json", action="store_true")
+    board_options(p)
+
+    board_p = sub.add_parser("board", help="Start, list and stop background TensorBoards.", description="Start, list and stop background TensorBoards.")
+    board_sub = board_p.add_subparsers(dest="board_command", metavar="ACTION", parser_class=_Parser)
+    board_p.set_defaults(func=lambda args, out: _missing_action(board_p))
+
+    p = board_sub.add_parser("start", help="Start TensorBoard in the background on LOGDIR, or reuse the one already serving it.")
+    p.set_defaults(func=cmd_board_start)
+    p.add_argument("logdir", type=Path, nargs="?", default=DEFAULT_LOGDIR, metavar="LOGDIR")
+    p.add_argument("--json", action="store_true")
+    board_options(p)
+
+    p = board_sub.add_parser("status", help="List the TensorBoards inspector started that are still running.")
+    p.set_defaults(func=cmd_board_status)
+    p.add_argument("--json", action="store_true")
+
+    p = board_sub.add_parser("stop", help="Stop a TensorBoard inspector started (never one started by hand).")
+    p.set_defaults(func=cmd_board_stop)
+    p.add_argument("--port", type=int, help="stop the board on this port")
+    p.add_argument("--logdir", type=Path, help="stop the board serving this folder")
+    p.add_argument("--all", action="store_true", help="stop every board inspector started")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def _missing_action(parser: argparse.ArgumentParser) -> int:
+    raise InspectorError(f"{parser.prog}: name an action: start, status or stop (see {parser.prog} --help)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        out = Output(json_mode=getattr(args, "json", False))
+        return int(args.func(args, out) or 0)
+    except InspectorError as exc:
+        sys.stderr.write(f"error: {exc.message}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        # `inspector diff ... | head` closed the pipe: not an error worth a traceback.
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

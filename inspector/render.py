@@ -1,0 +1,141 @@
+"""Rich renderables for reports: the before/after op table, scope summaries, messages. Pure: nothing printed here."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from inspector.diff import GraphDiff, ScopeChange
+
+REMOVED_STYLE = "green"   # fewer nodes is the optimizer doing its job
+ADDED_STYLE = "yellow"    # more nodes deserves a look
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    step = 1024.0
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < step or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= step
+    return f"{n} B"  # pragma: no cover
+
+
+def human_count(n: int) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.2f}{unit}"
+    return str(n)
+
+
+def _delta_text(before: float, after: float, fmt=str) -> Text:
+    delta = after - before
+    if delta == 0:
+        return Text("")
+    sign = "+" if delta > 0 else "-"
+    pct = f" ({delta / before:+.0%})" if before else ""
+    return Text(f"{sign}{fmt(abs(delta))}{pct}", style=ADDED_STYLE if delta > 0 else REMOVED_STYLE)
+
+
+def diff_table(diff: GraphDiff, *, max_rows: int | None = None) -> Table:
+    """One row per op type, biggest change first, a totals row, then sizes and parameters."""
+    a, b = diff.a, diff.b
+    table = Table(title=f"{a.label} -> {b.label}", title_style="bold", show_footer=False)
+    table.add_column("Op type")
+    table.add_column(a.label, justify="right")
+    table.add_column(b.label, justify="right")
+    table.add_column("Change", justify="right")
+    rows = diff.rows
+    hidden = 0
+    if max_rows is not None and len(rows) > max_rows:
+        # Unchanged rows go first when the table must be cut.
+        changed_rows = [r for r in rows if r.delta]
+        keep = changed_rows[:max_rows] if len(changed_rows) >= max_rows else list(rows[:max_rows])
+        hidden = len(rows) - len(keep)
+        rows = tuple(keep)
+    for row in rows:
+        style = None
+        if row.delta < 0:
+            style = REMOVED_STYLE
+        elif row.delta > 0:
+            style = ADDED_STYLE
+        table.add_row(Text(row.op, style=style or ""), str(row.before), str(row.after), _delta_text(row.before, row.after))
+    if hidden:
+        table.add_row(Text(f"... {hidden} more op types (--all-ops or --json)", style="dim"), "", "", "")
+    table.add_section()
+    table.add_row(Text("Total nodes", style="bold"), str(a.stats.nodes), str(b.stats.nodes),
+                  _delta_text(a.stats.nodes, b.stats.nodes))
+    table.add_row("Parameters", human_count(a.stats.params), human_count(b.stats.params),
+                  _delta_text(a.stats.params, b.stats.params, human_count))
+    table.add_row("Constants", human_bytes(a.stats.const_bytes), human_bytes(b.stats.const_bytes),
+                  _delta_text(a.stats.const_bytes, b.stats.const_bytes, human_bytes))
+    if a.size_bytes is not None and b.size_bytes is not None:
+        table.add_row("File size", human_bytes(a.size_bytes), human_bytes(b.size_bytes),
+                      _delta_text(a.size_bytes, b.size_bytes, human_bytes))
+    return table
+
+
+def _ops_text(ops: dict[str, int], limit: int = 4) -> str:
+    items = [f"{op}×{n}" if n > 1 else op for op, n in list(ops.items())[:limit]]
+    if len(ops) > limit:
+        items.append("…")
+    return ", ".join(items)
+
+
+def scope_line(change: ScopeChange) -> Text:
+    style = ADDED_STYLE if change.kind == "added" else REMOVED_STYLE
+    noun = "node" if change.nodes == 1 else "nodes"
+    line = Text("  ")
+    if change.scope:
+        line.append(change.scope, style="bold")
+        line.append(f": {change.nodes} {noun} ")
+        line.append(change.kind, style=style)
+        line.append(f" ({_ops_text(change.ops)})", style="dim")
+    else:
+        op = next(iter(change.ops))
+        line.append(f"{change.nodes} single {op} {noun} ")
+        line.append(change.kind, style=style)
+        line.append(", one per scope", style="")
+        line.append(f" (e.g. {', '.join(change.examples[:2])})", style="dim")
+    return line
+
+
+def scope_summary(diff: GraphDiff, *, limit: int = 12) -> RenderableType:
+    """The nodes in one graph only, summarised by name scope."""
+    parts: list[RenderableType] = []
+    for title, side, changes, count in (
+        (f"Only in {diff.a.label}", "a", diff.removed, len(diff.only_a)),
+        (f"Only in {diff.b.label}", "b", diff.added, len(diff.only_b)),
+    ):
+        if not changes:
+            continue
+        parts.append(Text(f"{title}: {count} node{'s' if count != 1 else ''}", style="bold"))
+        for change in changes[:limit]:
+            parts.append(scope_line(change))
+        if len(changes) > limit:
+            parts.append(Text(f"  ... {len(changes) - limit} more scopes (--json lists every node)", style="dim"))
+    if diff.changed:
+        by_what: dict[str, int] = {}
+        for c in diff.changed:
+            for w in c.what:
+                by_what[w] = by_what.get(w, 0) + 1
+        detail = ", ".join(f"{n} {w}" for w, n in sorted(by_what.items(), key=lambda kv: -kv[1]))
+        parts.append(Text(f"Changed in place: {len(diff.changed)} nodes ({detail})", style="bold"))
+    if not parts:
+        parts.append(Text("The graphs have the same nodes.", style="bold"))
+    return Group(*parts)
+
+
+def diff_report(diff: GraphDiff, *, max_rows: int | None = 25) -> RenderableType:
+    return Group(diff_table(diff, max_rows=max_rows), Text(""), scope_summary(diff))
+
+
+def message(kind: str, text: str) -> Text:
+    styles = {"ok": "bold green", "note": "cyan", "warning": "bold yellow", "error": "bold red"}
+    out = Text()
+    out.append(f"{kind}: ", style=styles.get(kind, "bold"))
+    out.append(text)
+    return out
