@@ -1,0 +1,60 @@
+"""Shared test fixtures: the real graphs in ../shared/fixtures, small generated graphs, a TensorFlow-free env."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT.parent / "shared" / "fixtures"
+GRAPHS = FIXTURES / "graphs"
+DAISY = FIXTURES / "flower_photos" / "daisy" / "3475870145_685a19116d.jpg"
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from builders import retrained_like, without_identities  # noqa: E402
+
+# The MANIFEST's facts for each real graph: (path, input, output, nodes).
+REAL_GRAPHS = [
+    ("poets_pair/retrained_graph.pb", "input", "final_result", 560),
+    ("poets_pair/optimized_graph.pb", "input", "final_result", 420),
+    ("poets_224/retrained_graph.pb", "input", "final_result", 560),
+    ("poets_tf2/retrained_graph.pb", "input", "final_result", 560),
+    ("dropout_active/retrained_graph.pb", "input", "final_result", 572),
+    ("mobilenet_v1_0.25_128/frozen_graph.pb", "input", "MobilenetV1/Predictions/Reshape_1", 555),
+    ("mobilenet_v1_0.25_128/quantized_graph.pb", "input", "MobilenetV1/Predictions/Reshape_1", 180),
+    ("codelab_android/mobilenet_v3.pb", "input_image", "MobilenetV1/Predictions/Softmax", 237),
+]
+
+
+def fixture_path(relative: str) -> Path:
+    """A file under ../shared/fixtures, or skip: the suite must also pass without them."""
+    path = GRAPHS / relative if (GRAPHS / relative).exists() else FIXTURES / relative
+    if not path.exists():
+        pytest.skip(f"real fixture {relative} not present (../shared/fixtures missing)")
+    return path
+
+
+@pytest.fixture
+def small_pair(tmp_path: Path) -> tuple[Path, Path]:
+    """A retrained-like graph and the same graph with its Identities stripped, as files."""
+    a = tmp_path / "retrained_graph.pb"
+    b = tmp_path / "optimized_graph.pb"
+    graph = retrained_like()
+    a.write_bytes(graph.SerializeToString())
+    b.write_bytes(without_identities(graph).SerializeToString())
+    return a, b
+
+
+@pytest.fixture(scope="session")
+def no_tf_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment for a subprocess in which `import tensorflow` fails."""
+    stub = tmp_path_factory.mktemp("no_tf")
+    (stub / "tensorflow").mkdir()
+    (stub / "tensorflow" / "__init__.py").write_text("raise ImportError('tensorflow is shadowed for this test')\n")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(stub), str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return env

@@ -1,0 +1,123 @@
+"""GraphDiff facts and the terminal table, on generated graphs and the real codelab pair."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from builders import retrained_like, without_identities
+from conftest import ROOT, fixture_path
+from inspector.cli import main
+from inspector.diff import diff_graphs, run_names, summarise_scopes
+from inspector.graphio import load_graph
+from inspector.stats import graph_stats
+
+
+def test_stats_of_generated_graph():
+    stats = graph_stats(retrained_like(channels=8, blocks=2, classes=3))
+    assert stats.ops["Identity"] == 2 * 5 + 2
+    assert [s.name for s in stats.inputs] == ["input"]
+    assert stats.inputs[0].shape == (1, 16, 16, 3) and stats.inputs[0].dtype == "float"
+    assert stats.outputs == ("final_result",)
+    # conv weights 3x3x3x8 + 3x3x8x8, 4x8 per batch norm x2, 2 eps, 2 pool indices, 8x3 + 3 final
+    assert stats.params == 216 + 576 + 64 + 2 + 2 + 24 + 3
+    assert stats.const_bytes == stats.params * 4
+
+
+def test_real_pair_identity_140_to_0_and_totals():
+    a = load_graph(fixture_path("poets_pair/retrained_graph.pb"))
+    b = load_graph(fixture_path("poets_pair/optimized_graph.pb"))
+    diff = diff_graphs(a.graph, b.graph, labels=("retrained", "optimized"))
+    assert diff.rows[0].op == "Identity" and (diff.rows[0].before, diff.rows[0].after) == (140, 0)
+    assert (diff.a.stats.nodes, diff.b.stats.nodes) == (560, 420)
+    assert len(diff.only_a) == 140 and not diff.only_b
+    assert sum(c.nodes for c in diff.removed) == 140
+    assert all(set(c.ops) == {"Identity"} for c in diff.removed)
+    # Consumers now read the Consts directly: changed inputs, same parameters.
+    assert sum("inputs" in c.what for c in diff.changed) == 139
+    assert diff.a.stats.params == diff.b.stats.params
+
+
+def test_folded_batch_norm_is_one_scope_line():
+    graph = retrained_like(blocks=2)
+    bn_names = {n.name for n in graph.node if "/BatchNorm" in n.name}
+    changes = summarise_scopes(graph, bn_names, kind="removed")
+    assert [(c.scope, c.kind, c.nodes) for c in changes] == [
+        ("Net/Conv2d_0/BatchNorm", "folded", 16),
+        ("Net/Conv2d_1/BatchNorm", "folded", 16),
+    ]
+
+
+def test_scattered_nodes_grouped_by_op_and_added_side():
+    graph = retrained_like()
+    stripped = without_identities(graph)
+    diff = diff_graphs(stripped, graph, labels=("opt", "orig"))
+    assert not diff.only_a
+    assert [c.kind for c in diff.added] == ["added"] * len(diff.added)
+    assert sum(c.nodes for c in diff.added) == 12
+    identical = diff_graphs(graph, graph)
+    assert identical.identical and all(r.delta == 0 for r in identical.rows)
+
+
+def test_rows_sorted_biggest_change_first():
+    graph = retrained_like()
+    diff = diff_graphs(graph, without_identities(graph))
+    deltas = [abs(r.delta) for r in diff.rows]
+    assert deltas == sorted(deltas, reverse=True)
+
+
+def test_run_names_rule(tmp_path: Path):
+    assert run_names(Path("tf_files/retrained_graph.pb"), Path("tf_files/optimized_graph.pb")) == ("retrained", "optimized")
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v2").mkdir()
+    assert run_names(tmp_path / "v1" / "graph.pb", tmp_path / "v2" / "graph.pb") == ("v1-graph", "v2-graph")
+    assert run_names(tmp_path / "g.pb", tmp_path / "g.pb") == ("g-a", "g-b")
+
+
+def test_cli_diff_table(small_pair, capsys):
+    a, b = small_pair
+    assert main(["diff", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "retrained -> optimized" in out
+    assert "Identity" in out and "Total nodes" in out and "File size" in out
+    assert "single Identity nodes removed" in out
+
+
+def test_cli_diff_json(small_pair, capsys):
+    a, b = small_pair
+    assert main(["diff", str(a), str(b), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    identity = next(r for r in data["ops"] if r["op"] == "Identity")
+    assert identity == {"op": "Identity", "a": 12, "b": 0, "delta": -12}
+    assert data["totals"]["delta"] == -12
+    assert data["a"]["label"] == "retrained" and data["b"]["label"] == "optimized"
+    assert data["a"]["size_bytes"] == a.stat().st_size
+
+
+def test_cli_diff_bad_input_exit_2(tmp_path: Path, small_pair, capsys):
+    a, _ = small_pair
+    bad = tmp_path / "bad.pb"
+    bad.write_bytes(b"")
+    assert main(["diff", str(a), str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {bad}: the file is empty; re-export the graph (retrain.py writes tf_files/retrained_graph.pb)\n"
+    assert main(["diff", str(a)]) == 2
+    assert capsys.readouterr().err.startswith("error: inspector diff: the following arguments are required: B.pb")
+
+
+def test_diff_runs_without_tensorflow(small_pair, no_tf_env):
+    a, b = small_pair
+    proc = subprocess.run([sys.executable, "-m", "inspector", "diff", str(a), str(b), "--json"],
+                          capture_output=True, text=True, env=no_tf_env, cwd=ROOT, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["totals"] == {"a": 50, "b": 38, "delta": -12}
+
+
+def test_console_script_smoke(small_pair):
+    exe = Path(sys.executable).parent / "inspector"
+    a, b = small_pair
+    proc = subprocess.run([str(exe), "diff", str(a), str(b)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "Identity" in proc.stdout
