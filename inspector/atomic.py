@@ -31,6 +31,10 @@ def write_bytes_atomic(path: Path, data: bytes, *, refuse: tuple[Path, ...] = ()
     # (TensorBoard's directory watcher, globbing users) never pick it up half written.
     fd, tmp = tempfile.mkstemp(dir=parent, prefix=".inspector-", suffix=".tmp")
     try:
+        # mkstemp makes 0600 files; a graph or event file should get the mode a
+        # plain open() would give (or keep the mode of the file it replaces), so a
+        # TensorBoard running as another user can still read it.
+        os.fchmod(fd, _mode_for(target))
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -49,3 +53,12 @@ def write_bytes_atomic(path: Path, data: bytes, *, refuse: tuple[Path, ...] = ()
             pass
         raise
     return path
+
+
+def _mode_for(target: Path) -> int:
+    try:
+        return target.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from tensorboard.compat.proto.graph_pb2 import GraphDef
 
@@ -13,16 +15,43 @@ from inspector.errors import InspectorError
 
 def tf() -> Any:
     """Import TensorFlow on first use, without its start-up chatter on stderr."""
-    # Set before the first import only: TF reads it once, and a user's own
-    # setting wins.
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    # TF's C++ side logs (oneDNN, CUDA stubs, cuInit on a machine without a GPU)
+    # straight to file descriptor 2 before any Python setting applies, so stderr
+    # is pointed at /dev/null for the import and the first device scan.
+    # INSPECTOR_TF_VERBOSE=1 keeps it, for when TensorFlow itself misbehaves.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet = os.environ.get("INSPECTOR_TF_VERBOSE", "") in ("", "0")
     try:
-        import tensorflow
+        with _stderr_silenced(quiet):
+            import tensorflow
+
+            tensorflow.config.list_physical_devices("GPU")
     except ImportError as exc:
         raise InspectorError(
             f"this command needs TensorFlow, which cannot be imported ({exc}); pip install tensorflow"
         ) from None
+    # TF's Python deprecation warnings (graph_util is "TF1 API") are noise for our users.
+    tensorflow.get_logger().setLevel("ERROR")
     return tensorflow
+
+
+@contextlib.contextmanager
+def _stderr_silenced(active: bool) -> Iterator[None]:
+    if not active:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def to_tf(graph: GraphDef) -> Any:
