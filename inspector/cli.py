@@ -116,9 +116,9 @@ def _run_json(w: Any) -> dict:
 def _run_line(w: Any) -> str:
     from inspector.render import human_bytes
 
-    line = f"run [bold]{w.run}[/]: {w.nodes} nodes, {human_bytes(w.bytes_written)} in {w.event_file}"
+    line = f"run [bold]{w.run}[/] -> {w.run_dir}: {w.nodes} nodes, {human_bytes(w.bytes_written)}"
     if w.consts_stripped:
-        line += f" (weights left out: {w.consts_stripped} Consts, {human_bytes(w.bytes_stripped)}; --keep-weights keeps them)"
+        line += f" (weights left out: {human_bytes(w.bytes_stripped)} in {w.consts_stripped} Consts)"
     if w.replaced:
         line += f"; replaced {len(w.replaced)} earlier graph file{'s' if len(w.replaced) > 1 else ''}"
     return line
@@ -351,6 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args, out) or 0)
     except InspectorError as exc:
         sys.stderr.write(f"error: {exc.message}\n")
+        for line in exc.details:
+            sys.stderr.write(f"    {line}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")

@@ -61,6 +61,7 @@ class ScopeChange:
     nodes: int
     ops: dict[str, int]
     examples: tuple[str, ...]
+    changed: int = 0  # nodes of the scope that stayed but were rewritten
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ class GraphDiff:
             return {"label": s.label, "path": s.path, "size_bytes": s.size_bytes, **s.stats.to_json()}
 
         def scope(c: ScopeChange) -> dict:
-            return {"scope": c.scope, "kind": c.kind, "nodes": c.nodes, "ops": c.ops, "examples": list(c.examples)}
+            return {"scope": c.scope, "kind": c.kind, "nodes": c.nodes, "changed": c.changed, "ops": c.ops,
+                    "examples": list(c.examples)}
 
         return {
             "a": side(self.a),
@@ -134,8 +136,8 @@ def diff_graphs(
         only_a=only_a,
         only_b=only_b,
         changed=changed,
-        removed=summarise_scopes(a, set(only_a), kind="removed"),
-        added=summarise_scopes(b, set(only_b), kind="added"),
+        removed=summarise_scopes(a, set(only_a), kind="removed", rewritten={c.name for c in changed}),
+        added=summarise_scopes(b, set(only_b), kind="added", rewritten={c.name for c in changed}),
     )
 
 
@@ -162,27 +164,34 @@ def _node_changes(a: NodeDef, b: NodeDef) -> tuple[str, ...]:
     return tuple(what)
 
 
-def summarise_scopes(graph: GraphDef, members: set[str], *, kind: str, examples: int = 3) -> tuple[ScopeChange, ...]:
-    """Group ``members`` (node names of ``graph``) by the largest scope that holds nothing else.
+def summarise_scopes(
+    graph: GraphDef, members: set[str], *, kind: str, rewritten: set[str] = frozenset(), examples: int = 3
+) -> tuple[ScopeChange, ...]:
+    """Group ``members`` (node names of ``graph``) by the largest scope they account for.
 
-    A folded batch norm shows as one ``.../BatchNorm`` line, not a dozen node
-    names; nodes that went alone (an Identity here and there) are grouped by op.
+    A scope is accounted for when each of its nodes is a member or was
+    ``rewritten`` in place: a batch norm folded by TensorFlow's tool leaves two
+    of its nodes behind with new ops, and is still one ``.../BatchNorm`` line,
+    not a dozen node names. Nodes that went alone (an Identity here and there)
+    are grouped by op.
     """
     if not members:
         return ()
     total: Counter[str] = Counter()
     hit: Counter[str] = Counter()
+    kept: Counter[str] = Counter()
     for node in graph.node:
         inside = node.name in members
+        touched = node.name in rewritten
         for prefix in _prefixes(node.name):
             total[prefix] += 1
-            if inside:
-                hit[prefix] += 1
+            hit[prefix] += inside
+            kept[prefix] += touched
     groups: dict[str, list[NodeDef]] = defaultdict(list)
     for node in graph.node:
         if node.name not in members:
             continue
-        top = next(p for p in _prefixes(node.name) if hit[p] == total[p])
+        top = next(p for p in _prefixes(node.name) if hit[p] + kept[p] == total[p])
         groups[top].append(node)
     scoped: list[ScopeChange] = []
     loose: dict[str, list[NodeDef]] = defaultdict(list)
@@ -190,14 +199,14 @@ def summarise_scopes(graph: GraphDef, members: set[str], *, kind: str, examples:
         if len(nodes) == 1 and nodes[0].name == prefix:
             loose[nodes[0].op].append(nodes[0])
             continue
-        scoped.append(_scope_change(prefix, nodes, kind, examples))
+        scoped.append(_scope_change(prefix, nodes, kind, examples, changed=kept[prefix]))
     for op, nodes in loose.items():
         scoped.append(_scope_change("", nodes, kind, examples))
     scoped.sort(key=lambda c: (-c.nodes, c.scope == "", c.scope))
     return tuple(scoped)
 
 
-def _scope_change(scope: str, nodes: list[NodeDef], kind: str, examples: int) -> ScopeChange:
+def _scope_change(scope: str, nodes: list[NodeDef], kind: str, examples: int, *, changed: int = 0) -> ScopeChange:
     ops = Counter(n.op for n in nodes)
     if kind == "removed" and set(ops) <= _BATCHNORM_OPS and set(ops) & _BATCHNORM_CORE:
         kind = "folded"
@@ -207,6 +216,7 @@ def _scope_change(scope: str, nodes: list[NodeDef], kind: str, examples: int) ->
         nodes=len(nodes),
         ops=dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))),
         examples=tuple(n.name for n in nodes[:examples]),
+        changed=changed,
     )
 
 

@@ -14,9 +14,11 @@ class InspectorError(Exception):
 
     exit_code: int = 2
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, details: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.message = message
+        # Supporting lines shown under the one-line message (a log's tail).
+        self.details = tuple(details)
 
     def __str__(self) -> str:
         return self.message

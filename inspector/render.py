@@ -93,6 +93,8 @@ def scope_line(change: ScopeChange) -> Text:
         line.append(change.scope, style="bold")
         line.append(f": {change.nodes} {noun} ")
         line.append(change.kind, style=style)
+        if change.changed:
+            line.append(f", {change.changed} rewritten")
         line.append(f" ({_ops_text(change.ops)})", style="dim")
     else:
         op = next(iter(change.ops))

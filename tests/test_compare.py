@@ -1,0 +1,169 @@
+"""`inspector compare`, `board` and `demo` end to end: real runs, a real TensorBoard, stopped by pid."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, fixture_path
+from inspector import board
+from inspector.cli import main
+
+
+@pytest.fixture
+def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """An isolated board state folder; every board a test leaves is stopped by pid."""
+    folder = tmp_path / "state"
+    monkeypatch.setenv("INSPECTOR_STATE_DIR", str(folder))
+    yield folder
+    board.stop(all=True, state=folder)
+
+
+def _get(url: str) -> bytes:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(url, timeout=30) as response:
+        return response.read()
+
+
+def _node_names(pbtxt: bytes) -> set[str]:
+    from google.protobuf import text_format
+    from tensorboard.compat.proto.graph_pb2 import GraphDef
+
+    graph = text_format.Parse(pbtxt.decode("utf-8"), GraphDef())
+    return {n.name for n in graph.node}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_compare_real_pair_serves_both_runs_then_stop_leaves_nothing(tmp_path: Path, state: Path, capsys):
+    a = fixture_path("poets_pair/retrained_graph.pb")
+    b = fixture_path("poets_pair/optimized_graph.pb")
+    logdir = tmp_path / "logs"
+    port = _free_port()
+    assert main(["compare", str(a), str(b), "--logdir", str(logdir), "--port", str(port)]) == 0
+    out = capsys.readouterr().out
+    assert "Identity" in out and "140" in out
+    infos = board.status(state=state)
+    assert len(infos) == 1
+    info = infos[0]
+    assert info.host == "127.0.0.1" and Path(info.logdir) == logdir.resolve()
+    assert f"{info.url}#graphs&run=retrained" in out and f"{info.url}#graphs&run=optimized" in out
+
+    runs = json.loads(_get(f"{info.url}data/plugin/graphs/info"))
+    assert {name: runs[name]["run_graph"] for name in ("retrained", "optimized")} == {"retrained": True, "optimized": True}
+    from inspector.graphio import load_graph
+
+    for name, path, count in (("retrained", a, 560), ("optimized", b, 420)):
+        served = _node_names(_get(f"{info.url}data/plugin/graphs/graph?run={name}"))
+        assert len(served) == count
+        assert served == {n.name for n in load_graph(path).graph.node}
+
+    # A second compare on the same logdir reuses the board instead of starting another.
+    assert main(["compare", str(a), str(b), "--logdir", str(logdir), "--port", str(port), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["board"]["reused"] is True and data["board"]["pid"] == info.pid
+    assert data["diff"]["ops"][0] == {"op": "Identity", "a": 140, "b": 0, "delta": -140}
+    # Each run dir holds one graph file: the second write replaced the first.
+    assert len(list((logdir / "retrained").glob("*tfevents*"))) == 1
+
+    assert main(["board", "stop"]) == 0
+    assert "Stopped TensorBoard pid" in capsys.readouterr().out
+    assert not Path(f"/proc/{info.pid}").exists()
+    assert board.status(state=state) == ()
+    assert main(["board", "stop"]) == 0
+    assert "nothing to stop" in capsys.readouterr().out
+
+
+def test_compare_no_board_writes_runs_with_clashing_stems(tmp_path: Path, small_pair, state: Path, capsys):
+    a, b = small_pair
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v2").mkdir()
+    first, second = tmp_path / "v1" / "graph.pb", tmp_path / "v2" / "graph.pb"
+    first.write_bytes(a.read_bytes())
+    second.write_bytes(b.read_bytes())
+    logdir = tmp_path / "logs"
+    assert main(["compare", str(first), str(second), "--logdir", str(logdir), "--no-board", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [r["run"] for r in data["runs"]] == ["v1-graph", "v2-graph"]
+    assert data["board"] is None
+    assert sorted(p.name for p in logdir.iterdir()) == ["v1-graph", "v2-graph"]
+    assert board.status(state=state) == ()
+
+
+def test_compare_bad_input_writes_no_run(tmp_path: Path, small_pair, capsys):
+    a, _ = small_pair
+    bad = tmp_path / "optimized_graph.pb"
+    bad.write_bytes(b"\xff\xd8\xff\xe0not really a jpeg")
+    logdir = tmp_path / "logs"
+    assert main(["compare", str(a), str(bad), "--logdir", str(logdir), "--no-board"]) == 2
+    assert capsys.readouterr().err == f"error: {bad}: this is a JPEG image, not a TensorFlow GraphDef; pass a frozen graph (.pb)\n"
+    assert not logdir.exists()
+
+
+def test_tb_command_names_runs_after_files(tmp_path: Path, small_pair, capsys):
+    a, b = small_pair
+    logdir = tmp_path / "logs"
+    assert main(["tb", str(a), str(b), "--logdir", str(logdir), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [r["run"] for r in data] == ["retrained", "optimized"]
+    assert main(["tb", str(a), str(b), "--logdir", str(logdir), "--run", "x"]) == 2
+    assert "--run names one run" in capsys.readouterr().err
+
+
+def test_tb_runs_without_tensorflow(tmp_path: Path, small_pair, no_tf_env):
+    a, _ = small_pair
+    proc = subprocess.run([sys.executable, "-m", "inspector", "tb", str(a), "--logdir", str(tmp_path / "logs")],
+                          capture_output=True, text=True, env=no_tf_env, cwd=ROOT, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert list((tmp_path / "logs" / "retrained").glob("*tfevents*"))
+
+
+def test_board_start_failure_prints_one_error_line_and_the_log_tail(tmp_path: Path, state: Path, capsys, monkeypatch):
+    code = "import sys\nprint('TensorBoard could not bind', file=sys.stderr)\nsys.exit(1)"
+    monkeypatch.setattr(board, "_tensorboard_argv", lambda **_: [sys.executable, "-c", code])
+    assert main(["board", "start", str(tmp_path / "logs"), "--port", str(_free_port())]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("error: TensorBoard for ") and "exited with code 1" in err[0]
+    assert err[1:] == ["    TensorBoard could not bind"]
+
+
+def test_board_status_and_stop_with_nothing_running(state: Path, capsys):
+    assert main(["board", "status"]) == 0
+    assert "No TensorBoard started by inspector is running." in capsys.readouterr().out
+    assert main(["board", "status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["board"]) == 2
+    assert "name an action" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_quick_start_in_a_fresh_folder(tmp_path: Path, state: Path):
+    """The README's first quick-start command, minus the install, in a subprocess."""
+    exe = Path(sys.executable).parent / "inspector"
+    env = dict(os.environ, INSPECTOR_STATE_DIR=str(state))
+    proc = subprocess.run([str(exe), "demo", "--port", str(_free_port())], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=300)
+    try:
+        assert proc.returncode == 0, proc.stderr
+        assert (tmp_path / "tf_files/demo/retrained_graph.pb").is_file()
+        assert (tmp_path / "tf_files/demo/optimized_graph.pb").is_file()
+        assert "BatchNorm" in proc.stdout and "folded" in proc.stdout
+        assert "#graphs&run=optimized" in proc.stdout
+        infos = board.status(state=state)
+        assert len(infos) == 1
+        assert json.loads(_get(f"{infos[0].url}data/plugin/graphs/info"))["optimized"]["run_graph"] is True
+    finally:
+        board.stop(all=True, state=state)
