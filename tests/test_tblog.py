@@ -389,16 +389,21 @@ def test_tensorboard_event_accumulator_reads_the_run(tmp_path):
     graph = small_graph()
     write_run(graph, tmp_path, "retrained")
     written = write_run(graph, tmp_path, "retrained")  # the replaced file must not confuse it
+    assert _accumulator_node_names(written.run_dir) == [n.name for n in graph.node]
+
+
+def _accumulator_node_names(run_dir):
+    """Node names as TensorBoard's own EventAccumulator reads them from ``run_dir``."""
     # In a subprocess: EventAccumulator imports TensorFlow, which the rest of the suite avoids.
     code = f"""
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-        acc = EventAccumulator({str(written.run_dir)!r})
+        acc = EventAccumulator({str(run_dir)!r})
         acc.Reload()
         print("\\n".join(n.name for n in acc.Graph().node))
     """
     result = _run_python(code, env_extra={"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)})
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == [n.name for n in graph.node]
+    return result.stdout.split()
 
 
 @needs_poets
@@ -406,15 +411,7 @@ def test_tensorboard_event_accumulator_reads_the_run(tmp_path):
 def test_tensorboard_event_accumulator_reads_the_codelab_graph(tmp_path):
     graph = _load(POETS / "retrained_graph.pb")
     written = write_run(graph, tmp_path / "training_summaries", "retrained")
-    code = f"""
-        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-        acc = EventAccumulator({str(written.run_dir)!r})
-        acc.Reload()
-        print("\\n".join(n.name for n in acc.Graph().node))
-    """
-    result = _run_python(code, env_extra={"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)})
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == [n.name for n in graph.node]
+    assert _accumulator_node_names(written.run_dir) == [n.name for n in graph.node]
 
 
 # --- scripts/graph_pb2tb.py ----------------------------------------------------------------
