@@ -58,3 +58,55 @@ def no_tf_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(stub), str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     return env
+
+
+# --- no process left behind -------------------------------------------------
+# Every process the suite starts inherits this marker, even after its parent
+# exits and it is re-parented to init, so the check below finds exactly the
+# processes this run started and no one else's.
+SESSION_MARKER = f"INSPECTOR_TEST_SESSION={os.getpid()}-{os.urandom(4).hex()}"
+os.environ["INSPECTOR_TEST_SESSION"] = SESSION_MARKER.split("=", 1)[1]
+
+
+def leftover_processes() -> list[tuple[int, str]]:
+    """(pid, command line) of live processes carrying this session's marker, except pytest itself."""
+    found = []
+    marker = SESSION_MARKER.encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            stat = (entry / "stat").read_text()
+            if stat.rsplit(")", 1)[1].split()[0] == "Z":
+                continue  # exited, waiting to be reaped: not running
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        found.append((int(entry.name), cmdline))
+    return found
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    import signal
+    import time
+
+    if not Path("/proc/self/environ").exists():
+        return
+    deadline = time.monotonic() + 5
+    left = leftover_processes()
+    while left and time.monotonic() < deadline:  # give just-stopped processes a moment
+        time.sleep(0.2)
+        left = leftover_processes()
+    if not left:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    for pid, cmdline in left:
+        if reporter:
+            reporter.write_line(f"LEFT RUNNING by the test suite: pid {pid}: {cmdline[:200]}", red=True)
+        try:
+            os.kill(pid, signal.SIGKILL)  # ours by the marker: safe to stop by pid
+        except OSError:
+            pass
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
