@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -141,3 +143,43 @@ def message(kind: str, text: str) -> Text:
     out.append(f"{kind}: ", style=styles.get(kind, "bold"))
     out.append(text)
     return out
+
+
+def _top(preds) -> str:
+    return ", ".join(f"{p.label} {p.score:.5f}" for p in preds)
+
+
+def verify_report(report) -> RenderableType:
+    """Per input: each graph's top labels and the largest difference; then the verdict."""
+    table = Table(title=f"a = {report.a.path}\nb = {report.b.path}", title_style="")
+    table.add_column("Input")
+    table.add_column("Top (a)")
+    table.add_column("Top (b)")
+    table.add_column("Max |a-b|", justify="right")
+    table.add_column("", justify="center")
+    for row in report.inputs:
+        source = row.source if row.source.startswith("random") else Path(row.source).name
+        mark = Text("ok", style=REMOVED_STYLE) if row.agree else Text("DIFF", style="bold red")
+        table.add_row(source, _top(row.top_a), _top(row.top_b), f"{row.max_abs_diff:.2g}", mark)
+    parts: list[RenderableType] = [table]
+    for note in report.notes:
+        parts.append(message("note", note))
+    if report.ok:
+        # A failed verdict is the CLI's error line instead, so it is said once.
+        parts.append(message("ok", report.message))
+    return Group(*parts)
+
+
+def bench_report(report) -> RenderableType:
+    table = Table(title=f"Latency, {report.runs} interleaved runs after {report.warmup} warm-up, input {report.input}")
+    table.add_column("Graph")
+    table.add_column("Median ms", justify="right")
+    table.add_column("Q1-Q3 ms", justify="right")
+    table.add_column("Min ms", justify="right")
+    for name, timing in (("a", report.a), ("b", report.b)):
+        table.add_row(f"{name}: {Path(timing.path).name}", f"{timing.median_ms:.2f}", f"{timing.q1_ms:.2f}-{timing.q3_ms:.2f}", f"{timing.min_ms:.2f}")
+    parts: list[RenderableType] = [table]
+    for note in report.notes:
+        parts.append(message("note", note))
+    parts.append(Text(report.message, style="bold"))
+    return Group(*parts)
