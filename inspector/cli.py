@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from inspector import __version__
 from inspector.errors import InspectorError
@@ -53,6 +54,17 @@ class Output:
     def status(self, text: str):
         """A spinner for long waits; silent when stderr is not a terminal."""
         return self.err.status(text)
+
+    @contextlib.contextmanager
+    def progress(self, text: str) -> Iterator[Callable[[int, int], None]]:
+        """A progress bar on stderr, yielding the ``progress(done, total)`` callback the library takes."""
+        from rich.progress import Progress
+
+        # Off for pipes and --json: a non-terminal gets no bar and no stray blank line.
+        quiet = self.json_mode or not self.err.is_terminal
+        with Progress(console=self.err, transient=True, disable=quiet) as bar:
+            task = bar.add_task(text, total=None)
+            yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 # --- commands ---------------------------------------------------------------
@@ -285,8 +297,6 @@ def cmd_label(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_verify(args: argparse.Namespace, out: Output) -> int:
-    from rich.progress import Progress
-
     from inspector.errors import CheckFailed
     from inspector.graphio import load_graph
     from inspector.render import verify_report
@@ -298,12 +308,7 @@ def cmd_verify(args: argparse.Namespace, out: Output) -> int:
     labels = args.labels or find_labels(a.path) or find_labels(b.path)
     if labels and not args.labels:
         out.note(f"using labels {labels} (found beside the graph; --labels picks another)")
-    with Progress(console=out.err, transient=True, disable=args.json) as bar:
-        task = bar.add_task("Running both graphs", total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
+    with out.progress("Running both graphs") as progress:
         report = verify(
             a, b, images=args.image, image_dirs=args.images, decimals=args.decimals, labels=labels,
             top_k=args.top_k, random_inputs=args.random, seed=args.seed,
@@ -322,20 +327,17 @@ def cmd_verify(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, out: Output) -> int:
-    from rich.progress import Progress
-
     from inspector.graphio import load_graph
     from inspector.latency import bench
     from inspector.render import bench_report
 
     a, b = load_graph(args.a), load_graph(args.b)
-    with Progress(console=out.err, transient=True, disable=args.json) as bar:
-        task = bar.add_task("Timing both graphs", total=None)
+    with out.progress("Timing both graphs") as progress:
         report = bench(
             a, b, runs=args.runs, warmup=args.warmup, seed=args.seed, image=args.image, threads=args.threads,
             input_names=args.input_names, output_names=args.output_names,
             input_height=args.input_height, input_width=args.input_width,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            progress=progress,
         )
     if args.json:
         out.json(report.to_json())
