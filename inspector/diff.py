@@ -191,7 +191,9 @@ def summarise_scopes(
     for node in graph.node:
         if node.name not in members:
             continue
-        top = next(p for p in _prefixes(node.name) if hit[p] + kept[p] == total[p])
+        # A removed node whose own name is also a scope with surviving children
+        # (Keras's ReadVariableOp/resource) accounts for no scope: it stands alone.
+        top = next((p for p in _prefixes(node.name) if hit[p] + kept[p] == total[p]), node.name)
         groups[top].append(node)
     scoped: list[ScopeChange] = []
     loose: dict[str, list[NodeDef]] = defaultdict(list)

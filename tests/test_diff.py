@@ -121,3 +121,15 @@ def test_console_script_smoke(small_pair):
     proc = subprocess.run([str(exe), "diff", str(a), str(b)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "Identity" in proc.stdout
+
+
+def test_removed_node_with_surviving_children_stands_alone():
+    """Keras names a node `x/ReadVariableOp` and another `x/ReadVariableOp/resource`."""
+    from tensorboard.compat.proto.graph_pb2 import GraphDef
+
+    from builders import const, op
+
+    a = GraphDef(node=[const("v/ReadVariableOp/resource", [1.0]), op("v/ReadVariableOp", "Identity", "v/ReadVariableOp/resource")])
+    b = GraphDef(node=[const("v/ReadVariableOp/resource", [1.0])])
+    diff = diff_graphs(a, b)
+    assert [(c.scope, c.nodes) for c in diff.removed] == [("", 1)]
