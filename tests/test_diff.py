@@ -127,9 +127,11 @@ def test_removed_node_with_surviving_children_stands_alone():
     """Keras names a node `x/ReadVariableOp` and another `x/ReadVariableOp/resource`."""
     from tensorboard.compat.proto.graph_pb2 import GraphDef
 
+    import numpy as np
+
     from builders import const, op
 
-    a = GraphDef(node=[const("v/ReadVariableOp/resource", [1.0]), op("v/ReadVariableOp", "Identity", "v/ReadVariableOp/resource")])
-    b = GraphDef(node=[const("v/ReadVariableOp/resource", [1.0])])
+    a = GraphDef(node=[const("v/ReadVariableOp/resource", np.float32([1.0])), op("v/ReadVariableOp", "Identity", "v/ReadVariableOp/resource")])
+    b = GraphDef(node=[const("v/ReadVariableOp/resource", np.float32([1.0]))])
     diff = diff_graphs(a, b)
     assert [(c.scope, c.nodes) for c in diff.removed] == [("", 1)]
