@@ -29,7 +29,7 @@ class Output:
         from rich.console import Console
 
         self.json_mode = json_mode
-        self.console = Console(highlight=False, soft_wrap=False)
+        self.console = Console(highlight=False, soft_wrap=True)
         self.err = Console(stderr=True, highlight=False, soft_wrap=True)
 
     def print(self, *renderables: Any) -> None:
@@ -136,19 +136,115 @@ def _run_line(w: Any) -> str:
     return line
 
 
+def _bool_flag(value: str) -> bool:
+    """TensorFlow's tools take --flag, --flag=True and --flag=false alike."""
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "t", "y"):
+        return True
+    if lowered in ("0", "false", "no", "f", "n"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not {value!r}")
+
+
+def _names(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    names = tuple(n.strip() for n in value.split(",") if n.strip())
+    return names or None
+
+
+def _placeholder_type(value: str) -> int:
+    kinds = {int(v) for v in value.split(",") if v.strip()}
+    if len(kinds) != 1:
+        raise InspectorError(f"--placeholder_type_enum {value}: give one type for every placeholder (e.g. 1 for float32)")
+    return kinds.pop()
+
+
+def default_optimized_path(source: Path) -> Path:
+    """``retrained_graph.pb`` -> ``optimized_graph.pb`` beside it, as the codelab names it; else ``X_optimized.pb``."""
+    from inspector.graphio import default_stem
+
+    if default_stem(source) == "retrained":
+        return source.with_name("optimized_graph.pb")
+    return source.with_name(f"{source.stem}_optimized.pb")
+
+
+def _optimize_file(args: argparse.Namespace, source: Path, target: Path, out: Output):
+    """Load, optimize, write atomically; returns (loaded input, OptimizeResult, loaded output)."""
+    from inspector.graphio import LoadedGraph, load_graph, save_graph
+    from inspector.optimize import optimize
+
+    if source.resolve() == target.resolve():
+        raise InspectorError(f"{target}: --output is the input graph; write the optimized graph to another file")
+    loaded = load_graph(source)
+    with out.status(f"Optimizing {source} (imports TensorFlow) ..."):
+        result = optimize(
+            loaded.graph,
+            input_names=_names(getattr(args, "input_names", None)),
+            output_names=_names(getattr(args, "output_names", None)),
+            placeholder_type_enum=_placeholder_type(getattr(args, "placeholder_type_enum", "1")),
+            toco_compatible=getattr(args, "toco_compatible", False),
+            frozen_graph=getattr(args, "frozen_graph", True),
+            strip_dropout=getattr(args, "strip_dropout", False),
+            what=str(source),
+        )
+    if result.detected:
+        out.note(f"detected --input_names={','.join(result.input_names)} --output_names={','.join(result.output_names)}")
+    save_graph(result.graph, target, refuse=(source,))
+    written = LoadedGraph(path=target, graph=result.graph, size_bytes=target.stat().st_size, format="pb")
+    return loaded, result, written
+
+
+def cmd_optimize(args: argparse.Namespace, out: Output) -> int:
+    from inspector.diff import diff_loaded
+    from inspector.render import diff_table, optimize_report
+
+    source = args.input or args.graph
+    if source is None:
+        raise InspectorError("optimize: name the graph to optimize (--input tf_files/retrained_graph.pb)")
+    if args.input and args.graph and args.input != args.graph:
+        raise InspectorError(f"optimize: two inputs given ({args.graph} and --input {args.input}); give one")
+    target = args.output or default_optimized_path(source)
+    loaded, result, written = _optimize_file(args, source, target, out)
+    diff = diff_loaded(loaded, written, labels=(source.name, target.name))
+    if args.json:
+        out.json({"input": str(source), "output": str(target), "optimize": result.to_json(), "diff": diff.to_json()})
+        return 0
+    out.print(optimize_report(result))
+    out.print(diff_table(diff, max_rows=10))
+    out.print(f"Wrote {target} ({result.nodes_before} -> {result.nodes_after} nodes)")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace, out: Output) -> int:
     from inspector.diff import diff_loaded
     from inspector.graphio import load_graph
     from inspector.render import diff_report
     from inspector.tblog import write_run
 
-    a, b = load_graph(args.a), load_graph(args.b)
+    verified = None
+    if args.b is None:
+        # One graph: optimize it first, check nothing changed, then compare the two.
+        target = args.output or Path("tf_files/optimized_graph.pb")
+        a, result, b = _optimize_file(args, args.a, target, out)
+        if not args.json:
+            from inspector.render import optimize_report
+
+            out.print(optimize_report(result))
+            out.print(f"Wrote {target}")
+        verified = _verify_pair(args, a, b, out)
+    else:
+        if args.output is not None:
+            raise InspectorError("--output is where one graph gets optimized to; with two graphs there is nothing to write")
+        a, b = load_graph(args.a), load_graph(args.b)
     names = _labels(args, a.path, b.path)
     if names[0] == names[1]:
         raise InspectorError(f"--names gives both runs the name {names[0]!r}; pick two different names")
     runs = [write_run(g.graph, args.logdir, name, keep_weights=args.keep_weights) for g, name in zip((a, b), names)]
     diff = diff_loaded(a, b, labels=names)
     result: dict[str, Any] = {"runs": [_run_json(w) for w in runs], "diff": diff.to_json(), "board": None}
+    if verified is not None:
+        result["verify"] = verified.to_json()
     if not args.json:
         out.print(diff_report(diff, max_rows=None if args.all_ops else 25))
         out.print("")
@@ -173,7 +269,25 @@ def cmd_compare(args: argparse.Namespace, out: Output) -> int:
         out.print(f"TensorBoard not started (--no-board). View with: inspector board start {args.logdir}")
     if args.json:
         out.json(result)
+    if verified is not None and not verified.ok:
+        from inspector.errors import CheckFailed
+
+        raise CheckFailed(f"verify: {verified.message}")
     return 0
+
+
+def _verify_pair(args: argparse.Namespace, a, b, out: Output):
+    """verify() on the compare's pair, reported like `inspector verify`; the caller decides the exit code."""
+    from inspector.render import verify_report
+    from inspector.runner import find_labels
+    from inspector.verify import verify
+
+    with out.progress("Verifying the optimized graph") as progress:
+        report = verify(a, b, images=args.image, labels=find_labels(a.path), progress=progress,
+                        input_names=_names(args.input_names), output_names=_names(args.output_names))
+    if not args.json:
+        out.print(verify_report(report))
+    return report
 
 
 def _start_board(args: argparse.Namespace, out: Output):
@@ -265,13 +379,15 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
     from inspector import demo
 
     folder = Path(args.dir)
-    with out.status("Building a retrain.py-shaped MobileNet graph and optimizing it (imports TensorFlow) ..."):
+    with out.status("Building a retrain.py-shaped MobileNet graph (imports TensorFlow) ..."):
         made = demo.prepare(folder)
-    out.print(f"Wrote {made.retrained} ({made.retrained_nodes} nodes) and {made.optimized} ({made.optimized_nodes} nodes)")
+    out.print(f"Wrote {made.retrained} ({made.nodes} nodes), a graph shaped like retrain.py's")
     compare_args = argparse.Namespace(
-        a=made.retrained, b=made.optimized, logdir=folder / "training_summaries", names=None,
-        keep_weights=False, no_board=args.no_board, port=args.port, bind_all=False,
-        timeout=args.timeout, json=args.json, all_ops=False,
+        a=made.retrained, b=None, output=folder / "optimized_graph.pb", image=[],
+        input_names=None, output_names=None, placeholder_type_enum="1", toco_compatible=False,
+        frozen_graph=True, strip_dropout=False,
+        logdir=folder / "training_summaries", names=None, keep_weights=False, no_board=args.no_board,
+        port=args.port, bind_all=False, timeout=args.timeout, json=args.json, all_ops=False,
     )
     return cmd_compare(compare_args, out)
 
@@ -378,9 +494,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-weights", action="store_true", help="keep Const payloads in the log (default: left out, dtype and shape kept)")
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
 
-    p = add("compare", cmd_compare, "Write both graphs as TensorBoard runs, print the diff, and start or reuse TensorBoard.")
+    def optimizer_options(p: argparse.ArgumentParser) -> None:
+        # TensorFlow's optimize_for_inference spellings, so the codelab's command line works as it is.
+        p.add_argument("--input_names", help="input placeholder names, comma-separated (default: detected)")
+        p.add_argument("--output_names", help="output node names, comma-separated (default: detected)")
+        p.add_argument("--placeholder_type_enum", default="1", help="DataType enum of the input placeholders (default 1: float32)")
+        p.add_argument("--toco_compatible", nargs="?", const=True, default=False, type=_bool_flag,
+                       help="only make ops TensorFlow Lite's converter takes (no fused resize/pad+conv)")
+        p.add_argument("--frozen_graph", nargs="?", const=True, default=True, type=_bool_flag,
+                       help="the input is a frozen graph (default true); false lets variables through unfolded")
+        p.add_argument("--strip-dropout", "--strip_dropout", dest="strip_dropout", action="store_true",
+                       help="replace training dropout left in the graph by the identity it is at inference")
+
+    p = add("optimize", cmd_optimize, "Optimize a frozen graph for inference (TensorFlow's optimize_for_inference flags work as they are).")
+    p.add_argument("graph", type=Path, nargs="?", metavar="GRAPH.pb", help="the graph (or --input)")
+    p.add_argument("--input", type=Path, help="the graph to optimize, e.g. tf_files/retrained_graph.pb")
+    p.add_argument("--output", type=Path, help="where to write (default: optimized_graph.pb beside a retrained_graph.pb, else X_optimized.pb)")
+    p.add_argument("--json", action="store_true", help="print the passes and the diff as JSON")
+    optimizer_options(p)
+
+    p = add("compare", cmd_compare, "Write both graphs as TensorBoard runs, print the diff, and start or reuse TensorBoard. "
+            "With one graph, optimize and verify it first.")
     p.add_argument("a", type=Path, metavar="A.pb", help="the graph before, e.g. tf_files/retrained_graph.pb")
-    p.add_argument("b", type=Path, metavar="B.pb", help="the graph after, e.g. tf_files/optimized_graph.pb")
+    p.add_argument("b", type=Path, metavar="B.pb", nargs="?", help="the graph after, e.g. tf_files/optimized_graph.pb "
+                   "(left out: A is optimized into --output first)")
+    p.add_argument("--output", type=Path, help="with one graph: where the optimized graph goes (default tf_files/optimized_graph.pb)")
+    p.add_argument("--image", type=Path, action="append", default=[], help="with one graph: an image to verify on (repeatable; default random inputs)")
+    optimizer_options(p)
     p.add_argument("--logdir", type=Path, default=DEFAULT_LOGDIR, help=f"TensorBoard log folder (default {DEFAULT_LOGDIR})")
     p.add_argument("--names", nargs=2, metavar=("A", "B"), help="run names (default: retrained, optimized from the file names)")
     p.add_argument("--keep-weights", action="store_true", help="keep Const payloads in the logs")
@@ -434,7 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     run_options(p, plural=True)
 
-    p = add("demo", cmd_demo, "Build a small retrain.py-shaped graph, optimize it, and compare the two.")
+    p = add("demo", cmd_demo, "Build a small retrain.py-shaped graph, optimize and verify it, and compare the two.")
     p.add_argument("--dir", type=Path, default=Path("tf_files/demo"), help="where to write the demo graphs and logs (default tf_files/demo)")
     p.add_argument("--no-board", action="store_true", help="start no TensorBoard")
     p.add_argument("--json", action="store_true")

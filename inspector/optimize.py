@@ -51,6 +51,19 @@ class OptimizeResult:
     nodes_before: int
     nodes_after: int
 
+    def to_json(self) -> dict:
+        return {
+            "input_names": list(self.input_names),
+            "output_names": list(self.output_names),
+            "detected": self.detected,
+            "nodes_before": self.nodes_before,
+            "nodes_after": self.nodes_after,
+            "passes": [{"name": p.name, "removed": p.removed, "added": p.added, "notes": list(p.notes)} for p in self.passes],
+            "unfolded": [{"node": u.node, "reason": u.reason} for u in self.unfolded],
+            "dropout": list(self.dropout),
+            "dropout_stripped": self.dropout_stripped,
+        }
+
 
 # The passes, in the order they run.
 PASSES: tuple[str, ...] = (

@@ -183,3 +183,31 @@ def bench_report(report) -> RenderableType:
         parts.append(message("note", note))
     parts.append(Text(report.message, style="bold"))
     return Group(*parts)
+
+
+def optimize_report(result) -> RenderableType:
+    """Per pass, nodes removed and added; then what was left undone and why."""
+    table = Table(title=f"Optimized for inference: {result.nodes_before} -> {result.nodes_after} nodes")
+    table.add_column("Pass")
+    table.add_column("Removed", justify="right")
+    table.add_column("Added", justify="right")
+    table.add_column("Notes")
+    for p in result.passes:
+        idle = not p.removed and not p.added
+        table.add_row(
+            Text(p.name, style="dim" if idle else ""),
+            Text(str(p.removed), style=REMOVED_STYLE if p.removed else "dim"),
+            Text(str(p.added), style=ADDED_STYLE if p.added else "dim"),
+            "; ".join(p.notes) if p.notes else ("did nothing" if idle else ""),
+        )
+    parts: list[RenderableType] = [table]
+    for item in result.unfolded:
+        parts.append(message("note", f"batch norm left unfolded at {item.node}: {item.reason}"))
+    if result.dropout:
+        where = ", ".join(result.dropout)
+        if result.dropout_stripped:
+            parts.append(message("note", f"training dropout replaced by the identity it is at inference: {where}"))
+        else:
+            parts.append(message("warning", f"training dropout is still active at {where}: outputs are random; "
+                                            "--strip-dropout replaces it by the identity it is at inference"))
+    return Group(*parts)

@@ -75,3 +75,66 @@ def test_python_m_inspector_smoke(small_pair):
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "agree to 5 decimals" in proc.stdout
+
+
+def test_optimize_takes_tensorflows_command_line(tmp_path: Path, small_pair, capsys):
+    """The codelab's flags, spelled as for python -m tensorflow.python.tools.optimize_for_inference."""
+    a, _ = small_pair
+    out = tmp_path / "optimized_graph.pb"
+    argv = ["optimize", f"--input={a}", f"--output={out}", "--input_names=input", "--output_names=final_result",
+            "--frozen_graph=True", "--placeholder_type_enum=1", "--toco_compatible=false"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "Optimized for inference: 50 ->" in captured.out and f"Wrote {out}" in captured.out
+    from inspector.graphio import load_graph
+
+    ops = {n.op for n in load_graph(out).graph.node}
+    assert "Identity" not in ops and "Rsqrt" not in ops
+    assert not any(op.startswith("_") for op in ops)
+
+
+def test_optimize_detects_names_and_picks_the_codelab_output_name(tmp_path: Path, small_pair, capsys):
+    a, _ = small_pair
+    assert main(["optimize", str(a), "--json"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert data["output"] == str(a.with_name("optimized_graph.pb"))
+    assert data["optimize"]["detected"] is True
+    assert data["optimize"]["input_names"] == ["input"] and data["optimize"]["output_names"] == ["final_result"]
+    assert "note: detected --input_names=input --output_names=final_result" in captured.err
+
+
+def test_optimize_refuses_to_overwrite_its_input(small_pair, capsys):
+    a, _ = small_pair
+    before = a.read_bytes()
+    assert main(["optimize", "--input", str(a), "--output", str(a)]) == 2
+    assert capsys.readouterr().err == f"error: {a}: --output is the input graph; write the optimized graph to another file\n"
+    assert a.read_bytes() == before
+
+
+def test_optimize_unknown_output_name_is_exit_2(tmp_path: Path, small_pair, capsys):
+    a, _ = small_pair
+    assert main(["optimize", str(a), "--output", str(tmp_path / "o.pb"), "--output_names", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "nope" in err and "\n" == err[-1] and err.count("\n") == 1
+    assert not (tmp_path / "o.pb").exists()
+
+
+def test_compare_one_graph_optimizes_and_verifies(tmp_path: Path, small_pair, capsys):
+    a, _ = small_pair
+    target = tmp_path / "out" / "optimized_graph.pb"
+    assert main(["compare", str(a), "--output", str(target), "--logdir", str(tmp_path / "logs"), "--no-board", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert target.is_file()
+    assert data["verify"]["ok"] is True
+    assert [r["run"] for r in data["runs"]] == ["retrained", "optimized"]
+
+
+def test_compare_one_dropout_graph_exits_1_naming_it(tmp_path: Path, capsys):
+    graph = fixture_path("dropout_active/retrained_graph.pb")
+    target = tmp_path / "optimized_graph.pb"
+    assert main(["compare", str(graph), "--output", str(target), "--logdir", str(tmp_path / "logs"), "--no-board"]) == 1
+    captured = capsys.readouterr()
+    assert "training dropout is still active" in captured.err or "training dropout is still active" in captured.out
+    assert captured.err.strip().splitlines()[-1].startswith("error: verify: a (")
+    assert "disagrees with itself" in captured.err
