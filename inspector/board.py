@@ -98,7 +98,7 @@ def state_dir() -> Path:
 
 
 def graph_url(info: BoardInfo, run: str | None = None) -> str:
-    """The URL that opens the Graph tab, optionally with ``run`` selected."""
+    """The URL that opens the Graph tab; ``run`` adds the legacy ``&run=`` key, which TensorBoard 2.x ignores."""
     url = f"{info.url}#graphs"
     if run:
         url += "&run=" + urllib.parse.quote(run, safe="")

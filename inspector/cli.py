@@ -240,9 +240,19 @@ def cmd_compare(args: argparse.Namespace, out: Output) -> int:
     names = _labels(args, a.path, b.path)
     if names[0] == names[1]:
         raise InspectorError(f"--names gives both runs the name {names[0]!r}; pick two different names")
+    from inspector.plugin import record_pair, write_text_summary
+
     runs = [write_run(g.graph, args.logdir, name, keep_weights=args.keep_weights) for g, name in zip((a, b), names)]
     diff = diff_loaded(a, b, labels=names)
-    result: dict[str, Any] = {"runs": [_run_json(w) for w in runs], "diff": diff.to_json(), "board": None}
+    # The Graph diff tab opens on this pair; the Text tab shows the table where the plugin is not installed.
+    record_pair(args.logdir, *names)
+    text = write_text_summary(args.logdir, diff)
+    result: dict[str, Any] = {
+        "runs": [_run_json(w) for w in runs],
+        "diff": diff.to_json(),
+        "text_summary": {"run": text.run, "tag": text.tag, "event_file": str(text.event_file)},
+        "board": None,
+    }
     if verified is not None:
         result["verify"] = verified.to_json()
     if not args.json:
@@ -253,18 +263,23 @@ def cmd_compare(args: argparse.Namespace, out: Output) -> int:
     if not args.no_board:
         started = _start_board(args, out)
         from inspector.board import graph_url
+        from inspector.plugin import diff_tab_url
 
         info = started.info
-        result["board"] = _board_json(info) | {
-            "reused": started.reused,
-            "urls": {name: graph_url(info, name) for name in names},
-        }
+        diff_url = diff_tab_url(info.url, *names)
+        result["board"] = _board_json(info) | {"reused": started.reused, "graph_url": graph_url(info), "diff_url": diff_url}
         if not args.json:
             verb = "Reusing" if started.reused else "Started"
             out.print(f"{verb} TensorBoard (pid {info.pid}) on {info.url} for {info.logdir}")
-            for name in names:
-                out.print(f"  Graph tab, run [bold]{name}[/]: {graph_url(info, name)}")
+            out.print(f"  Graph diff tab, both side by side: {diff_url}")
+            # TensorBoard 2.x's Graph tab ignores a run in the URL, so say where to pick it.
+            out.print(f"  Graph tab: {graph_url(info)}  (pick [bold]{names[0]}[/] or [bold]{names[1]}[/] in its Run menu)")
             out.print("Stop it with: inspector board stop")
+        if args.open:
+            import webbrowser
+
+            if not webbrowser.open(diff_url):
+                out.warn(f"could not open a browser here; open {diff_url} yourself")
     elif not args.json:
         out.print(f"TensorBoard not started (--no-board). View with: inspector board start {args.logdir}")
     if args.json:
@@ -386,7 +401,7 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
         a=made.retrained, b=None, output=folder / "optimized_graph.pb", image=[],
         input_names=None, output_names=None, placeholder_type_enum="1", toco_compatible=False,
         frozen_graph=True, strip_dropout=False,
-        logdir=folder / "training_summaries", names=None, keep_weights=False, no_board=args.no_board,
+        logdir=folder / "training_summaries", names=None, keep_weights=False, no_board=args.no_board, open=False,
         port=args.port, bind_all=False, timeout=args.timeout, json=args.json, all_ops=False,
     )
     return cmd_compare(compare_args, out)
@@ -525,6 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--names", nargs=2, metavar=("A", "B"), help="run names (default: retrained, optimized from the file names)")
     p.add_argument("--keep-weights", action="store_true", help="keep Const payloads in the logs")
     p.add_argument("--no-board", action="store_true", help="write the runs and print the diff, but start no TensorBoard")
+    p.add_argument("--open", action="store_true", help="open the Graph diff tab in your web browser")
     p.add_argument("--all-ops", action="store_true", help="show every op type, not the top 25")
     p.add_argument("--json", action="store_true", help="print runs, diff and board as JSON")
     board_options(p)

@@ -60,7 +60,7 @@ def test_compare_real_pair_serves_both_runs_then_stop_leaves_nothing(tmp_path: P
     assert len(infos) == 1
     info = infos[0]
     assert info.host == "127.0.0.1" and Path(info.logdir) == logdir.resolve()
-    assert f"{info.url}#graphs&run=retrained" in out and f"{info.url}#graphs&run=optimized" in out
+    assert f"{info.url}#graph_diff&a=retrained&b=optimized" in out and f"{info.url}#graphs" in out
 
     runs = json.loads(_get(f"{info.url}data/plugin/graphs/info"))
     assert {name: runs[name]["run_graph"] for name in ("retrained", "optimized")} == {"retrained": True, "optimized": True}
@@ -99,7 +99,7 @@ def test_compare_no_board_writes_runs_with_clashing_stems(tmp_path: Path, small_
     data = json.loads(capsys.readouterr().out)
     assert [r["run"] for r in data["runs"]] == ["v1-graph", "v2-graph"]
     assert data["board"] is None
-    assert sorted(p.name for p in logdir.iterdir()) == ["v1-graph", "v2-graph"]
+    assert sorted(p.name for p in logdir.iterdir()) == [".inspector", ".inspector-diff", "v1-graph", "v2-graph"]
     assert board.status(state=state) == ()
 
 
@@ -161,7 +161,7 @@ def test_demo_quick_start_in_a_fresh_folder(tmp_path: Path, state: Path):
         assert (tmp_path / "tf_files/demo/retrained_graph.pb").is_file()
         assert (tmp_path / "tf_files/demo/optimized_graph.pb").is_file()
         assert "BatchNorm" in proc.stdout and "folded" in proc.stdout
-        assert "#graphs&run=optimized" in proc.stdout
+        assert "#graph_diff&a=retrained&b=optimized" in proc.stdout
         infos = board.status(state=state)
         assert len(infos) == 1
         assert json.loads(_get(f"{infos[0].url}data/plugin/graphs/info"))["optimized"]["run_graph"] is True

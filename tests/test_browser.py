@@ -1,0 +1,368 @@
+"""The Graph and Graph diff tabs in a real headless Chromium, driven over the DevTools protocol on a pipe.
+
+No browser download and no extra package: Chromium is Debian's (``apt-get
+install chromium``), started with ``--remote-debugging-pipe``, which speaks
+the DevTools protocol as NUL-separated JSON on file descriptors 3 and 4.
+Screenshots land in tests/screenshots/ (git-ignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from tensorboard.compat.proto.graph_pb2 import GraphDef
+
+from conftest import ROOT, fixture_path
+from inspector import board
+from inspector.cli import main
+from inspector.diff import diff_graphs
+from inspector.plugin import TEXT_RUN, diff_tab_url, read_pair, write_text_summary
+
+SCREENSHOTS = ROOT / "tests" / "screenshots"
+WIDTH, HEIGHT = 1400, 1000
+INSTALL_HINT = (
+    "Chromium is needed for the browser tests and is not installed: "
+    "run `apt-get update && apt-get install -y --no-install-recommends chromium` (as root), "
+    "or point INSPECTOR_CHROMIUM at a Chromium or Chrome binary"
+)
+
+# Finds elements through shadow roots (TensorBoard's Polymer graph view) and
+# same-origin iframes (dynamic plugins such as Graph diff).
+DEEP_QUERY = """
+window.__deepAll = (selector) => {
+  const out = [];
+  const visit = (root) => {
+    for (const el of root.querySelectorAll(selector)) out.push(el);
+    for (const el of root.querySelectorAll('*')) {
+      if (el.shadowRoot) visit(el.shadowRoot);
+      if (el.tagName === 'IFRAME') {
+        try { if (el.contentDocument) visit(el.contentDocument); } catch (e) {}
+      }
+    }
+  };
+  visit(document);
+  return out;
+};
+"""
+# The Graph diff tab's document, inside TensorBoard's plugin iframe.
+DIFF_DOC = "(document.querySelector('iframe[src*=\"name=graph_diff\"]') || {}).contentDocument"
+
+
+def chromium_path() -> str:
+    override = os.environ.get("INSPECTOR_CHROMIUM")
+    if override:
+        if not os.access(override, os.X_OK):
+            pytest.fail(f"INSPECTOR_CHROMIUM={override}: not an executable file. {INSTALL_HINT}", pytrace=False)
+        return override
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    # A test that cannot see the browser must not pass quietly: CI installs it.
+    pytest.fail(INSTALL_HINT, pytrace=False)
+
+
+class Chromium:
+    """A headless Chromium and one page in it, over the DevTools protocol on a pipe."""
+
+    def __init__(self, executable: str, profile: Path, log: Path) -> None:
+        to_chrome_r, self._w = os.pipe()
+        self._r, from_chrome_w = os.pipe()
+        # Chromium reads commands on fd 3 and writes replies on fd 4. Our ends
+        # are parked above 10 (close-on-exec) so the dup2 calls in the child
+        # cannot overwrite each other, whatever numbers os.pipe() gave.
+        child_in = fcntl.fcntl(to_chrome_r, fcntl.F_DUPFD_CLOEXEC, 10)
+        child_out = fcntl.fcntl(from_chrome_w, fcntl.F_DUPFD_CLOEXEC, 10)
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+
+        def wire() -> None:
+            os.dup2(child_in, 3)
+            os.dup2(child_out, 4)
+
+        argv = [
+            executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+            "--disable-dev-shm-usage", "--disable-extensions", "--remote-debugging-pipe",
+            f"--user-data-dir={profile}", f"--window-size={WIDTH},{HEIGHT}", "about:blank",
+        ]
+        with log.open("wb") as sink:
+            # close_fds=False so fds 3 and 4 survive; every other fd Python
+            # opened is close-on-exec already.
+            self.proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink,
+                preexec_fn=wire, close_fds=False, start_new_session=True,
+            )
+        os.close(child_in)
+        os.close(child_out)
+        self._buffer = b""
+        self._last_id = 0
+        self.exceptions: list[str] = []
+        self.log = log
+        target = self.call("Target.createTarget", url="about:blank")["targetId"]
+        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        self.page("Emulation.setDeviceMetricsOverride", width=WIDTH, height=HEIGHT, deviceScaleFactor=1, mobile=False)
+        self.page("Page.enable")
+        self.page("Runtime.enable")
+
+    def call(self, method: str, *, session: str | None = None, timeout: float = 60.0, **params) -> dict:
+        self._last_id += 1
+        ident = self._last_id
+        message = {"id": ident, "method": method, "params": params}
+        if session:
+            message["sessionId"] = session
+        os.write(self._w, json.dumps(message).encode("utf-8") + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:
+            for reply in self._messages(deadline, method):
+                if reply.get("id") == ident:
+                    if "error" in reply:
+                        raise RuntimeError(f"{method}: {reply['error']}")
+                    return reply.get("result", {})
+                if reply.get("method") == "Runtime.exceptionThrown":
+                    details = reply["params"]["exceptionDetails"]
+                    self.exceptions.append(json.dumps(details.get("exception", {}).get("description") or details.get("text")))
+
+    def page(self, method: str, **params) -> dict:
+        return self.call(method, session=self.session, **params)
+
+    def _messages(self, deadline: float, method: str) -> list[dict]:
+        while b"\0" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{method}: Chromium did not answer (log: {self.log})")
+            ready, _, _ = select.select([self._r], [], [], left)
+            if ready:
+                chunk = os.read(self._r, 1 << 20)
+                if not chunk:
+                    raise RuntimeError(f"{method}: Chromium exited ({self.proc.poll()}); log: {self.log}")
+                self._buffer += chunk
+        *complete, self._buffer = self._buffer.split(b"\0")
+        return [json.loads(m) for m in complete]
+
+    def evaluate(self, expression: str):
+        result = self.page("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression[:80]}...: {result['exceptionDetails'].get('exception', {}).get('description')}")
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, *, what: str, timeout: float = 60.0):
+        """Poll ``expression`` (with the deep query loaded) until it is truthy; returns its value."""
+        deadline = time.monotonic() + timeout
+        value = None
+        while time.monotonic() < deadline:
+            try:
+                value = self.evaluate(DEEP_QUERY + f"\n;({expression})")
+            except RuntimeError:
+                value = None  # the page is still loading
+            if value:
+                return value
+            time.sleep(0.25)
+        shot = self.screenshot("failed-" + re.sub(r"[^a-z0-9]+", "-", what.lower()).strip("-") + ".png")
+        raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; last value {value!r}; screenshot {shot}")
+
+    def settle(self, expression: str, *, polls: int = 4, timeout: float = 15.0) -> None:
+        """Wait until ``expression`` gives the same value ``polls`` times running (an animation ended)."""
+        deadline = time.monotonic() + timeout
+        last, same = None, 0
+        while same < polls and time.monotonic() < deadline:
+            value = self.evaluate(DEEP_QUERY + f"\n;({expression})")
+            same = same + 1 if value == last else 0
+            last = value
+            time.sleep(0.25)
+
+    def navigate(self, url: str) -> None:
+        self.page("Page.navigate", url=url)
+
+    def screenshot(self, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / name
+        path.write_bytes(base64.b64decode(self.page("Page.captureScreenshot", format="png")["data"]))
+        return path
+
+    def close(self) -> None:
+        try:
+            self.call("Browser.close", timeout=5)
+        except (RuntimeError, TimeoutError, OSError):
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            # Its own session: the group is this Chromium and its helpers, nothing else.
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        os.close(self._w)
+        os.close(self._r)
+
+
+@pytest.fixture
+def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    folder = tmp_path / "state"
+    monkeypatch.setenv("INSPECTOR_STATE_DIR", str(folder))
+    yield folder
+    board.stop(all=True, state=folder)
+
+
+@pytest.fixture
+def browser(tmp_path: Path):
+    chrome = Chromium(chromium_path(), tmp_path / "chromium-profile", tmp_path / "chromium.log")
+    try:
+        yield chrome
+    finally:
+        chrome.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# What TensorBoard's Graph tab draws of each run: every node but the Consts,
+# which it folds into their readers (167 in both graphs).
+DRAWN_NODES = {"retrained": 560 - 167, "optimized": 420 - 167}
+
+
+def expect_graph_tab_on(browser: Chromium, run: str) -> None:
+    """The Graph tab's run menu shows ``run`` and the graph it drew is that run's."""
+    browser.wait_for(
+        f"__deepAll('paper-dropdown-menu').some(d => d.value === {json.dumps(run)})"
+        f" && __deepAll('tf-graph-dashboard').some(d => d._graph && Object.keys(d._graph.nodes).length === {DRAWN_NODES[run]})"
+        " && __deepAll('g.node').length > 0",
+        what=f"the Graph tab to draw run {run} ({DRAWN_NODES[run]} nodes)",
+    )
+
+
+@pytest.mark.slow
+def test_codelab_pair_in_the_graph_text_and_graph_diff_tabs(tmp_path: Path, state: Path, browser: Chromium, capsys):
+    a = fixture_path("poets_pair/retrained_graph.pb")
+    b = fixture_path("poets_pair/optimized_graph.pb")
+    logdir = tmp_path / "training_summaries"
+    assert main(["compare", str(a), str(b), "--logdir", str(logdir), "--no-board", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    # The diff as a text summary, for the Text tab (the same file `compare`
+    # writes; written here too so this test does not depend on that wiring),
+    # before TensorBoard starts so its first load has it.
+    ga, gb = (GraphDef.FromString(p.read_bytes()) for p in (a, b))
+    write_text_summary(logdir, diff_graphs(ga, gb, labels=("retrained", "optimized"), sizes=(a.stat().st_size, b.stat().st_size)))
+    info = board.start(logdir, port=_free_port(), state=state).info
+    url = info.url
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url + "data/plugins_listing", timeout=30) as response:
+        plugins = json.loads(response.read())
+    assert "graph_diff" in plugins, (
+        "TensorBoard did not load the Graph diff plugin: the tensorboard_plugins entry point is not installed "
+        "(pyproject.toml, then pip install -e .)"
+    )
+    urls = {run: board.graph_url(info, run) for run in ("retrained", "optimized")}
+
+    # --- the Graph tab, once per run ---
+    # TensorBoard 2.x draws its first run whatever run= the URL names (its run
+    # menu is not bound to it), so the run is picked in the menu, as a person does.
+    for run in ("retrained", "optimized"):
+        browser.navigate(urls[run])
+        browser.wait_for("__deepAll('paper-item').length >= 2 && __deepAll('g.node').length > 0", what="the Graph tab")
+        runs_listed = browser.evaluate(DEEP_QUERY + "; __deepAll('paper-item').map(e => e.textContent.trim())")
+        assert {"retrained", "optimized"} <= set(runs_listed), runs_listed
+        browser.evaluate(
+            DEEP_QUERY + f"; __deepAll('paper-item').find(e => e.textContent.trim() === {json.dumps(run)}).click()"
+        )
+        expect_graph_tab_on(browser, run)
+        drawn = browser.evaluate(DEEP_QUERY + "; __deepAll('g.node').map(g => g.dataset.name)")
+        # MobileNet's scope and the retrained head are boxes on the canvas.
+        assert "MobilenetV1" in drawn and "final_training_ops" in drawn, drawn
+        browser.settle("JSON.stringify(__deepAll('g.node').map(g => g.getBoundingClientRect()))")
+        browser.screenshot(f"graph-tab-{run}.png")
+
+    # --- the Text tab: the same table where the plugin is not installed ---
+    browser.navigate(url + "#text")
+    cells = browser.wait_for(
+        "(() => { const cells = __deepAll('td').map(td => td.textContent.trim()); "
+        "const i = cells.indexOf('Identity'); return i >= 0 ? cells.slice(i, i + 4) : null; })()",
+        what="the Text tab to show the diff table",
+    )
+    assert cells == ["Identity", "140", "0", "-140 (-100%)"], cells
+    assert browser.evaluate(DEEP_QUERY + f"; __deepAll('*').some(e => e.textContent.trim() === {json.dumps(TEXT_RUN)})")
+    browser.screenshot("text-tab.png")
+
+    # --- the Graph diff tab, on the pair in its URL ---
+    browser.navigate(diff_tab_url(url, "retrained", "optimized"))
+    browser.wait_for(f"!!({DIFF_DOC} && {DIFF_DOC}.querySelector('#gd-op-table'))", what="the Graph diff table")
+    table = browser.evaluate(
+        f"Array.from({DIFF_DOC}.querySelectorAll('#gd-op-table tr')).map(tr => "
+        "[tr.className, ...Array.from(tr.children).map(c => c.textContent.trim())])"
+    )
+    rows = {cells[1]: cells for cells in table}
+    assert rows["Identity"] == ["removed", "Identity", "140", "0", "−140 (−100%)"], rows["Identity"]
+    assert rows["Const"][2:4] == ["167", "167"] and rows["Const"][0] == ""
+    assert rows["Total nodes"][2:] == ["560", "420", "−140 (−25%)"]
+    assert {"Parameters", "Constants", "Graph in log"} <= set(rows)
+    colour = browser.evaluate(f"getComputedStyle({DIFF_DOC}.querySelector('#gd-op-table tr.removed td')).backgroundColor")
+    assert colour == "rgb(227, 243, 228)", colour  # the green of removed rows
+
+    headline = browser.evaluate(f"{DIFF_DOC}.querySelector('.gd-headline').textContent")
+    assert headline.startswith("retrained → optimized: 560 → 420 nodes"), headline
+    selects = browser.evaluate(
+        f"['a', 'b'].map(s => {{ const el = {DIFF_DOC}.querySelector('#gd-run-' + s); "
+        "return [el.value, Array.from(el.options).map(o => o.value)]; })"
+    )
+    assert selects == [["retrained", ["optimized", "retrained"]], ["optimized", ["optimized", "retrained"]]]
+    scopes = browser.evaluate(f"{DIFF_DOC}.querySelector('#gd-scope-list').textContent")
+    assert "139 single Identity nodes removed" in scopes and "MobilenetV1/Logits/Dropout_1b: 1 node removed" in scopes
+    trees = browser.evaluate(f"Array.from({DIFF_DOC}.querySelectorAll('.gd-tree h3')).map(h => h.textContent)")
+    assert trees == ["retrained: 560 nodes", "optimized: 420 nodes"]
+    legend = browser.evaluate(f"{DIFF_DOC}.querySelector('#gd-legend').textContent")
+    assert "removed" in legend and "added" in legend and "changed in place" in legend
+    browser.screenshot("graph-diff-tab.png")
+
+    # Every scope with a change opened: each removed Identity and each rewritten node is marked.
+    browser.evaluate(f"{DIFF_DOC}.querySelector('#gd-expand-changes').click()")
+    marked = browser.wait_for(
+        f"(() => {{ const d = {DIFF_DOC}; const n = (s) => d.querySelectorAll(s).length; "
+        "const r = [n('#gd-tree-a .gd-name.removed'), n('#gd-tree-a .gd-name.changed'), n('#gd-tree-b .gd-name.changed'), "
+        "n('#gd-tree-b .gd-name.removed')]; return r[0] === 140 ? r : null; })()",
+        what="the removed nodes to be marked in the left tree",
+    )
+    assert marked == [140, 140, 140, 0], marked
+    folded_scope = browser.evaluate(
+        f"{DIFF_DOC}.querySelector('#gd-tree-a details[data-path=\"MobilenetV1/Logits/Dropout_1b\"] > summary').textContent"
+    )
+    assert "removed: 1 node" in folded_scope, folded_scope
+    browser.evaluate(
+        f"(() => {{ const d = {DIFF_DOC}; const row = d.querySelector('#gd-tree-a [data-path=\"MobilenetV1/Conv2d_1_depthwise\"]');"
+        " row.scrollIntoView({block: 'start'}); })()"
+    )
+    browser.screenshot("graph-diff-trees.png")
+
+    # The link opens the standard Graph tab in the top window on that run, also
+    # when it is not the run TensorBoard would show first (that is optimized).
+    browser.evaluate(f"{DIFF_DOC}.querySelector('#gd-open-a').click()")
+    browser.wait_for("location.hash === '#graphs&run=retrained'", what="the link to switch to the Graph tab")
+    expect_graph_tab_on(browser, "retrained")
+
+    # Without a pair in the URL the tab opens on the pair `compare` recorded (else the first two runs).
+    browser.navigate("about:blank")
+    browser.navigate(url + "#graph_diff")
+    expected = read_pair(logdir) or ("optimized", "retrained")
+    headline = f"{DIFF_DOC} && {DIFF_DOC}.querySelector('.gd-headline') && {DIFF_DOC}.querySelector('.gd-headline').textContent"
+    opened = browser.wait_for(headline, what="the Graph diff tab on its default pair")
+    assert opened.startswith(f"{expected[0]} → {expected[1]}:"), opened
+
+    # A link to another pair on a page that has the tab open already.
+    browser.evaluate("location.hash = '#graph_diff&a=optimized&b=retrained&x=1'")
+    browser.wait_for(f"({headline} || '').startsWith('optimized → retrained:')", what="the tab to follow the URL")
+    browser.evaluate("location.hash = '#graph_diff&a=retrained&b=optimized'")
+    browser.wait_for(f"({headline} || '').startsWith('retrained → optimized:')", what="the tab to follow the URL back")
+    assert not [e for e in browser.exceptions if "graph_diff" in e or "index.js" in e], browser.exceptions
