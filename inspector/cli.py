@@ -257,6 +257,9 @@ def cmd_compare(args: argparse.Namespace, out: Output) -> int:
         result["verify"] = verified.to_json()
     if not args.json:
         out.print(diff_report(diff, max_rows=None if args.all_ops else 25))
+    if not args.no_check:
+        result["check"] = _check_pair(a, b, names, out)
+    if not args.json:
         out.print("")
         for w in runs:
             out.print(_run_line(w))
@@ -401,7 +404,7 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
         a=made.retrained, b=None, output=folder / "optimized_graph.pb", image=[],
         input_names=None, output_names=None, placeholder_type_enum="1", toco_compatible=False,
         frozen_graph=True, strip_dropout=False,
-        logdir=folder / "training_summaries", names=None, keep_weights=False, no_board=args.no_board, open=False,
+        logdir=folder / "training_summaries", names=None, keep_weights=False, no_board=args.no_board, open=False, no_check=False,
         port=args.port, bind_all=False, timeout=args.timeout, json=args.json, all_ops=False,
     )
     return cmd_compare(compare_args, out)
@@ -477,6 +480,82 @@ def cmd_bench(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def cmd_summarize(args: argparse.Namespace, out: Output) -> int:
+    from inspector.graphio import load_graph
+    from inspector.render import summary_report
+    from inspector.summary import summarize
+
+    summary = summarize(load_graph(args.graph))
+    if args.json:
+        out.json(summary.to_json())
+    else:
+        out.print(summary_report(summary, max_ops=None if args.all_ops else 15))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, out: Output) -> int:
+    from inspector.errors import CheckFailed
+    from inspector.graphio import load_graph
+    from inspector.mobile import check
+    from inspector.render import mobile_verdict
+
+    loaded = load_graph(args.graph)
+    with out.status("Converting with TensorFlow Lite's converter ..."):
+        verdict = check(loaded, input_names=_names(args.input_names), output_names=_names(args.output_names),
+                        input_height=args.input_height, input_width=args.input_width)
+    if args.json:
+        out.json(verdict.to_json())
+    else:
+        out.print(mobile_verdict(verdict))
+    if not verdict.ok:
+        raise CheckFailed(f"check: {verdict.message}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, out: Output) -> int:
+    from inspector.errors import CheckFailed
+    from inspector.graphio import load_graph
+    from inspector.mobile import export
+    from inspector.render import export_report
+    from inspector.runner import find_labels
+
+    loaded = load_graph(args.graph)
+    target = args.tflite or loaded.path.with_suffix(".tflite")
+    labels = args.labels or find_labels(loaded.path)
+    if labels and not args.labels:
+        out.note(f"using labels {labels} (found beside the graph; --labels picks another)")
+    with out.progress("Converting, then running the graph and the .tflite") as progress:
+        report = export(loaded, target, quantize=args.quantize, select_tf_ops=args.select_tf_ops,
+                        images=args.image, image_dirs=args.images, random_inputs=args.random, seed=args.seed,
+                        input_names=_names(args.input_names), output_names=_names(args.output_names),
+                        input_height=args.input_height, input_width=args.input_width,
+                        input_mean=args.input_mean, input_std=args.input_std, labels=labels, top_k=args.top_k,
+                        latency_runs=args.runs, threads=args.threads, progress=progress)
+    if args.json:
+        out.json(report.to_json())
+    else:
+        out.print(export_report(report))
+    if not report.ok:
+        raise CheckFailed(f"export: {report.message}")
+    return 0
+
+
+def _check_pair(a, b, names: tuple[str, str], out: Output) -> dict | None:
+    """TensorFlow Lite verdicts for both graphs, side by side; None when the converter cannot be run here."""
+    from inspector.mobile import check
+    from inspector.render import mobile_pair
+
+    try:
+        with out.status("Checking both graphs with TensorFlow Lite's converter ..."):
+            verdicts = (check(a), check(b))
+    except InspectorError as exc:
+        # compare's job is the diff; a graph the converter cannot take is reported, not fatal.
+        out.note(f"TensorFlow Lite check skipped: {exc.message}")
+        return None
+    out.print(mobile_pair(*verdicts, names))
+    return {name: v.to_json() for name, v in zip(names, verdicts)}
+
+
 # --- parser -------------------------------------------------------------------
 
 
@@ -541,6 +620,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-weights", action="store_true", help="keep Const payloads in the logs")
     p.add_argument("--no-board", action="store_true", help="write the runs and print the diff, but start no TensorBoard")
     p.add_argument("--open", action="store_true", help="open the Graph diff tab in your web browser")
+    p.add_argument("--no-check", action="store_true", help="skip the TensorFlow Lite check of both graphs")
     p.add_argument("--all-ops", action="store_true", help="show every op type, not the top 25")
     p.add_argument("--json", action="store_true", help="print runs, diff and board as JSON")
     board_options(p)
@@ -587,6 +667,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", type=Path, help="an image as the input (default: random, fixed seed)")
     p.add_argument("--threads", type=int, default=1, help="TensorFlow threads per graph (default 1: steadier, closer to a phone)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    run_options(p, plural=True)
+
+    p = add("summarize", cmd_summarize, "Inputs, outputs, sizes and ops of a graph, and what does not belong in an inference graph (no TensorFlow needed).")
+    p.add_argument("graph", type=Path, metavar="GRAPH.pb")
+    p.add_argument("--all-ops", action="store_true", help="show every op type, not the top 15")
+    p.add_argument("--json", action="store_true")
+
+    p = add("check", cmd_check, "Will it load on the phone? Convert with TensorFlow Lite's converter and name each op in the way (exit 1 if not builtin ops only).")
+    p.add_argument("graph", type=Path, metavar="GRAPH.pb")
+    p.add_argument("--json", action="store_true")
+    run_options(p, plural=True)
+
+    p = add("export", cmd_export, "Write a .tflite and verify it against the graph on the same inputs: sizes, agreement, latency (exit 1 if it disagrees).")
+    p.add_argument("graph", type=Path, metavar="GRAPH.pb")
+    p.add_argument("--tflite", type=Path, metavar="OUT.tflite", help="the .tflite to write (default: GRAPH with .tflite)")
+    p.add_argument("--quantize", choices=("none", "dynamic", "float16"), default="none", help="weights: float32 (default), 8-bit dynamic range, or float16")
+    p.add_argument("--select_tf_ops", action="store_true", help="keep ops without a builtin as TensorFlow Select ops (the app must link them; not verifiable here)")
+    p.add_argument("--image", type=Path, action="append", default=[], help="an image to compare on (repeatable)")
+    p.add_argument("--images", type=Path, action="append", default=[], help="a folder searched recursively for images (repeatable)")
+    p.add_argument("--labels", type=Path, help="labels file (default: the one beside the graph)")
+    p.add_argument("--top_k", type=int, default=3)
+    p.add_argument("--random", type=int, default=3, help="random inputs (fixed seed) when no image is given (default 3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--input_mean", type=float, default=127.5)
+    p.add_argument("--input_std", type=float, default=127.5)
+    p.add_argument("--runs", type=int, default=20, help="timed runs of each, interleaved (default 20; 0: no timing)")
+    p.add_argument("--threads", type=int, default=1, help="threads for the graph and the interpreter (default 1, closer to a phone)")
     p.add_argument("--json", action="store_true")
     run_options(p, plural=True)
 

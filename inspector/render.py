@@ -211,3 +211,113 @@ def optimize_report(result) -> RenderableType:
             parts.append(message("warning", f"training dropout is still active at {where}: outputs are random; "
                                             "--strip-dropout replaces it by the identity it is at inference"))
     return Group(*parts)
+
+
+def _spec(s) -> str:
+    shape = "unknown shape" if s.shape is None else "[" + ",".join("?" if d < 0 else str(d) for d in s.shape) + "]"
+    return f"{s.name}  {s.dtype} {shape}"
+
+
+def summary_report(summary, *, max_ops: int | None = 15) -> RenderableType:
+    """summarize_graph's answer: inputs, outputs, sizes, op histogram, then each flag with its fix."""
+    table = Table(title=f"{summary.path}  ({human_bytes(summary.size_bytes)}, {summary.nodes} nodes)", title_style="", show_header=False)
+    table.add_column("What")
+    table.add_column("Value")
+    for s in summary.inputs:
+        table.add_row("input", _spec(s))
+    for s in summary.optional_inputs:
+        table.add_row(Text("optional input", style="dim"), Text(_spec(s) + "  (PlaceholderWithDefault: has a default)", style="dim"))
+    for o in summary.outputs:
+        table.add_row("output", f"{o.name}  ({o.op})")
+    table.add_row("parameters", f"{human_count(summary.params)} in constants, {human_bytes(summary.const_bytes)}")
+    ops = list(summary.ops.items())
+    shown = ops if max_ops is None else ops[:max_ops]
+    more = f"  ... {len(ops) - len(shown)} more (--all-ops)" if len(shown) < len(ops) else ""
+    table.add_row("ops", ", ".join(f"{op} {n}" for op, n in shown) + more)
+    parts: list[RenderableType] = [table]
+    for flag in summary.flags:
+        parts.append(message("warning" if flag.training_only else "note", _flag_text(flag)))
+    if summary.inference_ready:
+        parts.append(message("ok", "no training-only ops: an inference graph"))
+    return Group(*parts)
+
+
+def _flag_text(flag) -> str:
+    names = ", ".join(flag.nodes) + (f" (+{flag.count - len(flag.nodes)} more)" if flag.count > len(flag.nodes) else "")
+    return f"{flag.kind}: {flag.op} x{flag.count} ({names}): {flag.why}"
+
+
+def mobile_verdict(verdict) -> RenderableType:
+    """The converter's answer: each op that stops a builtin-only model, its status and nodes; then what is not needed."""
+    shapes = ", ".join(f"{n} [{','.join(map(str, s))}]" for n, s in zip(verdict.input_names, verdict.input_shapes))
+    parts: list[RenderableType] = [Text(f"{verdict.path}: {shapes} -> {', '.join(verdict.output_names)}", style="dim")]
+    if verdict.issues:
+        table = Table(title="Ops without a TensorFlow Lite builtin", title_style="")
+        for name, justify in (("Op", "left"), ("Needs", "left"), ("Nodes", "right"), ("e.g.", "left")):
+            table.add_column(name, justify=justify)
+        for issue in verdict.issues:
+            needs = Text("Select ops (Flex)", style=ADDED_STYLE) if issue.status == "flex" else Text("a custom op", style="bold red")
+            if issue.constant:
+                needs.append("; constant: export folds it", style=REMOVED_STYLE)
+            table.add_row(issue.op, needs, str(issue.count), ", ".join(issue.nodes[:2]))
+        parts.append(table)
+        parts.extend(message("note", issue.why) for issue in verdict.issues)
+    for flag in verdict.not_needed:
+        parts.append(message("warning", f"not needed at inference: {_flag_text(flag)}"))
+    if verdict.tflite_ops:
+        parts.append(Text("TensorFlow Lite ops: " + ", ".join(f"{op} {n}" for op, n in list(verdict.tflite_ops.items())[:8]), style="dim"))
+    if verdict.ok:  # a "no" is the CLI's error line instead, so it is said once
+        parts.append(message("ok", verdict.message))
+    return Group(*parts)
+
+
+def mobile_pair(a, b, labels: tuple[str, str]) -> Table:
+    """Two check verdicts side by side, as compare shows them for the graph before and after optimizing."""
+    table = Table(title="Will it load on the phone? (TensorFlow Lite, builtin ops)")
+    table.add_column("")
+    table.add_column(labels[0])
+    table.add_column(labels[1])
+
+    def verdict(v) -> Text:
+        return Text("yes", style=REMOVED_STYLE) if v.ok else Text("no", style="bold red")
+
+    def ops(v) -> str:
+        return ", ".join(f"{i.op} ({i.status})" for i in v.issues) or "-"
+
+    def extra(v) -> str:
+        return ", ".join(f"{f.op} ({f.kind})" for f in v.not_needed) or "-"
+
+    table.add_row("builtin ops only", verdict(a), verdict(b))
+    table.add_row("ops in the way", ops(a), ops(b))
+    table.add_row("not needed at inference", extra(a), extra(b))
+    table.add_row(".tflite size", human_bytes(a.tflite_bytes), human_bytes(b.tflite_bytes))
+    return table
+
+
+def export_report(report) -> RenderableType:
+    """Sizes, agreement per input, latency, then the verdict (when it is a yes)."""
+    parts: list[RenderableType] = [Text(f"{report.graph} -> {report.tflite} (quantize: {report.quantize})", style="dim")]
+    sizes = Table()
+    for name in ("", "File", "gzip -9", "Median ms"):
+        sizes.add_column(name, justify="right" if name else "left")
+    lat = report.latency
+    sizes.add_row("graph", human_bytes(report.graph_bytes), human_bytes(report.graph_gzip_bytes), f"{lat.a.median_ms:.2f}" if lat else "-")
+    sizes.add_row(".tflite", human_bytes(report.tflite_bytes), human_bytes(report.gzip_bytes), f"{lat.b.median_ms:.2f}" if lat else "-")
+    parts.append(sizes)
+    if report.verify is not None:
+        table = Table()
+        for name, justify in (("Input", "left"), ("Top (graph)", "left"), ("Top (.tflite)", "left"), ("Max |diff|", "right"), ("Top-1", "center")):
+            table.add_column(name, justify=justify)
+        for row in report.verify.inputs:
+            source = row.source if row.source.startswith("random") else Path(row.source).name
+            mark = Text("same", style=REMOVED_STYLE) if row.same_top1 else Text("CHANGED", style="bold red")
+            table.add_row(source, _top(row.top_a), _top(row.top_b), f"{row.max_abs_diff:.2g}", mark)
+        parts.append(table)
+    if lat is not None:
+        parts.append(Text(f"latency ({lat.runs} interleaved runs, {lat.threads or 'default'} thread(s)): the .tflite runs at "
+                          f"{lat.ratio:.2f}x the graph's speed (95% interval {lat.ratio_ci[0]:.2f}-{lat.ratio_ci[1]:.2f})", style="dim"))
+    parts.extend(message("note", note) for note in report.notes)
+    parts.extend(message("warning", f"the .tflite still has {f.op} ({f.kind}): {f.why}") for f in report.flags)
+    if report.ok:
+        parts.append(message("ok", report.message))
+    return Group(*parts)

@@ -1,12 +1,14 @@
-"""Running a frozen classifier in TensorFlow: input/output detection, codelab-style image reading, labels, top-k."""
+"""Running a classifier (a frozen graph, or a .tflite in TensorFlow Lite): input/output detection, codelab-style image reading, labels, top-k."""
 
 from __future__ import annotations
 
 import functools
+import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 from tensorboard.compat.proto.graph_pb2 import GraphDef
@@ -151,6 +153,190 @@ class GraphRunner:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Runner(Protocol):
+    """What comparing and timing need from a model: GraphRunner and TFLiteRunner both are one."""
+
+    what: str
+    path: Path | None
+    input_name: str
+    output_name: str
+    input_shape: tuple[int, ...] | None
+    input_size: tuple[int, int] | None
+    classes: int | None
+    random_ops: tuple[str, ...]
+
+    def run(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def timed_run(self, batch: np.ndarray) -> tuple[np.ndarray, float]: ...
+
+    def close(self) -> None: ...
+
+
+# The .tflite header: a flatbuffer whose file identifier (bytes 4-8) is TFL3.
+TFLITE_IDENTIFIER = b"TFL3"
+
+
+class TFLiteRunner:
+    """A TensorFlow Lite model in TensorFlow's Lite interpreter, run like a GraphRunner.
+
+    ``model`` is the .tflite file or its bytes. Tensor names are the frozen
+    graph's (the converter keeps them), so ``input_name``/``output_name`` take
+    the same names, and left out they are read from the model. ``threads`` is
+    the interpreter's thread count (None: its default). ``random_ops`` names the
+    source graph's random ops upstream of the output, for verify's blame line.
+    """
+
+    def __init__(
+        self,
+        model: bytes | Path | str,
+        *,
+        input_name: str | None = None,
+        output_name: str | None = None,
+        threads: int | None = None,
+        what: str | None = None,
+        random_ops: tuple[str, ...] = (),
+        flags: tuple[str, str] = INSPECTOR_FLAGS,
+    ) -> None:
+        if isinstance(model, (str, Path)):
+            self.path: Path | None = Path(model)
+            data = _read_model(self.path)
+        else:
+            self.path, data = None, bytes(model)
+        self.what = what or (str(self.path) if self.path is not None else "the TensorFlow Lite model")
+        if data[4:8] != TFLITE_IDENTIFIER:
+            raise InspectorError(f"{self.what}: not a TensorFlow Lite model (no TFL3 header); pass a .tflite file")
+        self.threads = threads
+        self.random_ops = tuple(random_ops)
+        self.detected: dict[str, str] = {}
+        tf = tfcompat.tf()
+        try:
+            with warnings.catch_warnings():
+                # tf.lite.Interpreter warns it moves to the ai_edge_litert package; it still runs the same kernels.
+                warnings.filterwarnings("ignore", message=r".*tf\.lite\.Interpreter is deprecated")
+                self._interpreter = tf.lite.Interpreter(model_content=data, num_threads=threads)
+            self._allocate()
+        except (ValueError, RuntimeError) as exc:
+            raise _load_error(self.what, exc) from None
+        inputs = {d["name"]: d for d in self._interpreter.get_input_details()}
+        outputs = {d["name"]: d for d in self._interpreter.get_output_details()}
+        if input_name:
+            self.input_name = _resolve_tflite_name(input_name, inputs, what=self.what, role="input", flag=flags[0])
+        else:
+            self.input_name = _detect_tflite_input(inputs, what=self.what, flag=flags[0])
+            self.detected["input"] = self.input_name
+        if output_name:
+            self.output_name = _resolve_tflite_name(output_name, outputs, what=self.what, role="output", flag=flags[1])
+        else:
+            self.output_name = _detect_tflite_output(outputs, what=self.what, flag=flags[1])
+            self.detected["output"] = self.output_name
+        source, sink = inputs[self.input_name], outputs[self.output_name]
+        self.input_dtype: str = np.dtype(source["dtype"]).name
+        if self.input_dtype not in _FLOAT_DTYPES:
+            raise InspectorError(
+                f"{self.what}: input {self.input_name!r} takes {self.input_dtype}, not a float image "
+                "(a fully integer-quantized model?); export with float input and output"
+            )
+        self._input_index, self._output_index = int(source["index"]), int(sink["index"])
+        self._fed_shape = tuple(int(d) for d in source["shape"])
+        self.input_shape: tuple[int, ...] | None = tuple(int(d) for d in source["shape_signature"])
+        self.input_size: tuple[int, int] | None = _image_size(self.input_shape, what=self.what, name=self.input_name)
+        output_shape = tuple(int(d) for d in sink["shape_signature"])
+        self.classes: int | None = output_shape[-1] if output_shape and output_shape[-1] > 0 else None
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """The output for a [1, H, W, 3] batch, flattened to one score per class."""
+        batch = np.asarray(batch, dtype=np.float32)
+        try:
+            if tuple(batch.shape) != self._fed_shape:
+                self._interpreter.resize_tensor_input(self._input_index, list(batch.shape), strict=True)
+                self._allocate()
+                self._fed_shape = tuple(batch.shape)
+            self._interpreter.set_tensor(self._input_index, batch)
+            self._interpreter.invoke()
+            out = self._interpreter.get_tensor(self._output_index)
+        except (ValueError, RuntimeError) as exc:
+            shape = "x".join(str(d) for d in batch.shape[1:3])
+            raise InspectorError(
+                f"{self.what}: TensorFlow Lite cannot run the model on a {shape} image ({_first_line(exc)}); "
+                "check --input_height/--input_width and the input and output names"
+            ) from None
+        return np.asarray(out, dtype=np.float64).reshape(-1)
+
+    def timed_run(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
+        """``run`` and the seconds the interpreter took."""
+        start = time.perf_counter()
+        out = self.run(batch)
+        return out, time.perf_counter() - start
+
+    def close(self) -> None:
+        # The interpreter has no close; dropping it frees its arena now rather than at exit.
+        self._interpreter = None
+
+    def __enter__(self) -> "TFLiteRunner":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _allocate(self) -> None:
+        # Creating the XNNPACK delegate logs an INFO line straight to fd 2.
+        with tfcompat._stderr_silenced(os.environ.get("INSPECTOR_TF_VERBOSE", "") in ("", "0")):
+            self._interpreter.allocate_tensors()
+
+
+def _read_model(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InspectorError(f"{path}: no such file; check the path") from None
+    except IsADirectoryError:
+        raise InspectorError(f"{path}: is a folder; pass a .tflite file") from None
+    except PermissionError:
+        raise InspectorError(f"{path}: permission denied; make the file readable (chmod +r)") from None
+    except OSError as exc:
+        raise InspectorError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _load_error(what: str, exc: BaseException) -> InspectorError:
+    text = str(exc)
+    if "Select TensorFlow op" in text or "Flex" in text:
+        return InspectorError(
+            f"{what}: the model uses TensorFlow Select ops, which this TensorFlow's Lite interpreter cannot run; "
+            "test it in an app that links tensorflow-lite-select-tf-ops, or export without Select ops"
+        )
+    return InspectorError(f"{what}: TensorFlow Lite cannot load this model ({_first_line(exc)}); convert it again")
+
+
+def _resolve_tflite_name(name: str, tensors: dict[str, Any], *, what: str, role: str, flag: str) -> str:
+    candidates = [name, input_node_name(name)]
+    if candidates[-1].startswith("import/"):
+        candidates.append(candidates[-1].removeprefix("import/"))
+    for candidate in candidates:
+        if candidate in tensors:
+            return candidate
+    have = ", ".join(sorted(tensors)) or "none"
+    raise InspectorError(f"{what}: no {role} tensor named {name!r} (the model's {role}s: {have}); pass one of them with {flag}")
+
+
+def _detect_tflite_input(tensors: dict[str, Any], *, what: str, flag: str) -> str:
+    if len(tensors) == 1:
+        return next(iter(tensors))
+    floats = [name for name, d in tensors.items() if np.dtype(d["dtype"]).name in _FLOAT_DTYPES]
+    if len(floats) == 1:
+        return floats[0]
+    shown = ", ".join(sorted(tensors)) or "none"
+    raise InspectorError(f"{what}: several model inputs ({shown}); pick the image input with {flag}")
+
+
+def _detect_tflite_output(tensors: dict[str, Any], *, what: str, flag: str) -> str:
+    if len(tensors) == 1:
+        return next(iter(tensors))
+    if "final_result" in tensors:
+        return "final_result"
+    shown = ", ".join(sorted(tensors)) or "none"
+    raise InspectorError(f"{what}: several model outputs ({shown}); pick one with {flag}")
 
 
 # --- names and sizes ----------------------------------------------------------
@@ -551,6 +737,9 @@ def _first_line(exc: BaseException) -> str:
 
 __all__ = [
     "GraphRunner",
+    "TFLiteRunner",
+    "Runner",
+    "TFLITE_IDENTIFIER",
     "LabelResult",
     "Prediction",
     "label_image",

@@ -13,6 +13,7 @@ from inspector.graphio import LoadedGraph
 from inspector.runner import (
     GraphRunner,
     Prediction,
+    Runner,
     load_labels,
     one_name,
     random_batch,
@@ -209,6 +210,62 @@ def verify(
     rather than the optimizer. ``progress(done, total)`` is called after each
     input. One input and one output name apply to both graphs.
     """
+    files = _check_options(
+        images=images, image_dirs=image_dirs, decimals=decimals, top_k=top_k, random_inputs=random_inputs, input_std=input_std
+    )
+    input_name = one_name(input_names, "--input_names")
+    output_name = one_name(output_names, "--output_names")
+
+    runner_a = GraphRunner(a, input_name=input_name, output_name=output_name, what=f"a ({a.path})")
+    try:
+        runner_b = GraphRunner(b, input_name=input_name, output_name=output_name, what=f"b ({b.path})")
+    except BaseException:
+        runner_a.close()
+        raise
+    with runner_a, runner_b:
+        return _compare(
+            runner_a, runner_b, files, decimals=decimals, labels=labels, top_k=top_k, random_inputs=random_inputs,
+            seed=seed, input_height=input_height, input_width=input_width, input_mean=input_mean,
+            input_std=input_std, progress=progress,
+        )
+
+
+def verify_runners(
+    runner_a: Runner,
+    runner_b: Runner,
+    *,
+    images: Sequence[Path] = (),
+    image_dirs: Sequence[Path] = (),
+    decimals: int = 5,
+    labels: Path | None = None,
+    top_k: int = 3,
+    random_inputs: int = 3,
+    seed: int = 0,
+    input_height: int | None = None,
+    input_width: int | None = None,
+    input_mean: float = 127.5,
+    input_std: float = 127.5,
+    progress: Callable[[int, int], None] | None = None,
+) -> VerifyReport:
+    """:func:`verify` for two models already open: any two runners (a GraphRunner, a TFLiteRunner).
+
+    The caller owns the runners (and closes them); their input and output names
+    were chosen when they were made.
+    """
+    files = _check_options(
+        images=images, image_dirs=image_dirs, decimals=decimals, top_k=top_k, random_inputs=random_inputs, input_std=input_std
+    )
+    return _compare(
+        runner_a, runner_b, files, decimals=decimals, labels=labels, top_k=top_k, random_inputs=random_inputs,
+        seed=seed, input_height=input_height, input_width=input_width, input_mean=input_mean,
+        input_std=input_std, progress=progress,
+    )
+
+
+def _check_options(
+    *, images: Sequence[Path], image_dirs: Sequence[Path], decimals: int, top_k: int, random_inputs: int, input_std: float
+) -> tuple[Path, ...]:
+    """Refuse bad options before any model is loaded; the image files to run."""
     if decimals < 0:
         raise InspectorError(f"decimals must be 0 or more, not {decimals}")
     if top_k < 1:
@@ -218,59 +275,68 @@ def verify(
     files = collect_images(images, image_dirs)
     if not files and random_inputs < 1:
         raise InspectorError("nothing to compare: no image given and random inputs set to 0; pass --image or --random N")
-    input_name = one_name(input_names, "--input_names")
-    output_name = one_name(output_names, "--output_names")
+    return files
+
+
+def _compare(
+    runner_a: Runner,
+    runner_b: Runner,
+    files: tuple[Path, ...],
+    *,
+    decimals: int,
+    labels: Path | None,
+    top_k: int,
+    random_inputs: int,
+    seed: int,
+    input_height: int | None,
+    input_width: int | None,
+    input_mean: float,
+    input_std: float,
+    progress: Callable[[int, int], None] | None,
+) -> VerifyReport:
     tolerance = 0.5 * 10.0 ** -decimals
+    size, size_notes = resolve_size([runner_a, runner_b], input_height=input_height, input_width=input_width)
+    _check_classes(runner_a, runner_b)
+    label_list: tuple[str, ...] = ()
+    if labels is not None:
+        classes = runner_a.classes or runner_b.classes
+        label_list = load_labels(labels, classes=classes, output=f"{runner_a.what}'s output {runner_a.output_name!r}")
 
-    runner_a = GraphRunner(a, input_name=input_name, output_name=output_name, what=f"a ({a.path})")
-    try:
-        runner_b = GraphRunner(b, input_name=input_name, output_name=output_name, what=f"b ({b.path})")
-    except BaseException:
-        runner_a.close()
-        raise
-    with runner_a, runner_b:
-        size, size_notes = resolve_size([runner_a, runner_b], input_height=input_height, input_width=input_width)
-        _check_classes(runner_a, runner_b)
-        label_list: tuple[str, ...] = ()
-        if labels is not None:
-            classes = runner_a.classes or runner_b.classes
-            label_list = load_labels(labels, classes=classes, output=f"{runner_a.what}'s output {runner_a.output_name!r}")
-
-        sources = _inputs(files, random_inputs=random_inputs, seed=seed, size=size, mean=input_mean, std=input_std)
-        total = len(files) if files else random_inputs
-        comparisons: list[InputComparison] = []
-        self_diff_a = self_diff_b = 0.0
-        classes = 0
-        for done, (source, batch) in enumerate(sources, start=1):
-            out_a, out_b = runner_a.run(batch), runner_b.run(batch)
-            if done == 1:
-                # The self-check: a second run on the very same tensor.
-                self_diff_a = _max_diff(out_a, runner_a.run(batch))
-                self_diff_b = _max_diff(out_b, runner_b.run(batch))
-                classes = out_a.size
-                if out_a.shape != out_b.shape:
-                    raise InspectorError(
-                        f"{runner_b.what}: mismatched outputs: {out_b.size} classes where {runner_a.what} gives "
-                        f"{out_a.size}; compare two versions of the same model (e.g. retrained and optimized)"
-                    )
-                if labels is not None and len(label_list) < out_a.size:
-                    load_labels(labels, classes=out_a.size, output=f"{runner_a.what}'s output {runner_a.output_name!r}")
-            diff = _max_diff(out_a, out_b)
-            comparisons.append(
-                InputComparison(
-                    source=source,
-                    top_a=top_predictions(out_a, label_list, k=top_k),
-                    top_b=top_predictions(out_b, label_list, k=top_k),
-                    max_abs_diff=diff,
-                    agree=diff < tolerance,
+    sources = _inputs(files, random_inputs=random_inputs, seed=seed, size=size, mean=input_mean, std=input_std)
+    total = len(files) if files else random_inputs
+    comparisons: list[InputComparison] = []
+    self_diff_a = self_diff_b = 0.0
+    classes = 0
+    for done, (source, batch) in enumerate(sources, start=1):
+        out_a, out_b = runner_a.run(batch), runner_b.run(batch)
+        if done == 1:
+            # The self-check: a second run on the very same tensor.
+            self_diff_a = _max_diff(out_a, runner_a.run(batch))
+            self_diff_b = _max_diff(out_b, runner_b.run(batch))
+            classes = out_a.size
+            if out_a.shape != out_b.shape:
+                raise InspectorError(
+                    f"{runner_b.what}: mismatched outputs: {out_b.size} classes where {runner_a.what} gives "
+                    f"{out_a.size}; compare two versions of the same model (e.g. retrained and optimized)"
                 )
+            if labels is not None and len(label_list) < out_a.size:
+                load_labels(labels, classes=out_a.size, output=f"{runner_a.what}'s output {runner_a.output_name!r}")
+        diff = _max_diff(out_a, out_b)
+        comparisons.append(
+            InputComparison(
+                source=source,
+                top_a=top_predictions(out_a, label_list, k=top_k),
+                top_b=top_predictions(out_b, label_list, k=top_k),
+                max_abs_diff=diff,
+                agree=diff < tolerance,
             )
-            if progress is not None:
-                progress(done, total)
+        )
+        if progress is not None:
+            progress(done, total)
 
     return VerifyReport(
-        a=_side(runner_a, a.path, classes),
-        b=_side(runner_b, b.path, classes),
+        a=_side(runner_a, classes),
+        b=_side(runner_b, classes),
         inputs=tuple(comparisons),
         random_inputs=not files,
         seed=seed,
@@ -326,7 +392,7 @@ def _inputs(
         yield f"random #{index}", random_batch(size, rng=rng, mean=mean, std=std)
 
 
-def _check_classes(a: GraphRunner, b: GraphRunner) -> None:
+def _check_classes(a: Runner, b: Runner) -> None:
     if a.classes is not None and b.classes is not None and a.classes != b.classes:
         raise InspectorError(
             f"{b.what}: mismatched outputs: output {b.output_name!r} has {b.classes} classes where "
@@ -341,9 +407,9 @@ def _max_diff(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.max(np.abs(x - y))) if x.size else 0.0
 
 
-def _side(runner: GraphRunner, path: Path, classes: int) -> VerifiedGraph:
+def _side(runner: Runner, classes: int) -> VerifiedGraph:
     return VerifiedGraph(
-        path=path,
+        path=runner.path if runner.path is not None else Path(runner.what),
         input_name=runner.input_name,
         output_name=runner.output_name,
         declared_size=runner.input_size,
@@ -352,4 +418,4 @@ def _side(runner: GraphRunner, path: Path, classes: int) -> VerifiedGraph:
     )
 
 
-__all__ = ["verify", "VerifyReport", "VerifiedGraph", "InputComparison", "collect_images", "IMAGE_SUFFIXES"]
+__all__ = ["verify", "verify_runners", "VerifyReport", "VerifiedGraph", "InputComparison", "collect_images", "IMAGE_SUFFIXES"]

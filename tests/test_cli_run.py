@@ -138,3 +138,40 @@ def test_compare_one_dropout_graph_exits_1_naming_it(tmp_path: Path, capsys):
     assert "training dropout is still active" in captured.err or "training dropout is still active" in captured.out
     assert captured.err.strip().splitlines()[-1].startswith("error: verify: a (")
     assert "disagrees with itself" in captured.err
+
+
+def test_summarize_flags_dropout_without_tensorflow(no_tf_env):
+    graph = fixture_path("dropout_active/retrained_graph.pb")
+    proc = subprocess.run([sys.executable, "-m", "inspector", "summarize", str(graph), "--json"],
+                          capture_output=True, text=True, env=no_tf_env, cwd=ROOT, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert [i["name"] for i in data["inputs"]] == ["input"]
+    assert any(f["kind"] == "dropout" for f in data["flags"])
+
+
+def test_check_builtin_graph_is_0_and_flex_graph_is_1(tmp_path: Path, small_pair, capsys):
+    a, _ = small_pair
+    assert main(["check", str(a)]) == 0
+    assert "ok:" in capsys.readouterr().out
+    graph = fixture_path("mobilenet_v1_0.25_128/quantized_graph.pb")
+    assert main(["check", str(graph)]) == 1
+    captured = capsys.readouterr()
+    assert "Dequantize" in captured.out
+    assert captured.err.strip().splitlines()[-1].startswith("error: check: needs TensorFlow Select ops for Dequantize")
+
+
+def test_export_writes_a_verified_tflite(tmp_path: Path, small_pair, capsys):
+    a, _ = small_pair
+    out = tmp_path / "model.tflite"
+    assert main(["export", str(a), "--tflite", str(out), "--runs", "3", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert out.read_bytes()[4:8] == b"TFL3"
+    assert data["ok"] is True and data["gzip_bytes"] > 0
+
+
+def test_compare_shows_both_check_verdicts(tmp_path: Path, small_pair, capsys):
+    a, b = small_pair
+    assert main(["compare", str(a), str(b), "--logdir", str(tmp_path / "logs"), "--no-board", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["check"]["retrained"]["ok"] is True and data["check"]["optimized"]["ok"] is True
