@@ -49,6 +49,28 @@ def small_pair(tmp_path: Path) -> tuple[Path, Path]:
     return a, b
 
 
+@pytest.fixture
+def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """An isolated board state folder (also for the CLI, via the env); boards left are stopped by pid."""
+    from inspector import board
+
+    folder = tmp_path / "state"
+    monkeypatch.setenv("INSPECTOR_STATE_DIR", str(folder))
+    try:
+        yield folder
+    finally:
+        board.stop(all=True, state=folder, timeout=5)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @pytest.fixture(scope="session")
 def no_tf_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Environment for a subprocess in which `import tensorflow` fails."""

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import free_port
+
 from inspector import board
 from inspector.errors import InspectorError
 
@@ -46,13 +48,6 @@ http.server.HTTPServer((args.host, args.port), Handler).serve_forever()
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-@pytest.fixture
-def state(tmp_path: Path) -> Iterator[Path]:
-    folder = tmp_path / "state"
-    try:
-        yield folder
-    finally:
-        board.stop(all=True, state=folder, timeout=5)
 
 
 @pytest.fixture
@@ -66,10 +61,6 @@ def fake_tensorboard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(board, "_tensorboard_argv", argv)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def alive(pid: int) -> bool:

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from tensorboard.compat.proto.graph_pb2 import GraphDef
 
-from conftest import ROOT, fixture_path
+from conftest import ROOT, fixture_path, free_port
 from inspector import board
 from inspector.cli import main
 from inspector.diff import diff_graphs
@@ -208,12 +208,6 @@ class Chromium:
         os.close(self._r)
 
 
-@pytest.fixture
-def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    folder = tmp_path / "state"
-    monkeypatch.setenv("INSPECTOR_STATE_DIR", str(folder))
-    yield folder
-    board.stop(all=True, state=folder)
 
 
 @pytest.fixture
@@ -225,10 +219,6 @@ def browser(tmp_path: Path):
         chrome.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # What TensorBoard's Graph tab draws of each run: every node but the Consts,
@@ -258,7 +248,7 @@ def test_codelab_pair_in_the_graph_text_and_graph_diff_tabs(tmp_path: Path, stat
     # before TensorBoard starts so its first load has it.
     ga, gb = (GraphDef.FromString(p.read_bytes()) for p in (a, b))
     write_text_summary(logdir, diff_graphs(ga, gb, labels=("retrained", "optimized"), sizes=(a.stat().st_size, b.stat().st_size)))
-    info = board.start(logdir, port=_free_port(), state=state).info
+    info = board.start(logdir, port=free_port(), state=state).info
     url = info.url
     with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url + "data/plugins_listing", timeout=30) as response:
         plugins = json.loads(response.read())

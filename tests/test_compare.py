@@ -11,18 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, fixture_path
+from conftest import ROOT, fixture_path, free_port
 from inspector import board
 from inspector.cli import main
 
 
-@pytest.fixture
-def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """An isolated board state folder; every board a test leaves is stopped by pid."""
-    folder = tmp_path / "state"
-    monkeypatch.setenv("INSPECTOR_STATE_DIR", str(folder))
-    yield folder
-    board.stop(all=True, state=folder)
 
 
 def _get(url: str) -> bytes:
@@ -39,8 +32,6 @@ def _node_names(pbtxt: bytes) -> set[str]:
     return {n.name for n in graph.node}
 
 
-def _free_port() -> int:
-    import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -52,7 +43,7 @@ def test_compare_real_pair_serves_both_runs_then_stop_leaves_nothing(tmp_path: P
     a = fixture_path("poets_pair/retrained_graph.pb")
     b = fixture_path("poets_pair/optimized_graph.pb")
     logdir = tmp_path / "logs"
-    port = _free_port()
+    port = free_port()
     assert main(["compare", str(a), str(b), "--logdir", str(logdir), "--port", str(port)]) == 0
     out = capsys.readouterr().out
     assert "Identity" in out and "140" in out
@@ -134,7 +125,7 @@ def test_tb_runs_without_tensorflow(tmp_path: Path, small_pair, no_tf_env):
 def test_board_start_failure_prints_one_error_line_and_the_log_tail(tmp_path: Path, state: Path, capsys, monkeypatch):
     code = "import sys\nprint('TensorBoard could not bind', file=sys.stderr)\nsys.exit(1)"
     monkeypatch.setattr(board, "_tensorboard_argv", lambda **_: [sys.executable, "-c", code])
-    assert main(["board", "start", str(tmp_path / "logs"), "--port", str(_free_port())]) == 2
+    assert main(["board", "start", str(tmp_path / "logs"), "--port", str(free_port())]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("error: TensorBoard for ") and "exited with code 1" in err[0]
     assert err[1:] == ["    TensorBoard could not bind"]
@@ -154,7 +145,7 @@ def test_demo_quick_start_in_a_fresh_folder(tmp_path: Path, state: Path):
     """The README's first quick-start command, minus the install, in a subprocess."""
     exe = Path(sys.executable).parent / "inspector"
     env = dict(os.environ, INSPECTOR_STATE_DIR=str(state))
-    proc = subprocess.run([str(exe), "demo", "--port", str(_free_port())], capture_output=True, text=True,
+    proc = subprocess.run([str(exe), "demo", "--port", str(free_port())], capture_output=True, text=True,
                           cwd=tmp_path, env=env, timeout=300)
     try:
         assert proc.returncode == 0, proc.stderr

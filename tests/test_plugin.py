@@ -20,7 +20,7 @@ from tensorboard.plugins import base_plugin
 from werkzeug.test import Client
 
 from builders import retrained_like, without_identities
-from conftest import fixture_path
+from conftest import fixture_path, free_port
 from inspector import board
 from inspector.diff import diff_graphs
 from inspector.errors import InspectorError
@@ -445,18 +445,8 @@ def _records(path: Path) -> list[bytes]:
 # --- a real TensorBoard -------------------------------------------------------
 
 
-@pytest.fixture
-def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    folder = tmp_path / "state"
-    monkeypatch.setenv("INSPECTOR_STATE_DIR", str(folder))
-    yield folder
-    board.stop(all=True, state=folder)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -477,7 +467,7 @@ def test_a_tensorboard_started_as_usual_serves_the_tab_and_the_text_summary(tmp_
     record_pair(logdir, "retrained", "optimized")
     write_text_summary(logdir, diff_graphs(a, b, labels=("retrained", "optimized")))
 
-    info = board.start(logdir, port=_free_port(), state=state).info
+    info = board.start(logdir, port=free_port(), state=state).info
     base = info.url.rstrip("/")
     status, listing = _get(f"{base}/data/plugins_listing")
     assert status == 200
