@@ -32,12 +32,6 @@ def _node_names(pbtxt: bytes) -> set[str]:
     return {n.name for n in graph.node}
 
 
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_compare_real_pair_serves_both_runs_then_stop_leaves_nothing(tmp_path: Path, state: Path, capsys):
     a = fixture_path("poets_pair/retrained_graph.pb")
