@@ -26,7 +26,7 @@ import pytest
 from conftest import ROOT, fixture_path, free_port
 from inspector import board
 from inspector.cli import main
-from inspector.plugin import TEXT_RUN, diff_tab_url, read_pair, write_text_summary
+from inspector.plugin import TEXT_RUN, diff_tab_url, read_pair
 
 SCREENSHOTS = ROOT / "tests" / "screenshots"
 WIDTH, HEIGHT = 1400, 1000
