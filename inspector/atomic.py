@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import socket
 import tempfile
 from pathlib import Path
 
@@ -18,7 +20,7 @@ def write_bytes_atomic(path: Path, data: bytes, *, refuse: tuple[Path, ...] = ()
     path = Path(path)
     target = path.resolve()
     for other in refuse:
-        if Path(other).resolve() == target:
+        if same_file(Path(other), target):
             raise InspectorError(
                 f"{path}: refusing to overwrite the input file; choose another output path"
             )
@@ -29,7 +31,10 @@ def write_bytes_atomic(path: Path, data: bytes, *, refuse: tuple[Path, ...] = ()
         raise InspectorError(f"{parent}: cannot create the folder ({exc.strerror}); check the path and permissions") from None
     # The temp name must not look like an event file or a graph, so readers
     # (TensorBoard's directory watcher, globbing users) never pick it up half written.
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=".inspector-", suffix=".tmp")
+    # Its name says which process on which host writes it, so a later write can
+    # remove the ones a killed process left (see remove_stale_temps).
+    remove_stale_temps(parent)
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".inspector-{_host()}-{os.getpid()}-", suffix=".tmp")
     try:
         # mkstemp makes 0600 files; a graph or event file should get the mode a
         # plain open() would give (or keep the mode of the file it replaces), so a
@@ -62,3 +67,57 @@ def _mode_for(target: Path) -> int:
         umask = os.umask(0)
         os.umask(umask)
         return 0o666 & ~umask
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """True when ``a`` and ``b`` name one file: the same path once links resolve, or a hard link."""
+    if Path(a).resolve() == Path(b).resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+_TEMP = re.compile(r"^\.inspector-(?P<host>.+)-(?P<pid>\d+)-[A-Za-z0-9_]+\.tmp$")
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Remove the temp files that writers on this host left when they were killed (their pid is gone).
+
+    A temp file of a live process, of another host (a shared folder) or in an
+    older name format is left alone. Returns what was removed.
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    host = _host()
+    for entry in entries:
+        match = _TEMP.match(entry.name)
+        if not match or match.group("host") != host or _alive(int(match.group("pid"))):
+            continue
+        try:
+            os.unlink(entry.path)
+        except OSError:
+            continue
+        removed.append(Path(entry.path))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, as another user
+        return True
+    return True
+
+
+def _host() -> str:
+    # Goes into a file name: only characters that are safe everywhere, and no "-" (the separator).
+    return re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname()) or "localhost"
