@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,8 @@ from tensorboard.compat.proto.graph_pb2 import GraphDef
 
 from inspector.atomic import write_bytes_atomic
 from inspector.errors import InspectorError
+
+_CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
 
 # Protobuf refuses messages of 2 GiB or more; say so before trying.
 PROTOBUF_LIMIT = 2**31 - 1
@@ -52,7 +55,7 @@ def load_graph(path: Path | str, *, signature: str = "serving_default") -> Loade
     except IsADirectoryError:  # pragma: no cover - raced with is_dir above
         return _load_saved_model(path, signature=signature)
     except OSError as exc:
-        raise InspectorError(f"{path}: cannot read ({exc.strerror})") from None
+        raise InspectorError(f"{path}: cannot read ({exc.strerror}); check the file and its permissions") from None
     graph, fmt = parse_graph_bytes(data, path=path)
     check_graph(graph, path=path)
     return LoadedGraph(path=path, graph=graph, size_bytes=len(data), format=fmt)
@@ -76,7 +79,7 @@ def parse_graph_bytes(data: bytes, *, path: Path) -> tuple[GraphDef, str]:
     if binary_error is None and len(graph.node) > 0:
         return graph, "pb"
     text = _as_text(data)
-    if text is not None:
+    if text is not None and text.strip():  # whitespace alone (b"\n": a graph cut after 1 byte) is no text graph
         return _parse_text(text, path=path), "pbtxt"
     if binary_error is None:
         # Parsed cleanly but holds no nodes: a different protobuf message.
@@ -144,6 +147,10 @@ def _as_text(data: bytes) -> str | None:
     sample = data[:4096]
     if b"\x00" in sample:
         return None
+    # Text format escapes control characters; raw ones mean a binary protobuf
+    # (a truncated .pb can be valid UTF-8), so it gets the binary parse's error.
+    if _CONTROL.search(data):
+        return None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -162,7 +169,7 @@ def _parse_text(text: str, *, path: Path) -> GraphDef:
             "pass a frozen graph (.pb) or a .pbtxt written by tf.io.write_graph"
         ) from None
     if not graph.node:
-        raise InspectorError(f"{path}: a text GraphDef with no nodes; nothing to inspect")
+        raise InspectorError(f"{path}: a text GraphDef with no nodes; pass a graph that has nodes (a .pb, or a .pbtxt from tf.io.write_graph)")
     return graph
 
 

@@ -22,7 +22,7 @@ from inspector.passes.dropout import is_random
 from inspector.runner import GraphRunner, TFLiteRunner, one_name, random_batch, read_image
 from inspector.stats import PLACEHOLDER_OPS, placeholder_spec
 from inspector.summary import Flag, GraphSummary, summarize, upstream
-from inspector.verify import VerifyReport, collect_images, verify_runners
+from inspector.verify import VerifyReport, check_inputs, collect_images, verify_runners
 
 Quantize = Literal["none", "dynamic", "float16"]
 QUANTIZE_MODES: tuple[str, ...] = ("none", "dynamic", "float16")
@@ -279,7 +279,7 @@ def check(
     inputs = _input_names(loaded, summary, input_names)
     outputs = _output_names(loaded, summary, output_names)
     shapes = _input_shapes(loaded, inputs, input_height=input_height, input_width=input_width)
-    tf_graph = tfcompat.to_tf(loaded.graph)
+    tf_graph = _to_tf(loaded, what)
     start = time.perf_counter()
     builtin = _convert(tf_graph, inputs=list(zip(inputs, shapes)), outputs=outputs, select=False, what=what)
     select: _Attempt | None = None
@@ -368,9 +368,12 @@ def export(
 
     with GraphRunner(loaded, input_name=input_name, output_name=output_name, threads=threads, what=f"graph ({what})") as graph_runner:
         (shape,) = _input_shapes(loaded, (graph_runner.input_name,), input_height=input_height, input_width=input_width)
+        if len(shape) == 4:
+            # A bad image or labels file is found now, not after the .tflite is written.
+            check_inputs(graph_runner, files, labels=labels, size=(shape[1], shape[2]), mean=input_mean, std=input_std)
         notes: list[str] = []
         inputs, outputs = [(graph_runner.input_name, shape)], (graph_runner.output_name,)
-        tf_graph = tfcompat.to_tf(loaded.graph)
+        tf_graph = _to_tf(loaded, what)
         start = time.perf_counter()
         attempt = _convert(tf_graph, inputs=inputs, outputs=outputs, quantize=quantize, select=False, what=what)
         folded: tuple[str, ...] = ()
@@ -805,9 +808,18 @@ def _mib(n: int | None) -> str:
     return f"{n / 2**20:.2f} MiB" if n >= 2**20 else f"{n / 2**10:.0f} KiB"
 
 
+def _to_tf(loaded: LoadedGraph, what: str) -> Any:
+    try:
+        return tfcompat.to_tf(loaded.graph)
+    except ValueError as exc:  # a tensor with no valid dtype: refused before TensorFlow aborts on it
+        raise InspectorError(
+            f"{what}: TensorFlow {tfcompat.tf().__version__} cannot import this graph ({exc}); "
+            "export it again with the TensorFlow that runs it"
+        ) from None
+
+
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
+    return tfcompat.error_line(exc)
 
 
 def _quiet() -> bool:

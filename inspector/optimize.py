@@ -11,7 +11,7 @@ from tensorboard.compat.proto.types_pb2 import DataType
 
 from inspector.errors import InspectorError
 from inspector.graphio import input_node_name
-from inspector.stats import GraphStats, graph_stats
+from inspector.stats import GraphStats, dtype_name, graph_stats
 
 
 @dataclass(frozen=True)
@@ -136,9 +136,14 @@ def optimize(
     for name in inputs:
         node = originals[name]
         if node.op == "Placeholder" and node.attr["dtype"].type != placeholder_type_enum:
-            have = DataType.Name(node.attr["dtype"].type)
+            have = dtype_name(node.attr["dtype"].type)
+            if have.startswith("DT_INVALID"):
+                raise InspectorError(
+                    f"{what}: input {name} has dtype {node.attr['dtype'].type}, which is no TensorFlow type; "
+                    "the file is damaged, export the graph again"
+                )
             raise InspectorError(
-                f"{what}: input {name} is a {have} placeholder, not {DataType.Name(placeholder_type_enum)}; "
+                f"{what}: input {name} is a {have} placeholder, not {dtype_name(placeholder_type_enum)}; "
                 f"pass --placeholder_type_enum {node.attr['dtype'].type}"
             )
     keep = list(dict.fromkeys(list(outputs) + list(inputs)))
@@ -156,7 +161,7 @@ def optimize(
         # An input that is not a Placeholder becomes one; its readers still expect its old dtype (refs aside).
         if dtype is not None and dtype % 100 != placeholder_type_enum:
             raise InspectorError(
-                f"{what}: input {name} gives {DataType.Name(dtype % 100)}, not {DataType.Name(placeholder_type_enum)}; "
+                f"{what}: input {name} gives {dtype_name(dtype % 100)}, not {dtype_name(placeholder_type_enum)}; "
                 f"pass --placeholder_type_enum {dtype % 100}"
             )
     g = WorkGraph(graph)
@@ -172,6 +177,12 @@ def optimize(
             raise InspectorError(
                 f"{what}: after the {name} pass the graph does not import into TensorFlow ({exc}); nothing written. "
                 "This is a bug in inspector's optimizer, please report it with the graph"
+            ) from None
+        except tfrun.EvaluateFailed as exc:
+            # The graph imports, but a Const's value does not match its shape or dtype: a damaged file.
+            raise InspectorError(
+                f"{what}: TensorFlow cannot compute the graph's constants ({exc}); a Const is corrupt "
+                "(a damaged or hand-edited file?), export the graph again"
             ) from None
         after = {(node.name, node.op) for node in g}
         reports.append(PassReport(name=name, removed=len(before - after), added=len(after - before), notes=tuple(notes)))

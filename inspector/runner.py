@@ -296,7 +296,7 @@ def _read_model(path: Path) -> bytes:
     except PermissionError:
         raise InspectorError(f"{path}: permission denied; make the file readable (chmod +r)") from None
     except OSError as exc:
-        raise InspectorError(f"{path}: cannot read ({exc.strerror})") from None
+        raise InspectorError(f"{path}: cannot read ({exc.strerror}); check the file and its permissions") from None
 
 
 def _load_error(what: str, exc: BaseException) -> InspectorError:
@@ -551,7 +551,7 @@ def read_image(path: Path, *, size: tuple[int, int], mean: float, std: float) ->
     except PermissionError:
         raise InspectorError(f"{path}: permission denied; make the file readable (chmod +r)") from None
     except OSError as exc:
-        raise InspectorError(f"{path}: cannot read ({exc.strerror})") from None
+        raise InspectorError(f"{path}: cannot read ({exc.strerror}); check the file and its permissions") from None
     return decode_image(data, size=size, mean=mean, std=std, what=str(path))
 
 
@@ -587,7 +587,7 @@ def load_labels(path: Path, *, classes: int | None = None, output: str = "the ou
     except IsADirectoryError:
         raise InspectorError(f"{path}: is a folder, not a labels file; pass a text file with one label per line") from None
     except OSError as exc:
-        raise InspectorError(f"{path}: cannot read ({exc.strerror})") from None
+        raise InspectorError(f"{path}: cannot read ({exc.strerror}); check the file and its permissions") from None
     labels = [line.rstrip() for line in text.splitlines()]
     while labels and not labels[-1]:
         labels.pop()
@@ -730,9 +730,7 @@ def label_image(
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    line = text.splitlines()[0] if text else type(exc).__name__
-    return line[:200]
+    return tfcompat.error_line(exc)
 
 
 __all__ = [

@@ -114,8 +114,16 @@ def tensor_size(tensor: TensorProto) -> tuple[int, int]:
     return elements, nbytes
 
 
+def dtype_name(value: int) -> str:
+    """``1`` -> ``"DT_FLOAT"``; a number that is no DataType (a damaged file) -> ``"DT_INVALID_ENUM_99"``."""
+    try:
+        return DataType.Name(value)
+    except ValueError:
+        return f"DT_INVALID_ENUM_{value}"
+
+
 def placeholder_spec(node: NodeDef) -> TensorSpec:
-    dtype = DataType.Name(node.attr["dtype"].type) if "dtype" in node.attr else "?"
+    dtype = dtype_name(node.attr["dtype"].type) if "dtype" in node.attr else "?"
     shape: tuple[int, ...] | None = None
     if "shape" in node.attr:
         proto = node.attr["shape"].shape

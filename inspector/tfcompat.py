@@ -54,9 +54,70 @@ def _stderr_silenced(active: bool) -> Iterator[None]:
         os.close(devnull)
 
 
+class BadTensorDtype(ValueError):
+    """A constant tensor whose dtype is no TensorFlow type: TensorFlow aborts the process on it, so it never gets there."""
+
+
 def to_tf(graph: GraphDef) -> Any:
-    """tensorboard's GraphDef -> TensorFlow's GraphDef (same schema, other Python class)."""
-    return tf().compat.v1.GraphDef.FromString(graph.SerializeToString())
+    """tensorboard's GraphDef -> TensorFlow's GraphDef (same schema, other Python class).
+
+    Every graph TensorFlow sees passes here, so this is where a tensor with an
+    invalid dtype is refused (BadTensorDtype, a ValueError like TensorFlow's own
+    import errors): TensorFlow imports it, then aborts the whole process with a
+    failed CHECK when the tensor is built.
+    """
+    tensorflow = tf()
+    _check_tensor_dtypes(graph)
+    return tensorflow.compat.v1.GraphDef.FromString(graph.SerializeToString())
+
+
+def _check_tensor_dtypes(graph: GraphDef) -> None:
+    from tensorflow.core.framework import types_pb2
+
+    valid = {v for v in types_pb2.DataType.values() if 0 < v < 100}
+    for node in graph.node:
+        for key, attr in node.attr.items():
+            kind = attr.WhichOneof("value")
+            tensors = [attr.tensor] if kind == "tensor" else list(attr.list.tensor) if kind == "list" else []
+            for tensor in tensors:
+                if tensor.dtype not in valid:
+                    raise BadTensorDtype(
+                        f"node {node.name!r}: its {key!r} tensor has dtype {tensor.dtype}, which is no TensorFlow type "
+                        "(a damaged file?)"
+                    )
+        # A Const whose value is of another type than it declares fails a CHECK too.
+        if node.op in ("Const", "HostConst") and "value" in node.attr and "dtype" in node.attr:
+            held, declared = node.attr["value"].tensor.dtype, node.attr["dtype"].type
+            if held != declared:
+                raise BadTensorDtype(
+                    f"node {node.name!r}: its value is {types_pb2.DataType.Name(held)} but it declares "
+                    f"{_type_name(types_pb2, declared)} (a damaged file?)"
+                )
+
+
+def _type_name(types_pb2: Any, value: int) -> str:
+    try:
+        return types_pb2.DataType.Name(value)
+    except ValueError:
+        return f"dtype {value}"
+
+
+def error_line(exc: BaseException, limit: int = 200) -> str:
+    """The line of a TensorFlow error that says what went wrong, cut to ``limit`` characters.
+
+    Skips Session.run's boilerplate ("Graph execution error:", "Detected at
+    node ...") and names the node when the error carries one; long lines (some
+    quote a whole tensor) are cut.
+    """
+    skip = ("Graph execution error", "Detected at node", "Node:", "defined at")
+    lines = [line.strip() for line in str(exc).splitlines()]
+    useful = [line for line in lines if line and not line.startswith(skip)]
+    text = useful[0] if useful else type(exc).__name__
+    node = getattr(exc, "node_def", None)
+    name = getattr(node, "name", "")
+    if name and name not in text:
+        text = f"node {name!r}: {text}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def from_tf(tf_graph: Any) -> GraphDef:

@@ -353,6 +353,16 @@ def _compare(
     )
 
 
+def check_inputs(
+    runner: Runner, files: Sequence[Path], *, labels: Path | None, size: tuple[int, int], mean: float, std: float
+) -> None:
+    """Read the labels and decode every image once, so a command that writes a file finds a bad one first."""
+    if labels is not None:
+        load_labels(labels, classes=runner.classes, output=f"{runner.what}'s output {runner.output_name!r}")
+    for path in files:
+        read_image(path, size=size, mean=mean, std=std)
+
+
 def collect_images(images: Sequence[Path], image_dirs: Sequence[Path]) -> tuple[Path, ...]:
     """The given images, then each folder's images (recursively, sorted), without duplicates."""
     found: list[Path] = []
@@ -418,4 +428,4 @@ def _side(runner: Runner, classes: int) -> VerifiedGraph:
     )
 
 
-__all__ = ["verify", "verify_runners", "VerifyReport", "VerifiedGraph", "InputComparison", "collect_images", "IMAGE_SUFFIXES"]
+__all__ = ["verify", "verify_runners", "check_inputs", "VerifyReport", "VerifiedGraph", "InputComparison", "collect_images", "IMAGE_SUFFIXES"]

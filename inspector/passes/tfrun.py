@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,10 @@ class ImportFailed(Exception):
     """TensorFlow refused to import a graph; the message is TensorFlow's first line."""
 
 
+class EvaluateFailed(Exception):
+    """TensorFlow imported a graph but could not compute a constant in it (a corrupt Const, typically)."""
+
+
 def import_graph(graph: GraphDef) -> Any:
     """A fresh ``tf.Graph`` holding ``graph``, or ImportFailed."""
     tf = tfcompat.tf()
@@ -29,8 +34,7 @@ def import_graph(graph: GraphDef) -> Any:
         with tf_graph.as_default():
             tf.graph_util.import_graph_def(tfcompat.to_tf(graph), name="")
     except (ValueError, TypeError, KeyError, tf.errors.OpError) as exc:
-        text = str(exc).strip()
-        raise ImportFailed(text.splitlines()[0] if text else type(exc).__name__) from None
+        raise ImportFailed(tfcompat.error_line(exc)) from None
     return tf_graph
 
 
@@ -75,8 +79,16 @@ def evaluate(graph: GraphDef, fetches: list[str]) -> list[np.ndarray]:
             del node.attr["_class"]
     tf_graph = import_graph(cpu_only)
     config = tf.compat.v1.ConfigProto(device_count={"GPU": 0}, inter_op_parallelism_threads=1)
+    quiet = os.environ.get("INSPECTOR_TF_VERBOSE", "") in ("", "0")
     with tf.compat.v1.Session(graph=tf_graph, config=config) as session:
-        return list(session.run(fetches))
+        try:
+            # A corrupt Const makes TensorFlow's C++ log the whole tensor to fd 2 before it raises.
+            with tfcompat._stderr_silenced(quiet):
+                return list(session.run(fetches))
+        except (ValueError, TypeError, tf.errors.OpError) as exc:
+            raise EvaluateFailed(tfcompat.error_line(exc)) from None
+
+
 
 
 def tensor_proto(value: np.ndarray) -> TensorProto:

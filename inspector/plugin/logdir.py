@@ -132,7 +132,7 @@ class GraphStore:
         except NotADirectoryError:
             raise InspectorError(f"run {name!r}: not a run folder in {self.logdir}; pick one from /runs") from None
         except OSError as exc:
-            raise InspectorError(f"run {name!r}: cannot list {folder} ({exc.strerror})") from None
+            raise InspectorError(f"run {name!r}: cannot list {folder} ({exc.strerror}); check its permissions") from None
         events = sorted(f for f in files if _EVENTS_MARK in f)
         if not events:
             raise InspectorError(f"run {name!r}: {folder} holds no event files; pick a run from /runs")
