@@ -98,9 +98,11 @@ def cmd_tb(args: argparse.Namespace, out: Output) -> int:
 
     if args.run and len(args.graphs) > 1:
         raise InspectorError("--run names one run, but several graphs were given; leave --run out to name each run after its file")
+    # Every graph is loaded before any run is written: a bad file later on the
+    # command line must not leave the earlier runs half-done in the logdir.
+    graphs = [load_graph(path) for path in args.graphs]
     written = []
-    for path in args.graphs:
-        loaded = load_graph(path)
+    for loaded in graphs:
         run = args.run or default_stem(loaded.path)
         written.append(write_run(loaded.graph, args.logdir, run, keep_weights=args.keep_weights))
     if args.json:
@@ -169,12 +171,18 @@ def default_optimized_path(source: Path) -> Path:
     return source.with_name(f"{source.stem}_optimized.pb")
 
 
-def _optimize_file(args: argparse.Namespace, source: Path, target: Path, out: Output):
-    """Load, optimize, write atomically; returns (loaded input, OptimizeResult, loaded output)."""
+def _optimize_file(args: argparse.Namespace, source: Path, target: Path, out: Output, *,
+                   before_write: Callable[[Any, Any], Any] | None = None):
+    """Load, optimize, write atomically; returns (loaded input, OptimizeResult, loaded output, checked).
+
+    ``before_write(loaded, optimized)`` runs on the graph in memory before it is
+    written (its result is ``checked``), so an error it raises leaves no file.
+    """
+    from inspector.atomic import same_file
     from inspector.graphio import LoadedGraph, load_graph, save_graph
     from inspector.optimize import optimize
 
-    if source.resolve() == target.resolve():
+    if same_file(source, target):
         raise InspectorError(f"{target}: --output is the input graph; write the optimized graph to another file")
     loaded = load_graph(source)
     with out.status(f"Optimizing {source} (imports TensorFlow) ..."):
@@ -190,9 +198,13 @@ def _optimize_file(args: argparse.Namespace, source: Path, target: Path, out: Ou
         )
     if result.detected:
         out.note(f"detected --input_names={','.join(result.input_names)} --output_names={','.join(result.output_names)}")
+    checked = None
+    if before_write is not None:
+        pending = LoadedGraph(path=target, graph=result.graph, size_bytes=result.graph.ByteSize(), format="pb")
+        checked = before_write(loaded, pending)
     save_graph(result.graph, target, refuse=(source,))
     written = LoadedGraph(path=target, graph=result.graph, size_bytes=target.stat().st_size, format="pb")
-    return loaded, result, written
+    return loaded, result, written, checked
 
 
 def cmd_optimize(args: argparse.Namespace, out: Output) -> int:
@@ -205,7 +217,7 @@ def cmd_optimize(args: argparse.Namespace, out: Output) -> int:
     if args.input and args.graph and args.input != args.graph:
         raise InspectorError(f"optimize: two inputs given ({args.graph} and --input {args.input}); give one")
     target = args.output or default_optimized_path(source)
-    loaded, result, written = _optimize_file(args, source, target, out)
+    loaded, result, written, _ = _optimize_file(args, source, target, out)
     diff = diff_loaded(loaded, written, labels=(source.name, target.name))
     if args.json:
         out.json({"input": str(source), "output": str(target), "optimize": result.to_json(), "diff": diff.to_json()})
@@ -226,13 +238,15 @@ def cmd_compare(args: argparse.Namespace, out: Output) -> int:
     if args.b is None:
         # One graph: optimize it first, check nothing changed, then compare the two.
         target = args.output or Path("tf_files/optimized_graph.pb")
-        a, result, b = _optimize_file(args, args.a, target, out)
+        # Verified before it is written: a bad --image or name leaves no optimized graph behind.
+        a, result, b, verified = _optimize_file(args, args.a, target, out,
+                                                before_write=lambda a, b: _verify_pair(args, a, b, out))
         if not args.json:
-            from inspector.render import optimize_report
+            from inspector.render import optimize_report, verify_report
 
             out.print(optimize_report(result))
             out.print(f"Wrote {target}")
-        verified = _verify_pair(args, a, b, out)
+            out.print(verify_report(verified))
     else:
         if args.output is not None:
             raise InspectorError("--output is where one graph gets optimized to; with two graphs there is nothing to write")
@@ -295,16 +309,13 @@ def cmd_compare(args: argparse.Namespace, out: Output) -> int:
 
 
 def _verify_pair(args: argparse.Namespace, a, b, out: Output):
-    """verify() on the compare's pair, reported like `inspector verify`; the caller decides the exit code."""
-    from inspector.render import verify_report
+    """verify() on the compare's pair; the caller prints it and decides the exit code."""
     from inspector.runner import find_labels
     from inspector.verify import verify
 
     with out.progress("Verifying the optimized graph") as progress:
         report = verify(a, b, images=args.image, labels=find_labels(a.path), progress=progress,
                         input_names=_names(args.input_names), output_names=_names(args.output_names))
-    if not args.json:
-        out.print(verify_report(report))
     return report
 
 
