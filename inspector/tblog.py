@@ -111,34 +111,12 @@ def write_run(
     when = time.time() if wall_time is None else float(wall_time)
     data = b"".join(
         (
-            _record(Event(wall_time=when, step=0, file_version=FILE_VERSION).SerializeToString()),
-            _record(Event(wall_time=when, step=0, graph_def=shown.SerializeToString()).SerializeToString()),
+            record(Event(wall_time=when, step=0, file_version=FILE_VERSION).SerializeToString()),
+            record(Event(wall_time=when, step=0, graph_def=shown.SerializeToString()).SerializeToString()),
         )
     )
 
-    earlier = _our_graph_files(run_dir)
-    # TensorBoard reads a run's event files in name order and skips files that
-    # sort before the one it is on, so each new file must sort after the last.
-    stamp = max([time.time_ns()] + [ns + 1 for ns, _ in earlier])
-    event_file = run_dir / f"events.out.tfevents.{stamp:019d}.{_hostname()}{GRAPH_FILE_SUFFIX}"
-    write_bytes_atomic(event_file, data)
-
-    replaced = []
-    # Listed again after the write: a file another writer added meanwhile is
-    # removed only if it is older than ours.
-    for ns, path in _our_graph_files(run_dir):
-        if ns >= stamp:
-            continue
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            raise InspectorError(
-                f"{path}: wrote {event_file.name} but cannot remove this earlier graph ({exc.strerror}); "
-                "delete it by hand so TensorBoard shows only the new graph"
-            ) from None
-        replaced.append(path)
+    event_file, replaced = write_event_file(run_dir, data, suffix=GRAPH_FILE_SUFFIX, ours=_our_graph_files, what="graph")
 
     return RunWritten(
         run=name,
@@ -148,8 +126,53 @@ def write_run(
         bytes_written=len(data),
         consts_stripped=consts,
         bytes_stripped=stripped,
-        replaced=tuple(sorted(replaced)),
+        replaced=replaced,
     )
+
+
+def write_event_file(
+    run_dir: Path,
+    data: bytes,
+    *,
+    suffix: str,
+    ours: Callable[[Path], list[tuple[int, Path]]],
+    what: str,
+) -> tuple[Path, tuple[Path, ...]]:
+    """Write ``data`` as a new event file in ``run_dir`` that replaces the files ``ours(run_dir)`` lists.
+
+    Returns the file that stands (ours, or a newer one a concurrent writer put
+    there) and the earlier files removed.
+    """
+    earlier = ours(run_dir)
+    # TensorBoard reads a run's event files in name order and skips files that
+    # sort before the one it is on, so each new file must sort after the last.
+    stamp = max([time.time_ns()] + [ns + 1 for ns, _ in earlier])
+    event_file = run_dir / f"events.out.tfevents.{stamp:019d}.{hostname()}{suffix}"
+    write_bytes_atomic(event_file, data)
+    # Listed again after the write, and only the newest file kept, even when
+    # that is another writer's: of two writers racing on one run, the later
+    # lister sees both files, so they converge on one.
+    now = ours(run_dir)
+    removed = []
+    for _, path in now[:-1]:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise InspectorError(
+                f"{path}: wrote {event_file.name} but cannot remove this earlier {what} ({exc.strerror}); "
+                f"delete it by hand so TensorBoard shows only the new {what}"
+            ) from None
+        if path != event_file:
+            removed.append(path)
+    return (now[-1][1] if now else event_file), tuple(sorted(removed))
+
+
+def record(data: bytes) -> bytes:
+    """``data`` framed as one TFRecord: length, masked CRC of the length, data, masked CRC of the data."""
+    length = struct.pack("<Q", len(data))
+    return b"".join((length, _CRC.pack(masked_crc32c(length)), data, _CRC.pack(masked_crc32c(data))))
 
 
 def read_graph_events(path: Path) -> list[Event]:
@@ -161,7 +184,7 @@ def read_graph_events(path: Path) -> list[Event]:
     except FileNotFoundError:
         raise InspectorError(f"{path}: no such event file; check the path") from None
     except OSError as exc:
-        raise InspectorError(f"{path}: cannot read ({exc.strerror})") from None
+        raise InspectorError(f"{path}: cannot read ({exc.strerror}); check the file and its permissions") from None
     with handle:
         index = 0
         while True:
@@ -225,11 +248,6 @@ def _crc32c() -> tuple[str, Callable[[bytes], int]]:
     return f"google-crc32c ({google_crc32c.implementation})", google_crc32c.value
 
 
-def _record(data: bytes) -> bytes:
-    length = struct.pack("<Q", len(data))
-    return b"".join((length, _CRC.pack(masked_crc32c(length)), data, _CRC.pack(masked_crc32c(data))))
-
-
 def _copy_graph(graph: GraphDef) -> GraphDef:
     if isinstance(graph, GraphDef):
         out = GraphDef()
@@ -255,7 +273,7 @@ def _our_graph_files(run_dir: Path) -> list[tuple[int, Path]]:
 
 
 @functools.cache
-def _hostname() -> str:
+def hostname() -> str:
     # The host goes into a file name: keep it to characters that are safe everywhere.
     return re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname()) or "localhost"
 
@@ -269,6 +287,9 @@ __all__ = [
     "strip_weights",
     "write_run",
     "read_graph_events",
+    "write_event_file",
+    "record",
+    "hostname",
     "normalize_run_name",
     "masked_crc32c",
     "crc32c_backend",

@@ -35,7 +35,7 @@ from inspector.plugin import (
 from inspector.plugin.backend import GraphDiffPlugin
 from inspector.plugin.loader import GraphDiffLoader
 from inspector.plugin.payload import ADDED, CHANGED, REMOVED, SAME
-from inspector.plugin.textsummary import record
+from inspector.tblog import record
 from inspector.tblog import write_run
 
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))

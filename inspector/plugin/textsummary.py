@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import socket
-import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,16 +16,13 @@ from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
 from tensorboard.compat.proto.types_pb2 import DataType
 from tensorboard.plugins.text.metadata import create_summary_metadata
 
-from inspector.atomic import write_bytes_atomic
 from inspector.diff import GraphDiff, ScopeChange
 from inspector.errors import InspectorError
 from inspector.plugin.metadata import TEXT_RUN
-from inspector.tblog import FILE_VERSION, masked_crc32c, normalize_run_name
+from inspector.tblog import FILE_VERSION, normalize_run_name, record, write_event_file
 
 TEXT_FILE_SUFFIX = ".inspector-diff"
 _OUR_FILE = re.compile(r"^events\.out\.tfevents\.(\d{19,})\..*\.([0-9a-f]{12})" + re.escape(TEXT_FILE_SUFFIX) + r"$")
-_LENGTH = struct.Struct("<Q")
-_CRC = struct.Struct("<I")
 
 
 @dataclass(frozen=True)
@@ -75,21 +70,10 @@ def write_text_summary(
     # One file per tag, recognisable by a hash of the tag, so a pair written
     # again replaces its own summary and no other.
     key = hashlib.sha256(tag.encode("utf-8")).hexdigest()[:12]
-    earlier = _our_files(run_dir, key)
-    # TensorBoard reads a run's files in name order: a new file must sort last.
-    stamp = max([time.time_ns()] + [ns + 1 for ns, _ in earlier])
-    event_file = run_dir / f"events.out.tfevents.{stamp:019d}.{_hostname()}.{key}{TEXT_FILE_SUFFIX}"
-    write_bytes_atomic(event_file, data)
-    replaced = []
-    for ns, path in earlier:
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            raise InspectorError(f"{path}: wrote {event_file.name} but cannot remove this earlier summary ({exc.strerror}); delete it by hand") from None
-        replaced.append(path)
-    return TextWritten(run=name, tag=tag, event_file=event_file, replaced=tuple(replaced))
+    event_file, replaced = write_event_file(
+        run_dir, data, suffix=f".{key}{TEXT_FILE_SUFFIX}", ours=lambda folder: _our_files(folder, key), what="summary"
+    )
+    return TextWritten(run=name, tag=tag, event_file=event_file, replaced=replaced)
 
 
 def diff_markdown(diff: GraphDiff, *, max_scopes: int = 20) -> str:
@@ -134,12 +118,6 @@ def diff_markdown(diff: GraphDiff, *, max_scopes: int = 20) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def record(data: bytes) -> bytes:
-    """``data`` framed as one TFRecord: length, masked CRC of the length, data, masked CRC of the data."""
-    length = _LENGTH.pack(len(data))
-    return b"".join((length, _CRC.pack(masked_crc32c(length)), data, _CRC.pack(masked_crc32c(data))))
-
-
 def _scope_md(change: ScopeChange) -> str:
     ops = ", ".join(f"{op}×{n}" if n > 1 else op for op, n in list(change.ops.items())[:4])
     if len(change.ops) > 4:
@@ -181,9 +159,4 @@ def _our_files(run_dir: Path, key: str) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def _hostname() -> str:
-    # The host goes into a file name: keep it to characters that are safe everywhere.
-    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "localhost"
-
-
-__all__ = ["TextWritten", "diff_markdown", "record", "write_text_summary"]
+__all__ = ["TextWritten", "diff_markdown", "write_text_summary"]
