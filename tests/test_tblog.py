@@ -197,7 +197,7 @@ def test_writing_twice_replaces_only_our_earlier_graph(tmp_path):
     run_dir.mkdir()
     # What retrain.py's FileWriter leaves, named by whole seconds, plus files we must not touch.
     foreign = run_dir / "events.out.tfevents.1500000000.trainer"
-    foreign.write_bytes(tblog._record(b"not ours"))
+    foreign.write_bytes(tblog.record(b"not ours"))
     lookalike = run_dir / f"events.out.tfevents.1500000000.trainer{GRAPH_FILE_SUFFIX}.bak"
     lookalike.write_bytes(b"keep me")
 
@@ -206,7 +206,7 @@ def test_writing_twice_replaces_only_our_earlier_graph(tmp_path):
 
     assert second.replaced == (first.event_file,)
     assert _our_files(run_dir) == [second.event_file]
-    assert foreign.read_bytes() == tblog._record(b"not ours")
+    assert foreign.read_bytes() == tblog.record(b"not ours")
     assert lookalike.read_bytes() == b"keep me"
     # TensorBoard reads a run's files in name order: ours must come after what was there.
     assert foreign.name < first.event_file.name < second.event_file.name
