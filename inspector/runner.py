@@ -8,7 +8,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from tensorboard.compat.proto.graph_pb2 import GraphDef
@@ -55,7 +55,47 @@ class Prediction:
         return {"index": self.index, "label": self.label, "score": self.score}
 
 
-class GraphRunner:
+class Runner:
+    """What comparing and timing need from a model; GraphRunner and TFLiteRunner are the two kinds."""
+
+    what: str
+    path: Path | None
+    input_name: str
+    output_name: str
+    input_shape: tuple[int, ...] | None
+    input_size: tuple[int, int] | None
+    classes: int | None
+    random_ops: tuple[str, ...]
+    engine = "TensorFlow"  # the runtime and what it runs, for errors
+    noun = "graph"
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def timed_run(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
+        """``run`` and the seconds it took, as the codelab measures it."""
+        start = time.perf_counter()
+        out = self.run(batch)
+        return out, time.perf_counter() - start
+
+    def _cannot_run(self, batch: np.ndarray, exc: BaseException) -> InspectorError:
+        shape = "x".join(str(d) for d in batch.shape[1:3])
+        return InspectorError(
+            f"{self.what}: {self.engine} cannot run the {self.noun} on a {shape} image ({_first_line(exc)}); "
+            "check --input_height/--input_width and the input and output names"
+        )
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class GraphRunner(Runner):
     """One frozen graph imported once into its own tf.Graph and CPU Session, run many times.
 
     ``input_name``/``output_name`` left out are read from the graph (``name``,
@@ -132,53 +172,18 @@ class GraphRunner:
         try:
             out = self._session.run(self._output, {self._input: batch})
         except (tf.errors.OpError, ValueError) as exc:
-            shape = "x".join(str(d) for d in batch.shape[1:3])
-            raise InspectorError(
-                f"{self.what}: TensorFlow cannot run the graph on a {shape} image ({_first_line(exc)}); "
-                "check --input_height/--input_width and the input and output names"
-            ) from None
+            raise self._cannot_run(batch, exc) from None
         return np.asarray(out, dtype=np.float64).reshape(-1)
-
-    def timed_run(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
-        """``run`` and the seconds the Session took, as the codelab measures it."""
-        start = time.perf_counter()
-        out = self.run(batch)
-        return out, time.perf_counter() - start
 
     def close(self) -> None:
         self._session.close()
-
-    def __enter__(self) -> "GraphRunner":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class Runner(Protocol):
-    """What comparing and timing need from a model: GraphRunner and TFLiteRunner both are one."""
-
-    what: str
-    path: Path | None
-    input_name: str
-    output_name: str
-    input_shape: tuple[int, ...] | None
-    input_size: tuple[int, int] | None
-    classes: int | None
-    random_ops: tuple[str, ...]
-
-    def run(self, batch: np.ndarray) -> np.ndarray: ...
-
-    def timed_run(self, batch: np.ndarray) -> tuple[np.ndarray, float]: ...
-
-    def close(self) -> None: ...
 
 
 # The .tflite header: a flatbuffer whose file identifier (bytes 4-8) is TFL3.
 TFLITE_IDENTIFIER = b"TFL3"
 
 
-class TFLiteRunner:
+class TFLiteRunner(Runner):
     """A TensorFlow Lite model in TensorFlow's Lite interpreter, run like a GraphRunner.
 
     ``model`` is the .tflite file or its bytes. Tensor names are the frozen
@@ -187,6 +192,9 @@ class TFLiteRunner:
     the interpreter's thread count (None: its default). ``random_ops`` names the
     source graph's random ops upstream of the output, for verify's blame line.
     """
+
+    engine = "TensorFlow Lite"
+    noun = "model"
 
     def __init__(
         self,
@@ -257,28 +265,12 @@ class TFLiteRunner:
             self._interpreter.invoke()
             out = self._interpreter.get_tensor(self._output_index)
         except (ValueError, RuntimeError) as exc:
-            shape = "x".join(str(d) for d in batch.shape[1:3])
-            raise InspectorError(
-                f"{self.what}: TensorFlow Lite cannot run the model on a {shape} image ({_first_line(exc)}); "
-                "check --input_height/--input_width and the input and output names"
-            ) from None
+            raise self._cannot_run(batch, exc) from None
         return np.asarray(out, dtype=np.float64).reshape(-1)
-
-    def timed_run(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
-        """``run`` and the seconds the interpreter took."""
-        start = time.perf_counter()
-        out = self.run(batch)
-        return out, time.perf_counter() - start
 
     def close(self) -> None:
         # The interpreter has no close; dropping it frees its arena now rather than at exit.
         self._interpreter = None
-
-    def __enter__(self) -> "TFLiteRunner":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _allocate(self) -> None:
         # Creating the XNNPACK delegate logs an INFO line straight to fd 2.
