@@ -286,56 +286,47 @@ def test_two_compares_on_one_logdir_at_once(small_pair, tmp_path: Path):
         _check_logdir(mixed, {"r1", "o1", "r2", "o2"}, {("r1", "o1"), ("r2", "o2")})
 
 
-def test_graph_writers_racing_leave_one_file(tmp_path: Path):
-    """Writers of one run converge on the newest file, even when a writer's own file is the older one."""
+def _write_graph(folder: Path):
     from inspector.tblog import write_run
 
-    graph = retrained_like()
-    errors: list[BaseException] = []
-    results = []
-
-    def write() -> None:
-        try:
-            for _ in range(20):
-                results.append(write_run(graph, tmp_path, "retrained"))
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=write) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
-    files = list((tmp_path / "retrained").glob("events.out.tfevents.*"))
-    assert len(files) == 1, files
-    # The last result of each writer names a file that stood when it returned; one of them is the survivor.
-    assert files[0] in {r.event_file for r in results}
-    assert GraphDef.FromString([e for e in read_graph_events(files[0]) if e.HasField("graph_def")][0].graph_def).node
+    written = write_run(retrained_like(), folder, "retrained")
+    return written.run_dir, written.event_file
 
 
-def test_text_summary_writers_racing_leave_one_file(tmp_path: Path):
-    """The text summary's replace is re-listed after the write: racing writers of one tag converge on one file."""
+def _write_summary(folder: Path):
     from inspector.diff import diff_graphs
-    from inspector.plugin import TEXT_RUN, write_text_summary
+    from inspector.plugin import write_text_summary
 
     graph = retrained_like()
-    diff = diff_graphs(graph, graph, labels=("a", "b"))
-    errors: list[BaseException] = []
+    written = write_text_summary(folder, diff_graphs(graph, graph, labels=("a", "b")))
+    return written.event_file.parent, written.event_file
 
-    def write() -> None:
+
+@pytest.mark.parametrize("write", [_write_graph, _write_summary], ids=["graph", "text summary"])
+def test_writers_racing_on_one_run_leave_one_file(tmp_path: Path, write):
+    """Each writer keeps only the newest file after writing, even another writer's: racing writers converge on one."""
+    errors: list[BaseException] = []
+    stood: list[Path] = []
+    folders: set[Path] = set()
+
+    def loop() -> None:
         try:
             for _ in range(20):
-                write_text_summary(tmp_path, diff)
+                folder, event_file = write(tmp_path)
+                folders.add(folder)
+                stood.append(event_file)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=write) for _ in range(4)]
+    threads = [threading.Thread(target=loop) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert not errors
-    files = list((tmp_path / TEXT_RUN).glob("events.out.tfevents.*"))
+    (folder,) = folders
+    files = list(folder.glob("events.out.tfevents.*"))
     assert len(files) == 1, files
-    read_graph_events(files[0])
+    # What a writer returns is the file that stood when it returned: the survivor is one of them.
+    assert files[0] in stood
+    assert len(read_graph_events(files[0])) == 2
