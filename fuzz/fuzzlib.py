@@ -130,6 +130,38 @@ def all_seeds() -> list[Seed]:
     return generated_seeds() + real_seeds()
 
 
+def write_seeds(folder: Path) -> tuple[list[Seed], dict[str, Path], Path]:
+    """Every seed as a file under ``folder/seeds`` (the second graph of two-graph commands), and a photo.
+
+    Returns ``(seeds, file of each seed by name, the photo)``.
+    """
+    seeds = all_seeds()
+    files = {}
+    for seed in seeds:
+        path = folder / "seeds" / seed.name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(seed.data)
+        files[seed.name] = path
+    image = folder / "photo.bmp"
+    image.write_bytes(bmp_bytes())
+    return seeds, files, image
+
+
+def bmp_bytes(size: int = 24) -> bytes:
+    """A 24-bit BMP photo stand-in, written by hand (TensorFlow's decode_image reads BMP)."""
+    import struct
+
+    import numpy as np
+
+    pixels = np.random.default_rng(1).integers(0, 255, size=(size, size, 3), dtype=np.uint8)
+    row = size * 3
+    pad = (4 - row % 4) % 4
+    body = b"".join(pixels[y, :, ::-1].tobytes() + bytes(pad) for y in reversed(range(size)))
+    header = struct.pack("<2sIHHI", b"BM", 54 + len(body), 0, 0, 54)
+    info = struct.pack("<IiiHHIIiiII", 40, size, size, 1, 24, 0, len(body), 2835, 2835, 0, 0)
+    return header + info + body
+
+
 # --- mutations -------------------------------------------------------------------------
 
 

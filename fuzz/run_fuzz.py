@@ -38,23 +38,8 @@ FAST = ("diff", "tb", "summarize", "graph_pb2tb", "compare", "optimize")
 SLOW = ("verify", "label")
 
 
-def _bmp(path: Path) -> Path:
-    sys.path.insert(0, str(fuzzlib.ROOT / "tests"))
-    from test_fuzz import bmp_bytes
-
-    path.write_bytes(bmp_bytes())
-    return path
-
-
 def run_random(args: argparse.Namespace, out: Path) -> int:
-    seeds = fuzzlib.all_seeds()
-    seed_files = {}
-    for seed in seeds:
-        path = out / "seeds" / seed.name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(seed.data)
-        seed_files[seed.name] = path
-    image = _bmp(out / "photo.bmp")
+    seeds, seed_files, image = fuzzlib.write_seeds(out)
     work = out / "work"
     work.mkdir(exist_ok=True)
     rng = random.Random(args.seed)

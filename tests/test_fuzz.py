@@ -17,10 +17,8 @@ Derandomized for CI; the long run is ``python fuzz/run_fuzz.py --minutes 10``.
 
 from __future__ import annotations
 
-import struct
 import sys
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -45,29 +43,10 @@ CI = settings(
 )
 
 
-def bmp_bytes(size: int = 24) -> bytes:
-    """A 24-bit BMP photo stand-in, written by hand (TensorFlow's decode_image reads BMP)."""
-    pixels = np.random.default_rng(1).integers(0, 255, size=(size, size, 3), dtype=np.uint8)
-    row = size * 3
-    pad = (4 - row % 4) % 4
-    body = b"".join(pixels[y, :, ::-1].tobytes() + bytes(pad) for y in reversed(range(size)))
-    header = struct.pack("<2sIHHI", b"BM", 54 + len(body), 0, 0, 54)
-    info = struct.pack("<IiiHHIIiiII", 40, size, size, 1, 24, 0, len(body), 2835, 2835, 0, 0)
-    return header + info + body
-
-
 @pytest.fixture(scope="module")
 def fuzz_env(tmp_path_factory: pytest.TempPathFactory, request):
     root = tmp_path_factory.mktemp("fuzz")
-    seeds = fuzzlib.all_seeds()
-    seed_files = {}
-    for seed in seeds:
-        path = root / "seeds" / seed.name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(seed.data)
-        seed_files[seed.name] = path
-    image = root / "photo.bmp"
-    image.write_bytes(bmp_bytes())
+    seeds, seed_files, image = fuzzlib.write_seeds(root)
     worker = fuzzlib.Worker(timeout=TIMEOUT, log=root / "worker.log")
     report_in_summary(request.config, "fuzz", lambda: [TALLY.line()] + [
         f"  {name}: " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())) for name, c in sorted(TALLY.by_command.items())
