@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -466,7 +465,7 @@ def _convert(
             tf.compat.v1.import_graph_def(tf_graph, name="")
         except (ValueError, TypeError, tf.errors.OpError) as exc:
             raise InspectorError(
-                f"{what}: TensorFlow {tf.__version__} cannot import this graph ({_first_line(exc)}); "
+                f"{what}: TensorFlow {tf.__version__} cannot import this graph ({tfcompat.error_line(exc)}); "
                 "export it again with the TensorFlow that runs it"
             ) from None
     input_tensors = []
@@ -491,7 +490,7 @@ def _convert(
         converter.target_spec.supported_types = [tf.float16]
     try:
         # MLIR's diagnostics go straight to fd 2; the error object carries them anyway.
-        with tfcompat._stderr_silenced(_quiet()):
+        with tfcompat.quiet_stderr():
             model = converter.convert()
     except Exception as exc:  # ConverterError, or ValueError/RuntimeError from the converter's own checks
         return _Attempt(model=None, errors=_op_errors(exc), failure=_failure_line(exc))
@@ -517,7 +516,7 @@ def _failure_line(exc: BaseException) -> str:
         message = getattr(err, "error_message", "")
         if message.strip():
             return message.strip().splitlines()[0][:200]
-    return _first_line(exc)
+    return tfcompat.error_line(exc)
 
 
 def _issues(graph: GraphDef, outputs: Sequence[str], builtin: _Attempt, select: _Attempt) -> tuple[OpIssue, ...]:
@@ -816,15 +815,6 @@ def _to_tf(loaded: LoadedGraph, what: str) -> Any:
             f"{what}: TensorFlow {tfcompat.tf().__version__} cannot import this graph ({exc}); "
             "export it again with the TensorFlow that runs it"
         ) from None
-
-
-def _first_line(exc: BaseException) -> str:
-    return tfcompat.error_line(exc)
-
-
-def _quiet() -> bool:
-    # The same switch as tfcompat's import silencing: INSPECTOR_TF_VERBOSE=1 shows TensorFlow's own logs.
-    return os.environ.get("INSPECTOR_TF_VERBOSE", "") in ("", "0")
 
 
 __all__ = [

@@ -137,7 +137,7 @@ def optimize(
         node = originals[name]
         if node.op == "Placeholder" and node.attr["dtype"].type != placeholder_type_enum:
             have = dtype_name(node.attr["dtype"].type)
-            if have.startswith("DT_INVALID"):
+            if node.attr["dtype"].type not in DataType.values():
                 raise InspectorError(
                     f"{what}: input {name} has dtype {node.attr['dtype'].type}, which is no TensorFlow type; "
                     "the file is damaged, export the graph again"

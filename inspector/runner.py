@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -84,7 +83,7 @@ class Runner:
     def _cannot_run(self, batch: np.ndarray, exc: BaseException) -> InspectorError:
         shape = "x".join(str(d) for d in batch.shape[1:3])
         return InspectorError(
-            f"{self.what}: {self.engine} cannot run the {self.noun} on a {shape} image ({_first_line(exc)}); "
+            f"{self.what}: {self.engine} cannot run the {self.noun} on a {shape} image ({tfcompat.error_line(exc)}); "
             "check --input_height/--input_width and the input and output names"
         )
 
@@ -141,7 +140,7 @@ class GraphRunner(Runner):
                 tf.compat.v1.import_graph_def(tfcompat.to_tf(graph_def), name="")
         except (ValueError, TypeError, tf.errors.OpError) as exc:
             raise InspectorError(
-                f"{self.what}: TensorFlow {tf.__version__} cannot import this graph ({_first_line(exc)}); "
+                f"{self.what}: TensorFlow {tf.__version__} cannot import this graph ({tfcompat.error_line(exc)}); "
                 "export it again with the TensorFlow that runs it"
             ) from None
         self._input = self._graph.get_tensor_by_name(f"{self.input_name}:0")
@@ -274,7 +273,7 @@ class TFLiteRunner(Runner):
 
     def _allocate(self) -> None:
         # Creating the XNNPACK delegate logs an INFO line straight to fd 2.
-        with tfcompat._stderr_silenced(os.environ.get("INSPECTOR_TF_VERBOSE", "") in ("", "0")):
+        with tfcompat.quiet_stderr():
             self._interpreter.allocate_tensors()
 
 
@@ -298,7 +297,7 @@ def _load_error(what: str, exc: BaseException) -> InspectorError:
             f"{what}: the model uses TensorFlow Select ops, which this TensorFlow's Lite interpreter cannot run; "
             "test it in an app that links tensorflow-lite-select-tf-ops, or export without Select ops"
         )
-    return InspectorError(f"{what}: TensorFlow Lite cannot load this model ({_first_line(exc)}); convert it again")
+    return InspectorError(f"{what}: TensorFlow Lite cannot load this model ({tfcompat.error_line(exc)}); convert it again")
 
 
 def _resolve_tflite_name(name: str, tensors: dict[str, Any], *, what: str, role: str, flag: str) -> str:
@@ -719,10 +718,6 @@ def label_image(
         top=top_predictions(scores, label_list, k=top_k),
         detected=tuple(detected),
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    return tfcompat.error_line(exc)
 
 
 __all__ = [

@@ -22,9 +22,8 @@ def tf() -> Any:
     # is pointed at /dev/null for the import and the first device scan.
     # INSPECTOR_TF_VERBOSE=1 keeps it, for when TensorFlow itself misbehaves.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    quiet = os.environ.get("INSPECTOR_TF_VERBOSE", "") in ("", "0")
     try:
-        with _stderr_silenced(quiet):
+        with quiet_stderr():
             import tensorflow
 
             tensorflow.config.list_physical_devices("GPU")
@@ -38,8 +37,9 @@ def tf() -> Any:
 
 
 @contextlib.contextmanager
-def _stderr_silenced(active: bool) -> Iterator[None]:
-    if not active:
+def quiet_stderr() -> Iterator[None]:
+    """File descriptor 2 points at /dev/null inside, where TensorFlow's C++ logs go; INSPECTOR_TF_VERBOSE=1 keeps them."""
+    if os.environ.get("INSPECTOR_TF_VERBOSE", "") not in ("", "0"):
         yield
         return
     sys.stderr.flush()
@@ -72,9 +72,11 @@ def to_tf(graph: GraphDef) -> Any:
 
 
 def _check_tensor_dtypes(graph: GraphDef) -> None:
-    from tensorflow.core.framework import types_pb2
+    from tensorboard.compat.proto.types_pb2 import DataType
 
-    valid = {v for v in types_pb2.DataType.values() if 0 < v < 100}
+    from inspector.stats import dtype_name
+
+    valid = {v for v in DataType.values() if 0 < v < 100}
     for node in graph.node:
         for key, attr in node.attr.items():
             kind = attr.WhichOneof("value")
@@ -90,16 +92,9 @@ def _check_tensor_dtypes(graph: GraphDef) -> None:
             held, declared = node.attr["value"].tensor.dtype, node.attr["dtype"].type
             if held != declared:
                 raise BadTensorDtype(
-                    f"node {node.name!r}: its value is {types_pb2.DataType.Name(held)} but it declares "
-                    f"{_type_name(types_pb2, declared)} (a damaged file?)"
+                    f"node {node.name!r}: its value is {dtype_name(held)} but it declares "
+                    f"{dtype_name(declared)} (a damaged file?)"
                 )
-
-
-def _type_name(types_pb2: Any, value: int) -> str:
-    try:
-        return types_pb2.DataType.Name(value)
-    except ValueError:
-        return f"dtype {value}"
 
 
 def error_line(exc: BaseException, limit: int = 200) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -79,16 +78,13 @@ def evaluate(graph: GraphDef, fetches: list[str]) -> list[np.ndarray]:
             del node.attr["_class"]
     tf_graph = import_graph(cpu_only)
     config = tf.compat.v1.ConfigProto(device_count={"GPU": 0}, inter_op_parallelism_threads=1)
-    quiet = os.environ.get("INSPECTOR_TF_VERBOSE", "") in ("", "0")
     with tf.compat.v1.Session(graph=tf_graph, config=config) as session:
         try:
             # A corrupt Const makes TensorFlow's C++ log the whole tensor to fd 2 before it raises.
-            with tfcompat._stderr_silenced(quiet):
+            with tfcompat.quiet_stderr():
                 return list(session.run(fetches))
         except (ValueError, TypeError, tf.errors.OpError) as exc:
             raise EvaluateFailed(tfcompat.error_line(exc)) from None
-
-
 
 
 def tensor_proto(value: np.ndarray) -> TensorProto:
