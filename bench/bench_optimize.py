@@ -10,18 +10,18 @@ Run from the project root with the project's Python (it is a script, not a modul
 
 The graphs: every frozen graph under ``../shared/fixtures/graphs/`` (see its
 MANIFEST.md), plus three the project builds with Keras 3 and random weights
-(``inspector.samples``): MobileNet at 224 px, InceptionV3 at 299 px (read from
+(``inspector.graph.samples``): MobileNet at 224 px, InceptionV3 at 299 px (read from
 ``bench/.cache/inception_v3_frozen.pb``, built and cached there when missing,
 as ``bench/bench_tb.py`` does) and the tiny ``keras_conv_bn``.
 
 For each graph the three tools each make an optimized graph from the original:
 
-* ``tf``: ``inspector.optimize.tensorflow_optimize``, TensorFlow's
+* ``tf``: ``inspector.optimizer.pipeline.tensorflow_optimize``, TensorFlow's
   ``optimize_for_inference`` exactly as the codelab runs it;
-* ``grappler``: ``inspector.optimize.grappler_optimize``, Grappler run offline
+* ``grappler``: ``inspector.optimizer.pipeline.grappler_optimize``, Grappler run offline
   with its constant-folding and arithmetic optimizers (the graph it writes, not
   what a Session does at run time);
-* ``inspector``: ``inspector.optimize.optimize`` with its defaults
+* ``inspector``: ``inspector.optimizer.pipeline.optimize`` with its defaults
   (``strip_dropout=False``, so the dropout_active graph keeps its random dropout:
   its outputs change from run to run, which does not matter for latency).
 
@@ -137,19 +137,19 @@ def keras_cases() -> list[Case]:
 
 
 def _load(path: Path) -> GraphDef:
-    from inspector.graphio import load_graph
+    from inspector.graph.io import load_graph
 
     return load_graph(path).graph
 
 
 def _keras_mobilenet() -> GraphDef:
-    from inspector.samples import keras_frozen
+    from inspector.graph.samples import keras_frozen
 
     return keras_frozen("MobileNet", input_size=MOBILENET_SIZE)
 
 
 def _keras_inception() -> GraphDef:
-    from inspector.samples import keras_frozen, write_graph
+    from inspector.graph.samples import keras_frozen, write_graph
 
     if not INCEPTION_CACHE.exists():
         write_graph(keras_frozen("InceptionV3"), INCEPTION_CACHE)
@@ -157,7 +157,7 @@ def _keras_inception() -> GraphDef:
 
 
 def _keras_conv_bn() -> GraphDef:
-    from inspector.samples import keras_conv_bn
+    from inspector.graph.samples import keras_conv_bn
 
     return keras_conv_bn()
 
@@ -175,7 +175,7 @@ class Optimized:
 
 def optimize_all(graph: GraphDef, *, what: str) -> Optimized:
     from inspector.errors import InspectorError
-    from inspector.optimize import detect_names, grappler_optimize, optimize, tensorflow_optimize
+    from inspector.optimizer.pipeline import detect_names, grappler_optimize, optimize, tensorflow_optimize
 
     try:
         names = detect_names(graph, what=what)
@@ -207,7 +207,7 @@ def op_histogram(graph: GraphDef) -> dict[str, int]:
 
 
 def session_config(mode: str, threads: int | None) -> Any:
-    from inspector import tfcompat
+    from inspector.graph import tfcompat
 
     tf = tfcompat.tf()
     config = tf.compat.v1.ConfigProto(device_count={"GPU": 0})
@@ -230,7 +230,7 @@ class Timed:
     """One graph in its own Graph and Session."""
 
     def __init__(self, graph: GraphDef, *, input_name: str, output_name: str, config: Any, what: str) -> None:
-        from inspector import tfcompat
+        from inspector.graph import tfcompat
 
         tf = tfcompat.tf()
         self.what = what
@@ -255,7 +255,7 @@ PROBE_SIZES = (224, 128, 192, 160, 299, 96)
 
 
 def declared_size(graph: GraphDef, input_name: str) -> tuple[int, int] | None:
-    from inspector.passes import tfrun
+    from inspector.optimizer.passes import tfrun
 
     info = tfrun.static_outputs(graph)
     shape = (info.get(input_name) or [(None, None)])[0][1]
@@ -266,7 +266,7 @@ def declared_size(graph: GraphDef, input_name: str) -> tuple[int, int] | None:
 
 def input_size(graph: GraphDef, input_name: str, output_name: str) -> tuple[tuple[int, int], bool]:
     """The image size the graph declares, else the first of PROBE_SIZES it runs on; and whether it was probed."""
-    from inspector.runner import random_batch
+    from inspector.run.runners import random_batch
 
     size = declared_size(graph, input_name)
     if size is not None:
@@ -307,7 +307,7 @@ class ModeResult:
         return self.median(a) / self.median(b)
 
     def ratio_ci(self, a: str, b: str) -> tuple[float, float]:
-        from inspector.latency import bootstrap_ratio_ci
+        from inspector.run.latency import bootstrap_ratio_ci
 
         return bootstrap_ratio_ci(self.samples_ms[a], self.samples_ms[b], seed=SEED, resamples=RESAMPLES)
 
@@ -372,7 +372,7 @@ def time_mode(
     opt: Optimized, *, size: tuple[int, int], mode: str, threads: int | None, runs: int | None, budget_s: float, what: str,
     progress: Callable[[str], None],
 ) -> ModeResult:
-    from inspector.runner import random_batch
+    from inspector.run.runners import random_batch
 
     config = session_config(mode, threads)
     batch = random_batch(size, rng=np.random.default_rng(SEED), mean=127.5, std=127.5)
@@ -554,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _tf_version() -> str:
-    from inspector import tfcompat
+    from inspector.graph import tfcompat
 
     return tfcompat.tf().__version__
 

@@ -6,10 +6,10 @@ Run from the project root with the project's Python (it is a script, not a modul
     .venv/bin/python bench/bench_plugin.py --json     # machine-readable
     .venv/bin/python bench/bench_plugin.py --repeats 50
 
-The pair: ``inspector.samples.keras_frozen("InceptionV3")`` (about 96 MB,
+The pair: ``inspector.graph.samples.keras_frozen("InceptionV3")`` (about 96 MB,
 2,217 nodes, cached at ``bench/.cache/inception_v3_frozen.pb`` and built in
 a child process if missing, as bench_tb.py does) and its optimized
-counterpart (``inspector.optimize.optimize_graph`` in a child process, cached
+counterpart (``inspector.optimizer.pipeline.optimize_graph`` in a child process, cached
 at ``bench/.cache/inception_v3_optimized.pb``; if that fails, the same graph
 with its Identity nodes bypassed, which needs no TensorFlow).
 
@@ -53,8 +53,8 @@ if str(ROOT) not in sys.path:
 
 from tensorboard.compat.proto.graph_pb2 import GraphDef  # noqa: E402
 
-from inspector.plugin import record_pair  # noqa: E402
-from inspector.tblog import write_run  # noqa: E402
+from inspector.tb.plugin import record_pair  # noqa: E402
+from inspector.tb.events import write_run  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache"
 DEFAULT_GRAPH = CACHE / "inception_v3_frozen.pb"
@@ -63,13 +63,13 @@ TARGET_WARM_SECONDS = 1.0
 
 _GENERATE = (
     "import sys; from pathlib import Path; "
-    "from inspector.samples import keras_frozen, write_graph; "
+    "from inspector.graph.samples import keras_frozen, write_graph; "
     "write_graph(keras_frozen('InceptionV3'), Path(sys.argv[1]))"
 )
 _OPTIMIZE = (
     "import sys; from pathlib import Path; "
     "from tensorboard.compat.proto.graph_pb2 import GraphDef; "
-    "from inspector.optimize import detect_names, optimize_graph; "
+    "from inspector.optimizer.pipeline import detect_names, optimize_graph; "
     "g = GraphDef.FromString(Path(sys.argv[1]).read_bytes()); n = detect_names(g); "
     "Path(sys.argv[2]).write_bytes(optimize_graph(g, input_names=n.inputs, output_names=n.outputs).SerializeToString())"
 )
@@ -78,7 +78,7 @@ _OPTIMIZE = (
 _BOARD = """
 import sys
 from tensorboard import default, program
-from inspector.plugin.loader import GraphDiffLoader
+from inspector.tb.plugin.loader import GraphDiffLoader
 board = program.TensorBoard(plugins=default.get_static_plugins() + [GraphDiffLoader])
 board.configure(argv=[None, "--logdir", sys.argv[1], "--host", "127.0.0.1", "--port", sys.argv[2]])
 sys.exit(board.main())
@@ -172,7 +172,7 @@ def _optimized_for(graph: Path) -> tuple[Path, str]:
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         _child([sys.executable, "-c", _OPTIMIZE, str(graph), str(target)], "optimizing (imports TensorFlow)")
-        how = "inspector.optimize.optimize_graph"
+        how = "inspector.optimizer.pipeline.optimize_graph"
     except ChildFailed as exc:
         sys.stderr.write(f"note: {exc}; using the graph with its Identity nodes bypassed instead\n")
         target.write_bytes(_without_identities(GraphDef.FromString(graph.read_bytes())).SerializeToString())

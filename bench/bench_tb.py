@@ -7,7 +7,7 @@ Run from the project root with the project's Python (it is a script, not a modul
     .venv/bin/python bench/bench_tb.py --repeats 5 --graph tf_files/retrained_graph.pb
 
 The graph is an Inception-v3-sized frozen GraphDef (about 96 MB, 2,217 nodes)
-that ``inspector.samples.keras_frozen("InceptionV3")`` builds once, in a child
+that ``inspector.graph.samples.keras_frozen("InceptionV3")`` builds once, in a child
 process, and caches at ``bench/.cache/inception_v3_frozen.pb`` (git-ignored;
 ``--regenerate`` rebuilds it).
 
@@ -74,7 +74,7 @@ print(json.dumps({"seconds": seconds, "exit": os.waitstatus_to_exitcode(status),
 
 _GENERATE = (
     "import sys; from pathlib import Path; "
-    "from inspector.samples import keras_frozen, write_graph; "
+    "from inspector.graph.samples import keras_frozen, write_graph; "
     "write_graph(keras_frozen('InceptionV3'), Path(sys.argv[1]))"
 )
 

@@ -557,8 +557,8 @@ def judge(result: Result, *, named: Sequence[Path], ws: Path, command: FuzzComma
 def _check_outputs(command: FuzzCommand, ws: Path) -> str | None:
     """After a success, every file written must read back whole."""
     from inspector.errors import InspectorError
-    from inspector.graphio import load_graph
-    from inspector.tblog import read_graph_events
+    from inspector.graph.io import load_graph
+    from inspector.tb.events import read_graph_events
 
     for folder in command.outputs(ws):
         if not folder.exists():

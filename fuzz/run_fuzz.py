@@ -97,12 +97,12 @@ def run_atheris(args: argparse.Namespace, out: Path) -> int:  # pragma: no cover
     # Coverage is collected in the modules imported here (the ones the protobuf-only commands run).
     with atheris.instrument_imports(include=["inspector", "scripts"]):
         import inspector.cli
-        import inspector.diff  # noqa: F401
-        import inspector.graphio  # noqa: F401
-        import inspector.render  # noqa: F401
-        import inspector.stats  # noqa: F401
-        import inspector.summary  # noqa: F401
-        import inspector.tblog  # noqa: F401
+        import inspector.analysis.diff  # noqa: F401
+        import inspector.graph.io  # noqa: F401
+        import inspector.cli.render  # noqa: F401
+        import inspector.graph.stats  # noqa: F401
+        import inspector.analysis.summary  # noqa: F401
+        import inspector.tb.events  # noqa: F401
         import scripts.graph_pb2tb  # noqa: F401
 
     seeds = fuzzlib.all_seeds()

@@ -1,1 +1,1 @@
-"""Codelab-compatible entry points (`python -m scripts.graph_pb2tb`, `python -m scripts.label_image`)."""
+"""The codelab's `python -m scripts.X` entry points, as thin shims run from the project root (never installed)."""

@@ -52,7 +52,7 @@ def small_pair(tmp_path: Path) -> tuple[Path, Path]:
 @pytest.fixture
 def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """An isolated board state folder (also for the CLI, via the env); boards left are stopped by pid."""
-    from inspector import board
+    from inspector.tb import board
 
     folder = tmp_path / "state"
     monkeypatch.setenv("INSPECTOR_STATE_DIR", str(folder))

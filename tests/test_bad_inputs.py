@@ -103,7 +103,7 @@ def duplicate_graph() -> GraphDef:
 
 
 def event_file_bytes(folder: Path) -> bytes:
-    from inspector.tblog import write_run
+    from inspector.tb.events import write_run
 
     written = write_run(retrained_like(), folder / "ev", "run")
     return written.event_file.read_bytes()
@@ -112,7 +112,7 @@ def event_file_bytes(folder: Path) -> bytes:
 def jpeg_bytes() -> bytes:
     if DAISY.exists():
         return DAISY.read_bytes()
-    from inspector import tfcompat
+    from inspector.graph import tfcompat
 
     tf = tfcompat.tf()
     pixels = np.random.default_rng(0).integers(0, 255, size=(32, 32, 3), dtype=np.uint8)
@@ -121,7 +121,7 @@ def jpeg_bytes() -> bytes:
 
 def tflite_bytes() -> bytes:
     """A real .tflite from a small Keras model (TFL3 at bytes 4-8)."""
-    from inspector import tfcompat
+    from inspector.graph import tfcompat
 
     tf = tfcompat.tf()
 
@@ -459,7 +459,7 @@ def test_compare_with_its_tflite_check_on_graphs_tensorflow_cannot_import(corpus
 
 def test_over_the_limit_is_refused_before_reading(corpus: Corpus, tmp_path: Path, monkeypatch):
     """The size check runs before the read (a lowered limit stands in for 2 GiB)."""
-    from inspector import graphio
+    from inspector.graph import io as graphio
 
     monkeypatch.setattr(graphio, "PROTOBUF_LIMIT", 1000)
     outcome, kind = run_case(BY_NAME["summarize"], corpus.good, corpus, tmp_path / "ws", monkeypatch)
@@ -564,9 +564,9 @@ _UNREADABLE_CHILD = r"""
 import contextlib, io, json, os, sys
 import importlib, pkgutil
 import inspector.cli, scripts.graph_pb2tb, scripts.label_image  # import before dropping privileges
-for module in pkgutil.iter_modules(inspector.__path__):
-    if module.name not in ("__main__", "demo"):
-        importlib.import_module("inspector." + module.name)
+for module in pkgutil.walk_packages(inspector.__path__, "inspector."):
+    if not module.name.endswith(("__main__", ".demo")):
+        importlib.import_module(module.name)
 argv_list, warm = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 # Runs on a good graph first, still as root, so every module they import is loaded
 # (the interpreter's own files may be unreadable for "nobody").
@@ -705,7 +705,7 @@ class Ctx:
         return path
 
     def loaded(self, graph: GraphDef | None = None, name: str = "g.pb"):
-        from inspector.graphio import load_graph
+        from inspector.graph.io import load_graph
 
         return load_graph(self.good if graph is None else self.graph_file(name, graph))
 
@@ -733,7 +733,7 @@ def pure_cycle() -> GraphDef:
 
 
 def tflite_model(kind: str) -> bytes:
-    from inspector import tfcompat
+    from inspector.graph import tfcompat
 
     tf = tfcompat.tf()
     if kind == "two_in":
@@ -786,7 +786,7 @@ case("atomic: refuses the input", msg(lambda c: write_bytes_atomic(c.good, b"x",
      lambda c: f"{c.good}: refusing to overwrite the input file; choose another output path")
 
 # graphio
-from inspector.graphio import check_graph, load_graph  # noqa: E402
+from inspector.graph.io import check_graph, load_graph  # noqa: E402
 
 
 def _write(c: Ctx, name: str, data: bytes) -> Path:
@@ -826,7 +826,7 @@ case("graphio: dangling", msg(lambda c: check_graph(graph_of(op("a", "Relu", "^g
      lambda c: "g.pb: node 'a' reads '^gone', which names no node in the graph (a truncated or hand-edited file?); export the graph again")
 
 # tblog
-from inspector import tblog  # noqa: E402
+from inspector.tb import events as tblog  # noqa: E402
 
 case("tblog: empty run name", msg(lambda c: tblog.normalize_run_name(" ")),
      lambda c: "' ': empty run name; pass a name such as 'retrained'")
@@ -922,10 +922,10 @@ case("cli: board without an action", lambda c: cli_error(["board"]),
 
 
 def _export_check_failed(c: Ctx, monkeypatch) -> str:
-    import inspector.mobile
+    import inspector.tflite.mobile
 
     report = SimpleNamespace(ok=False, message="the .tflite and the graph differ beyond 5 decimals on photo.jpg", to_json=lambda: {})
-    monkeypatch.setattr(inspector.mobile, "export", lambda *a, **k: report)
+    monkeypatch.setattr(inspector.tflite.mobile, "export", lambda *a, **k: report)
     return cli_error(["export", str(c.good), "--json"])
 
 
@@ -938,7 +938,7 @@ case("graph_pb2tb: logdir is a file", lambda c: cli_error(["scripts.graph_pb2tb"
                "(e.g. tf_files/training_summaries/retrained tf_files/retrained_graph.pb)")
 
 # runner
-from inspector import runner  # noqa: E402
+from inspector.run import runners as runner  # noqa: E402
 
 
 def _runner(c: Ctx, graph: GraphDef | None = None, **kw):
@@ -1072,14 +1072,14 @@ case("tflite: cannot run", _tflite_bad_run,
                           + re.escape("); check --input_height/--input_width and the input and output names")))
 
 # latency
-from inspector import latency  # noqa: E402
+from inspector.run import latency  # noqa: E402
 
 for kw, text in (({"runs": 0}, "runs must be at least 1, not 0"), ({"warmup": -1}, "warmup must be 0 or more, not -1"),
                  ({"threads": 0}, "threads must be at least 1, not 0")):
     case(f"latency: {text}", msg(lambda c, kw=kw: latency.bench(c.loaded(), c.loaded(), **kw)), lambda c, text=text: text)
 
 # verify
-from inspector import verify as verify_mod  # noqa: E402
+from inspector.run import verify as verify_mod  # noqa: E402
 
 for kw, text in (
     ({"decimals": -1}, "decimals must be 0 or more, not -1"),
@@ -1118,7 +1118,7 @@ case("verify: mismatched outputs at run time", _mismatched_at_run_time,
                "(e.g. retrained and optimized)")
 
 # optimize
-from inspector import optimize as opt  # noqa: E402
+from inspector.optimizer import pipeline as opt  # noqa: E402
 
 
 def _optimize_error(c: Ctx, graph: GraphDef | None = None, **kw) -> str:
@@ -1194,7 +1194,7 @@ case("optimize: result does not import", msg(lambda c: opt._validate(pure_cycle(
 
 
 def _broken_pass(c: Ctx, monkeypatch) -> str:
-    from inspector.passes import simplify
+    from inspector.optimizer.passes import simplify
 
     def breaks(g, **kwargs):
         g.add(NodeDef(name="broken", op="Relu", input=["broken_too"], attr={"T": AttrValue(type=1)}))
@@ -1210,7 +1210,7 @@ MONKEY_MESSAGES.append(("optimize: a pass breaks the graph", _broken_pass,
                                   "nothing written. This is a bug in inspector's optimizer, please report it with the graph"))
 
 # mobile
-from inspector import mobile  # noqa: E402
+from inspector.tflite import mobile  # noqa: E402
 
 
 def _check(c: Ctx, graph: GraphDef | None = None, **kw) -> str:
@@ -1297,8 +1297,8 @@ case("mobile: converter fails, no reason",
 # plugin
 from tensorboard.plugins import base_plugin  # noqa: E402
 
-from inspector.plugin.backend import GraphDiffPlugin  # noqa: E402
-from inspector.plugin.logdir import GraphStore  # noqa: E402
+from inspector.tb.plugin.backend import GraphDiffPlugin  # noqa: E402
+from inspector.tb.plugin.logdir import GraphStore  # noqa: E402
 
 case("plugin: runs without --logdir", msg(lambda c: GraphDiffPlugin(base_plugin.TBContext(logdir="")).runs_json()),
      lambda c: "this TensorBoard was started without --logdir (e.g. with --logdir_spec); the Graph diff tab needs --logdir")
@@ -1338,7 +1338,7 @@ case("plugin: logged graph invalid", _bad_graph_run,
 
 
 def _plugin_cannot_list(c: Ctx, monkeypatch) -> str:
-    import inspector.plugin.logdir as logdir_mod
+    import inspector.tb.plugin.logdir as logdir_mod
 
     def scandir(path):
         raise OSError(errno.EIO, "Input/output error")
@@ -1352,16 +1352,16 @@ MONKEY_MESSAGES.append(("plugin: cannot list the run", _plugin_cannot_list,
 
 
 def _text_cannot_list(c: Ctx, monkeypatch) -> str:
-    import inspector.plugin.textsummary as text_mod
-    from inspector.diff import diff_graphs
+    import inspector.tb.textsummary as text_mod
+    from inspector.analysis.diff import diff_graphs
 
     monkeypatch.setattr(text_mod.os, "listdir", lambda path: (_ for _ in ()).throw(PermissionError(errno.EACCES, "Permission denied")))
     return raises(lambda: text_mod.write_text_summary(c.root / "T", diff_graphs(retrained_like(), retrained_like()))).message
 
 
 def _text_cannot_remove(c: Ctx, monkeypatch) -> str:
-    import inspector.plugin.textsummary as text_mod
-    from inspector.diff import diff_graphs
+    import inspector.tb.textsummary as text_mod
+    from inspector.analysis.diff import diff_graphs
 
     diff = diff_graphs(retrained_like(), retrained_like())
     first = text_mod.write_text_summary(c.root / "T2", diff)
@@ -1385,7 +1385,7 @@ MONKEY_MESSAGES += [
 ]
 
 # board
-from inspector import board as board_mod  # noqa: E402
+from inspector.tb import board as board_mod  # noqa: E402
 
 
 def _board_start(c: Ctx, logdir: Path | None = None, **kw) -> str:
@@ -1506,7 +1506,7 @@ MONKEY_MESSAGES += [
 
 # tfcompat
 def _saved_model(c: Ctx) -> Path:
-    from inspector import tfcompat
+    from inspector.graph import tfcompat
 
     tf = tfcompat.tf()
     module = tf.Module()

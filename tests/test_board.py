@@ -1,4 +1,4 @@
-"""Tests for inspector.board: background boards, their info files, and stopping only our own."""
+"""Tests for inspector.tb.board: background boards, their info files, and stopping only our own."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 
 from conftest import free_port
 
-from inspector import board
+from inspector.tb import board
 from inspector.errors import InspectorError
 
 # A stand-in for TensorBoard that answers /data/logdir like it does, so the
@@ -286,7 +286,7 @@ def test_board_outlives_the_command_that_started_it(state: Path, tmp_path: Path)
     starter = f"""
 import sys
 from pathlib import Path
-from inspector import board
+from inspector.tb import board
 board._tensorboard_argv = lambda *, logdir, host, port: [
     sys.executable, {str(script)!r}, "--logdir", str(logdir), "--host", host, "--port", str(port)]
 result = board.start(Path({str(tmp_path / "logs")!r}), port={free_port()}, state=Path({str(state)!r}))

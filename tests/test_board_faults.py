@@ -1,6 +1,6 @@
 """Issue #5, part 4: TensorBoard faults, through the CLI (`inspector board ...`) rather than the library.
 
-tests/test_board.py covers inspector.board itself; these run `main(["board", ...])`
+tests/test_board.py covers inspector.tb.board itself; these run `main(["board", ...])`
 with INSPECTOR_STATE_DIR pointing at a temp folder (the `state` fixture) and check
 what a person sees: the exit code, the one `error:` line and its indented log
 tail, the notes and warnings, and that no one else's process is touched. A
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import free_port
-from inspector import board
+from inspector.tb import board
 from inspector.cli import main
 from test_board import FAKE_SERVER, alive, get_json, spawn_sleep, tb_cmdline, write_info
 

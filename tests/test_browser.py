@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, fixture_path, free_port
-from inspector import board
+from inspector.tb import board
 from inspector.cli import main
-from inspector.plugin import TEXT_RUN, diff_tab_url, read_pair
+from inspector.tb.plugin import TEXT_RUN, diff_tab_url, read_pair
 
 SCREENSHOTS = ROOT / "tests" / "screenshots"
 WIDTH, HEIGHT = 1400, 1000

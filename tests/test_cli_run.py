@@ -86,7 +86,7 @@ def test_optimize_takes_tensorflows_command_line(tmp_path: Path, small_pair, cap
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert "Optimized for inference: 50 ->" in captured.out and f"Wrote {out}" in captured.out
-    from inspector.graphio import load_graph
+    from inspector.graph.io import load_graph
 
     ops = {n.op for n in load_graph(out).graph.node}
     assert "Identity" not in ops and "Rsqrt" not in ops

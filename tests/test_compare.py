@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, fixture_path, free_port
-from inspector import board
+from inspector.tb import board
 from inspector.cli import main
 
 
@@ -49,7 +49,7 @@ def test_compare_real_pair_serves_both_runs_then_stop_leaves_nothing(tmp_path: P
 
     runs = json.loads(_get(f"{info.url}data/plugin/graphs/info"))
     assert {name: runs[name]["run_graph"] for name in ("retrained", "optimized")} == {"retrained": True, "optimized": True}
-    from inspector.graphio import load_graph
+    from inspector.graph.io import load_graph
 
     for name, path, count in (("retrained", a, 560), ("optimized", b, 420)):
         served = _node_names(_get(f"{info.url}data/plugin/graphs/graph?run={name}"))

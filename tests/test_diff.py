@@ -10,9 +10,9 @@ from pathlib import Path
 from builders import retrained_like, without_identities
 from conftest import ROOT, fixture_path
 from inspector.cli import main
-from inspector.diff import diff_graphs, run_names, summarise_scopes
-from inspector.graphio import load_graph
-from inspector.stats import graph_stats
+from inspector.analysis.diff import diff_graphs, run_names, summarise_scopes
+from inspector.graph.io import load_graph
+from inspector.graph.stats import graph_stats
 
 
 def test_stats_of_generated_graph():

@@ -11,7 +11,7 @@ from tensorboard.compat.proto.graph_pb2 import GraphDef
 from builders import retrained_like
 from conftest import DAISY, REAL_GRAPHS, fixture_path
 from inspector.errors import InspectorError
-from inspector.graphio import check_graph, default_stem, load_graph, save_graph
+from inspector.graph.io import check_graph, default_stem, load_graph, save_graph
 
 
 @pytest.mark.parametrize("relative,input_name,output_name,nodes", REAL_GRAPHS)
@@ -52,7 +52,7 @@ def _error(path: Path) -> str:
 
 
 def _event_file_bytes() -> bytes:
-    from inspector.graphio import _masked_crc32c
+    from inspector.graph.io import _masked_crc32c
 
     payload = b"\x09" + b"\x00" * 8 + b"\x1a\x0dbrain.Event:2"
     header = struct.pack("<Q", len(payload))
@@ -111,7 +111,7 @@ def test_unreadable_file():
         path.chmod(0)
         # Import first: the interpreter itself may live where "nobody" cannot read.
         code = (
-            "import os, sys; from inspector.graphio import load_graph\n"
+            "import os, sys; from inspector.graph.io import load_graph\n"
             "if os.geteuid() == 0: os.setuid(65534)\n"
             "load_graph(sys.argv[1])"
         )

@@ -9,7 +9,7 @@
 * ``--output`` naming the input, however spelt (``..``, a symlink, a hard
   link), is refused and the input is untouched.
 * Two ``compare`` runs on one logdir at the same time leave every run readable
-  (by inspector.tblog.read_graph_events and TensorBoard's EventAccumulator),
+  (by inspector.tb.events.read_graph_events and TensorBoard's EventAccumulator),
   one graph file per run, one text summary per pair, and a marker naming a pair
   whose runs exist.
 """
@@ -34,8 +34,8 @@ from builders import retrained_like
 from conftest import ROOT
 from inspector.atomic import remove_stale_temps, write_bytes_atomic
 from inspector.cli import main
-from inspector.graphio import load_graph
-from inspector.tblog import read_graph_events
+from inspector.graph.io import load_graph
+from inspector.tb.events import read_graph_events
 
 pytestmark = pytest.mark.slow
 
@@ -238,8 +238,8 @@ def _start_compare(a: Path, b: Path, logdir: Path, *names: str) -> subprocess.Po
 def _check_logdir(logdir: Path, runs: set[str], pairs: set[tuple[str, str]]) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from inspector.plugin import MARKER, TEXT_RUN
-    from inspector.plugin.pair import read_pair
+    from inspector.tb.plugin import MARKER, TEXT_RUN
+    from inspector.tb.plugin.pair import read_pair
 
     for run in runs:
         files = sorted((logdir / run).glob("events.out.tfevents.*"))
@@ -287,15 +287,15 @@ def test_two_compares_on_one_logdir_at_once(small_pair, tmp_path: Path):
 
 
 def _write_graph(folder: Path):
-    from inspector.tblog import write_run
+    from inspector.tb.events import write_run
 
     written = write_run(retrained_like(), folder, "retrained")
     return written.run_dir, written.event_file
 
 
 def _write_summary(folder: Path):
-    from inspector.diff import diff_graphs
-    from inspector.plugin import write_text_summary
+    from inspector.analysis.diff import diff_graphs
+    from inspector.tb.textsummary import write_text_summary
 
     graph = retrained_like()
     written = write_text_summary(folder, diff_graphs(graph, graph, labels=("a", "b")))

@@ -1,4 +1,4 @@
-"""Tests for scripts.label_image and inspector.runner: real TensorFlow runs on real and generated graphs."""
+"""Tests for scripts.label_image and inspector.run.runners: real TensorFlow runs on real and generated graphs."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 from builders import retrained_like
 from conftest import ROOT, fixture_path
 from inspector.errors import InspectorError
-from inspector.graphio import load_graph
-from inspector.runner import GraphRunner, label_image, load_labels, random_ops_upstream, read_image
-from scripts import label_image as script
+from inspector.graph.io import load_graph
+from inspector.run.runners import GraphRunner, label_image, load_labels, random_ops_upstream, read_image
+from inspector.codelab import label_image as script
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +62,7 @@ def small_graph(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def png(tmp_path: Path) -> Path:
-    from inspector.tfcompat import tf
+    from inspector.graph.tfcompat import tf
 
     pixels = np.random.default_rng(1).integers(0, 256, size=(20, 30, 3), dtype=np.uint8)
     path = tmp_path / "photo.png"
@@ -250,7 +250,7 @@ def test_small_graph_labels_beside_graph(small_graph: Path, png: Path) -> None:
 
 
 def test_image_formats_decode_alike(tmp_path: Path, png: Path) -> None:
-    from inspector.tfcompat import tf
+    from inspector.graph.tfcompat import tf
 
     pixels = tf().io.decode_png(png.read_bytes()).numpy()
     gif = tmp_path / "photo.gif"
@@ -299,7 +299,7 @@ def test_runner_finds_random_ops() -> None:
 
 def _inception_like(*, size: int):
     """A tiny graph laid out like retrain.py's Inception v3 input: DecodeJpeg/contents -> ... -> Mul."""
-    from inspector.tfcompat import from_tf, tf
+    from inspector.graph.tfcompat import from_tf, tf
 
     tensorflow = tf()
     with tensorflow.Graph().as_default() as graph:

@@ -1,4 +1,4 @@
-"""Tests for inspector.mobile and TFLiteRunner: TensorFlow Lite conversion, Select-op verdicts, export checked against the graph."""
+"""Tests for inspector.tflite.mobile and TFLiteRunner: TensorFlow Lite conversion, Select-op verdicts, export checked against the graph."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
 
 from builders import retrained_like
 from conftest import REAL_GRAPHS, fixture_path
-from inspector import tfcompat
+from inspector.graph import tfcompat
 from inspector.errors import CheckFailed, InspectorError
-from inspector.graphio import LoadedGraph, load_graph
-from inspector.mobile import FLEX, UNSUPPORTED, check, export
-from inspector.runner import GraphRunner, TFLiteRunner, random_batch
-from inspector.summary import summarize
-from inspector.verify import verify_runners
+from inspector.graph.io import LoadedGraph, load_graph
+from inspector.tflite.mobile import FLEX, UNSUPPORTED, check, export
+from inspector.run.runners import GraphRunner, TFLiteRunner, random_batch
+from inspector.analysis.summary import summarize
+from inspector.run.verify import verify_runners
 
 pytestmark = pytest.mark.slow
 
@@ -80,7 +80,7 @@ def _save(tmp_path: Path, graph: GraphDef, name: str = "graph.pb") -> LoadedGrap
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> LoadedGraph:
     """A small retrain.py-shaped MobileNet graph: the never-skipping stand-in for the fixtures."""
-    from inspector.samples import retrain_shaped_mobilenet
+    from inspector.graph.samples import retrain_shaped_mobilenet
 
     return _save(tmp_path_factory.mktemp("generated"), retrain_shaped_mobilenet(blocks=2), "retrained_graph.pb")
 

@@ -1,4 +1,4 @@
-"""Tests for inspector.optimize: fewer nodes than TensorFlow's tool and Grappler, same outputs, importable, honest reports."""
+"""Tests for inspector.optimizer.pipeline: fewer nodes than TensorFlow's tool and Grappler, same outputs, importable, honest reports."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from tensorboard.compat.proto.types_pb2 import DataType
 
 from builders import retrained_like
 from conftest import DAISY, REAL_GRAPHS, fixture_path
-from inspector import samples
+from inspector.graph import samples
 from inspector.errors import InspectorError
-from inspector.graphio import load_graph
-from inspector.optimize import (
+from inspector.graph.io import load_graph
+from inspector.optimizer.pipeline import (
     PASSES,
     OptimizeResult,
     detect_names,
@@ -102,7 +102,7 @@ def _session_config():
 
 
 def _run(graph: GraphDef, fetches: list[str], feeds: dict, *, times: int = 1) -> list[list[np.ndarray]]:
-    from inspector.tfcompat import tf, to_tf
+    from inspector.graph.tfcompat import tf, to_tf
 
     tensorflow = tf()
     with tensorflow.Graph().as_default() as tf_graph:
@@ -248,7 +248,7 @@ def test_quantized_weights_stay_8_bit(built, optimized) -> None:
 
 @pytest.mark.slow
 def test_daisy_keeps_its_label() -> None:
-    from inspector.tfcompat import tf
+    from inspector.graph.tfcompat import tf
 
     graph = load_graph(fixture_path("mobilenet_v1_0.25_128/frozen_graph.pb")).graph
     if not DAISY.exists():
@@ -267,7 +267,7 @@ def test_daisy_keeps_its_label() -> None:
 
 
 def _check_numerics_graph() -> GraphDef:
-    from inspector.tfcompat import from_tf, tf
+    from inspector.graph.tfcompat import from_tf, tf
 
     tensorflow = tf()
     v1 = tensorflow.compat.v1
@@ -283,7 +283,7 @@ def _check_numerics_graph() -> GraphDef:
 
 @pytest.mark.slow
 def test_check_numerics_before_reshape_breaks_tensorflow_but_not_us() -> None:
-    from inspector.passes import tfrun
+    from inspector.optimizer.passes import tfrun
 
     graph = _check_numerics_graph()
     broken = tensorflow_optimize(graph, input_names=["input"], output_names=["probs"])
@@ -298,7 +298,7 @@ def test_check_numerics_before_reshape_breaks_tensorflow_but_not_us() -> None:
 
 @pytest.mark.slow
 def test_never_returns_a_graph_tensorflow_cannot_import(monkeypatch) -> None:
-    from inspector.passes import prune
+    from inspector.optimizer.passes import prune
 
     def drop_inputs_like_tensorflow(g, **_):
         # What TF 2.21's remove_training_nodes does: drop the CheckNumerics and the edge through it.
@@ -356,7 +356,7 @@ def test_tf2_dropout_strips_to_the_graph_without_it() -> None:
 
 def _v1_graph(build: Callable) -> GraphDef:
     """A tf.compat.v1 graph from ``build(tf, x)`` on an [1, 8, 8, 4] input named ``input``; output ``out``."""
-    from inspector.tfcompat import from_tf, tf
+    from inspector.graph.tfcompat import from_tf, tf
 
     tensorflow = tf()
     graph = tensorflow.Graph()
@@ -517,7 +517,7 @@ def test_resize_pad_conv_fusion_like_tensorflow_but_only_when_exact() -> None:
 
 @pytest.mark.slow
 def test_control_edges_through_identities_are_rewired() -> None:
-    from inspector.tfcompat import from_tf, tf
+    from inspector.graph.tfcompat import from_tf, tf
 
     tensorflow = tf()
     graph = tensorflow.Graph()
@@ -537,7 +537,7 @@ def test_control_edges_through_identities_are_rewired() -> None:
 
 @pytest.mark.slow
 def test_unfrozen_graph_is_refused_unless_allowed() -> None:
-    from inspector.tfcompat import from_tf, tf
+    from inspector.graph.tfcompat import from_tf, tf
 
     tensorflow = tf()
     graph = tensorflow.Graph()

@@ -20,23 +20,23 @@ from werkzeug.test import Client
 
 from builders import retrained_like, without_identities
 from conftest import fixture_path, free_port
-from inspector import board
-from inspector.diff import diff_graphs
+from inspector.tb import board
+from inspector.analysis.diff import diff_graphs
 from inspector.errors import InspectorError
-from inspector.plugin import (
+from inspector.tb.plugin import (
     MARKER,
     PLUGIN_NAME,
     TEXT_RUN,
     diff_tab_url,
     read_pair,
     record_pair,
-    write_text_summary,
 )
-from inspector.plugin.backend import GraphDiffPlugin
-from inspector.plugin.loader import GraphDiffLoader
-from inspector.plugin.payload import ADDED, CHANGED, REMOVED, SAME
-from inspector.tblog import record
-from inspector.tblog import write_run
+from inspector.tb.textsummary import write_text_summary
+from inspector.tb.plugin.backend import GraphDiffPlugin
+from inspector.tb.plugin.loader import GraphDiffLoader
+from inspector.tb.plugin.payload import ADDED, CHANGED, REMOVED, SAME
+from inspector.tb.events import record
+from inspector.tb.events import write_run
 
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -109,7 +109,7 @@ def test_plugin_is_found_through_the_tensorboard_plugins_entry_point():
     found = default.get_dynamic_plugins()
     assert GraphDiffLoader in found, (
         "the tensorboard_plugins entry point is not installed: pyproject.toml needs\n"
-        '  [project.entry-points.tensorboard_plugins]\n  graph_diff = "inspector.plugin.loader:GraphDiffLoader"\n'
+        '  [project.entry-points.tensorboard_plugins]\n  graph_diff = "inspector.tb.plugin.loader:GraphDiffLoader"\n'
         "then reinstall: .venv/bin/pip install -e '.[test]'"
     )
 
@@ -146,7 +146,7 @@ def test_plugin_and_diff_run_without_tensorflow(tmp_path: Path, pair_logdir: Pat
     script = f"""
 import sys
 from tensorboard.plugins import base_plugin
-from inspector.plugin.loader import GraphDiffLoader
+from inspector.tb.plugin.loader import GraphDiffLoader
 plugin = GraphDiffLoader().load(base_plugin.TBContext(logdir={str(pair_logdir)!r}))
 plugin.diff_json_bytes("retrained", "optimized")
 assert "tensorflow" not in sys.modules, "the plugin imported TensorFlow"
@@ -214,7 +214,7 @@ def test_runs_from_other_writers_nested_runs_and_unreadable_files(tmp_path: Path
 
 @pytest.mark.slow
 def test_runs_written_by_tensorflow_itself(tmp_path: Path):
-    from inspector.tfcompat import tf, to_tf
+    from inspector.graph.tfcompat import tf, to_tf
 
     tensorflow = tf()
     logdir = tmp_path / "logs"
@@ -436,7 +436,7 @@ def test_text_summary_replaces_its_own_tag_and_keeps_others(tmp_path: Path):
 
 
 def _records(path: Path) -> list[bytes]:
-    from inspector.tblog import read_graph_events
+    from inspector.tb.events import read_graph_events
 
     return [e.SerializeToString() for e in read_graph_events(path)]
 
@@ -501,13 +501,13 @@ def test_compare_records_the_pair_and_writes_the_text_summary(tmp_path: Path, sm
     logdir = tmp_path / "logs"
     assert main(["compare", str(small_pair[0]), str(small_pair[1]), "--logdir", str(logdir), "--no-board"]) == 0
     capsys.readouterr()
-    assert read_pair(logdir) == ("retrained", "optimized"), "inspector compare must call inspector.plugin.record_pair"
+    assert read_pair(logdir) == ("retrained", "optimized"), "inspector compare must call inspector.tb.plugin.record_pair"
     summaries = list((logdir / TEXT_RUN).glob("events.out.tfevents.*"))
-    assert len(summaries) == 1, "inspector compare must call inspector.plugin.write_text_summary"
+    assert len(summaries) == 1, "inspector compare must call inspector.tb.plugin.write_text_summary"
 
 
 def test_a_growing_event_file_is_read_again_and_its_old_version_dropped(tmp_path: Path):
-    from inspector.plugin.logdir import GraphStore
+    from inspector.tb.plugin.logdir import GraphStore
 
     path = events_file(tmp_path / "train" / "events.out.tfevents.1700000000.host", [Event(file_version="brain.Event:2")])
     store = GraphStore(tmp_path)

@@ -1,4 +1,4 @@
-"""Tests for inspector.samples: every builder's graph imports into TensorFlow and runs."""
+"""Tests for inspector.graph.samples: every builder's graph imports into TensorFlow and runs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from tensorboard.compat.proto.graph_pb2 import GraphDef
 
-from inspector import samples
+from inspector.graph import samples
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +21,7 @@ FIXTURES = ROOT.parent / "shared" / "fixtures" / "graphs"
 
 def _run(graph: GraphDef, *, output: str, times: int = 1) -> list[np.ndarray]:
     """Import ``graph`` into a fresh TF graph and run it ``times`` times in one session on one input."""
-    from inspector.tfcompat import tf, to_tf
+    from inspector.graph.tfcompat import tf, to_tf
 
     tensorflow = tf()
     (placeholder,) = [node for node in graph.node if node.op == "Placeholder"]
@@ -61,7 +61,7 @@ def conv_bn() -> GraphDef:
 
 
 def test_importing_samples_does_not_import_tensorflow() -> None:
-    code = "import sys, inspector.samples; assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
+    code = "import sys, inspector.graph.samples; assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 

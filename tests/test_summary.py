@@ -1,4 +1,4 @@
-"""Tests for inspector.summary: inputs, outputs and flags read from the protobuf alone, on real and hand-built graphs."""
+"""Tests for inspector.analysis.summary: inputs, outputs and flags read from the protobuf alone, on real and hand-built graphs."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from tensorboard.compat.proto.types_pb2 import DataType
 
 from builders import const, op, placeholder, retrained_like
 from conftest import REAL_GRAPHS, ROOT, fixture_path
-from inspector.graphio import LoadedGraph, load_graph
-from inspector.summary import MAX_FLAG_NODES, GraphSummary, summarize
+from inspector.graph.io import LoadedGraph, load_graph
+from inspector.analysis.summary import MAX_FLAG_NODES, GraphSummary, summarize
 
 BOTTLENECK = "input_1/BottleneckInputPlaceholder"
 # MANIFEST.md's input shapes (None: the input declares no shape).
@@ -241,8 +241,8 @@ def test_summarize_never_imports_tensorflow(tmp_path: Path, no_tf_env: dict[str,
     path.write_bytes(retrained_like().SerializeToString())
     code = (
         "import json, sys\n"
-        "from inspector.graphio import load_graph\n"
-        "from inspector.summary import summarize\n"
+        "from inspector.graph.io import load_graph\n"
+        "from inspector.analysis.summary import summarize\n"
         f"summary = summarize(load_graph({str(path)!r}))\n"
         "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
         "print(json.dumps(summary.to_json()))\n"
@@ -259,7 +259,7 @@ def test_summarize_never_imports_tensorflow(tmp_path: Path, no_tf_env: dict[str,
 @pytest.mark.slow
 @pytest.mark.parametrize("dropout", [False, True])
 def test_generated_retrain_graph(dropout: bool) -> None:
-    from inspector.samples import retrain_shaped_mobilenet
+    from inspector.graph.samples import retrain_shaped_mobilenet
 
     summary = _summary(retrain_shaped_mobilenet(blocks=1, dropout=dropout), "retrained_graph.pb")
     assert [(s.name, s.shape) for s in summary.inputs] == [("input", (1, 128, 128, 3))]

@@ -1,4 +1,4 @@
-"""Tests for inspector.tblog (graph -> TensorBoard run) and scripts/graph_pb2tb.py."""
+"""Tests for inspector.tb.events (graph -> TensorBoard run) and scripts/graph_pb2tb.py."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from tensorboard.compat.proto.tensor_pb2 import TensorProto
 from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
 from tensorboard.compat.proto.types_pb2 import DT_FLOAT, DT_INT64
 
-from inspector import tblog
+from inspector.tb import events as tblog
 from inspector.errors import InspectorError
-from inspector.tblog import FILE_VERSION, GRAPH_FILE_SUFFIX, read_graph_events, strip_weights, write_run
-from scripts import graph_pb2tb
+from inspector.tb.events import FILE_VERSION, GRAPH_FILE_SUFFIX, read_graph_events, strip_weights, write_run
+from inspector.codelab import graph_pb2tb
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
@@ -365,9 +365,9 @@ def test_tblog_and_the_script_never_import_tensorflow(tmp_path):
     code = f"""
         import sys
         from pathlib import Path
-        from inspector.tblog import write_run, read_graph_events, strip_weights
+        from inspector.tb.events import write_run, read_graph_events, strip_weights
         from tensorboard.compat.proto.graph_pb2 import GraphDef
-        from scripts.graph_pb2tb import main
+        from inspector.codelab.graph_pb2tb import main
         graph = GraphDef.FromString(Path({str(graph_file)!r}).read_bytes())
         written = write_run(graph, Path({str(tmp_path / 'logs')!r}), "a")
         assert len(read_graph_events(written.event_file)) == 2

@@ -1,4 +1,4 @@
-"""Tests for inspector.verify and inspector.latency: both graphs run in TensorFlow on the same inputs."""
+"""Tests for inspector.run.verify and inspector.run.latency: both graphs run in TensorFlow on the same inputs."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from builders import retrained_like, without_identities
 from conftest import fixture_path
 from inspector.errors import InspectorError
-from inspector.graphio import LoadedGraph, load_graph
-from inspector.latency import bench
-from inspector.verify import VerifyReport, collect_images, verify
+from inspector.graph.io import LoadedGraph, load_graph
+from inspector.run.latency import bench
+from inspector.run.verify import VerifyReport, collect_images, verify
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +79,7 @@ def test_dropout_graph_disagrees_with_itself() -> None:
 
 
 def test_only_the_unsteady_graph_is_blamed(tmp_path: Path) -> None:
-    from inspector.samples import retrain_shaped_mobilenet
+    from inspector.graph.samples import retrain_shaped_mobilenet
 
     steady, unsteady = tmp_path / "optimized_graph.pb", tmp_path / "retrained_graph.pb"
     steady.write_bytes(retrain_shaped_mobilenet(size=32, blocks=1, classes=3).SerializeToString())

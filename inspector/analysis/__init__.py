@@ -1,0 +1,1 @@
+"""What one graph is and how two graphs differ, read from the protobuf alone."""

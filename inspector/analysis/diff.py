@@ -1,0 +1,246 @@
+"""GraphDiff: what changed between two GraphDefs, by op type, by node and by name scope. Pure data."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from tensorboard.compat.proto.graph_pb2 import GraphDef
+from tensorboard.compat.proto.node_def_pb2 import NodeDef
+
+from inspector.graph.io import LoadedGraph
+from inspector.graph.stats import GraphStats, graph_stats
+
+# A removed group made only of these ops, with the normalisation itself among
+# them, is batch norm arithmetic that went into the neighbouring conv weights.
+_BATCHNORM_CORE = frozenset({"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", "Rsqrt", "Sqrt"})
+_BATCHNORM_OPS = _BATCHNORM_CORE | {"Mul", "Add", "AddV2", "Sub", "RealDiv", "Const", "Identity"}
+
+
+@dataclass(frozen=True)
+class GraphSide:
+    """One of the two graphs: its label (run name), where it came from, and its stats."""
+
+    label: str
+    path: str | None
+    size_bytes: int | None
+    stats: GraphStats
+
+
+@dataclass(frozen=True)
+class OpRow:
+    op: str
+    before: int
+    after: int
+
+    @property
+    def delta(self) -> int:
+        return self.after - self.before
+
+
+@dataclass(frozen=True)
+class NodeChange:
+    """A node present in both graphs whose definition differs."""
+
+    name: str
+    op: str
+    what: tuple[str, ...]  # of "op", "inputs", "value", "attrs", "device"
+
+
+@dataclass(frozen=True)
+class ScopeChange:
+    """Nodes removed (or added) together, summarised for a person.
+
+    ``scope`` is the largest name scope all of whose nodes went (or came); it
+    is ``""`` for single nodes spread over many scopes, grouped by op instead.
+    """
+
+    scope: str
+    kind: str  # "folded", "removed" or "added"
+    nodes: int
+    ops: dict[str, int]
+    examples: tuple[str, ...]
+    changed: int = 0  # nodes of the scope that stayed but were rewritten
+
+
+@dataclass(frozen=True)
+class GraphDiff:
+    a: GraphSide
+    b: GraphSide
+    rows: tuple[OpRow, ...]
+    only_a: tuple[str, ...]
+    only_b: tuple[str, ...]
+    changed: tuple[NodeChange, ...]
+    removed: tuple[ScopeChange, ...]
+    added: tuple[ScopeChange, ...]
+
+    @property
+    def identical(self) -> bool:
+        return not (self.only_a or self.only_b or self.changed)
+
+    def to_json(self) -> dict:
+        def side(s: GraphSide) -> dict:
+            return {"label": s.label, "path": s.path, "size_bytes": s.size_bytes, **s.stats.to_json()}
+
+        def scope(c: ScopeChange) -> dict:
+            return {"scope": c.scope, "kind": c.kind, "nodes": c.nodes, "changed": c.changed, "ops": c.ops,
+                    "examples": list(c.examples)}
+
+        return {
+            "a": side(self.a),
+            "b": side(self.b),
+            "ops": [{"op": r.op, "a": r.before, "b": r.after, "delta": r.delta} for r in self.rows],
+            "totals": {"a": self.a.stats.nodes, "b": self.b.stats.nodes, "delta": self.b.stats.nodes - self.a.stats.nodes},
+            "only_a": list(self.only_a),
+            "only_b": list(self.only_b),
+            "changed": [{"name": c.name, "op": c.op, "what": list(c.what)} for c in self.changed],
+            "removed_scopes": [scope(c) for c in self.removed],
+            "added_scopes": [scope(c) for c in self.added],
+        }
+
+
+def diff_loaded(a: LoadedGraph, b: LoadedGraph, *, labels: tuple[str, str] | None = None) -> GraphDiff:
+    """Diff two graphs read by ``graphio.load_graph``; labels default to the file names."""
+    la, lb = labels or (a.path.name, b.path.name)
+    return diff_graphs(
+        a.graph, b.graph,
+        labels=(la, lb),
+        paths=(str(a.path), str(b.path)),
+        sizes=(a.size_bytes, b.size_bytes),
+    )
+
+
+def diff_graphs(
+    a: GraphDef,
+    b: GraphDef,
+    *,
+    labels: tuple[str, str] = ("a", "b"),
+    paths: tuple[str | None, str | None] = (None, None),
+    sizes: tuple[int | None, int | None] = (None, None),
+) -> GraphDiff:
+    sa, sb = graph_stats(a), graph_stats(b)
+    nodes_a = {n.name: n for n in a.node}
+    nodes_b = {n.name: n for n in b.node}
+    only_a = tuple(n.name for n in a.node if n.name not in nodes_b)
+    only_b = tuple(n.name for n in b.node if n.name not in nodes_a)
+    changed = tuple(
+        NodeChange(name=name, op=nb.op, what=what)
+        for name, nb in nodes_b.items()
+        if name in nodes_a and (what := _node_changes(nodes_a[name], nb))
+    )
+    return GraphDiff(
+        a=GraphSide(labels[0], paths[0], sizes[0], sa),
+        b=GraphSide(labels[1], paths[1], sizes[1], sb),
+        rows=_op_rows(sa.ops, sb.ops),
+        only_a=only_a,
+        only_b=only_b,
+        changed=changed,
+        removed=summarise_scopes(a, set(only_a), kind="removed", rewritten={c.name for c in changed}),
+        added=summarise_scopes(b, set(only_b), kind="added", rewritten={c.name for c in changed}),
+    )
+
+
+def _op_rows(before: dict[str, int], after: dict[str, int]) -> tuple[OpRow, ...]:
+    rows = [OpRow(op, before.get(op, 0), after.get(op, 0)) for op in set(before) | set(after)]
+    # Biggest change first, then the most common op, then by name for a stable order.
+    rows.sort(key=lambda r: (-abs(r.delta), -max(r.before, r.after), r.op))
+    return tuple(rows)
+
+
+def _node_changes(a: NodeDef, b: NodeDef) -> tuple[str, ...]:
+    what: list[str] = []
+    if a.op != b.op:
+        what.append("op")
+    if list(a.input) != list(b.input):
+        what.append("inputs")
+    if a.device != b.device:
+        what.append("device")
+    keys = set(a.attr) | set(b.attr)
+    if "value" in keys and a.attr.get("value") != b.attr.get("value"):
+        what.append("value")
+    if any(a.attr.get(k) != b.attr.get(k) for k in keys - {"value"}):
+        what.append("attrs")
+    return tuple(what)
+
+
+def summarise_scopes(
+    graph: GraphDef, members: set[str], *, kind: str, rewritten: set[str] = frozenset(), examples: int = 3
+) -> tuple[ScopeChange, ...]:
+    """Group ``members`` (node names of ``graph``) by the largest scope they account for.
+
+    A scope is accounted for when each of its nodes is a member or was
+    ``rewritten`` in place: a batch norm folded by TensorFlow's tool leaves two
+    of its nodes behind with new ops, and is still one ``.../BatchNorm`` line,
+    not a dozen node names. Nodes that went alone (an Identity here and there)
+    are grouped by op.
+    """
+    if not members:
+        return ()
+    total: Counter[str] = Counter()
+    hit: Counter[str] = Counter()
+    kept: Counter[str] = Counter()
+    for node in graph.node:
+        inside = node.name in members
+        touched = node.name in rewritten
+        for prefix in _prefixes(node.name):
+            total[prefix] += 1
+            hit[prefix] += inside
+            kept[prefix] += touched
+    groups: dict[str, list[NodeDef]] = defaultdict(list)
+    for node in graph.node:
+        if node.name not in members:
+            continue
+        # A removed node whose own name is also a scope with surviving children
+        # (Keras's ReadVariableOp/resource) accounts for no scope: it stands alone.
+        top = next((p for p in _prefixes(node.name) if hit[p] + kept[p] == total[p]), node.name)
+        groups[top].append(node)
+    scoped: list[ScopeChange] = []
+    loose: dict[str, list[NodeDef]] = defaultdict(list)
+    for prefix, nodes in groups.items():
+        if len(nodes) == 1 and nodes[0].name == prefix:
+            loose[nodes[0].op].append(nodes[0])
+            continue
+        scoped.append(_scope_change(prefix, nodes, kind, examples, changed=kept[prefix]))
+    for op, nodes in loose.items():
+        scoped.append(_scope_change("", nodes, kind, examples))
+    scoped.sort(key=lambda c: (-c.nodes, c.scope == "", c.scope))
+    return tuple(scoped)
+
+
+def _scope_change(scope: str, nodes: list[NodeDef], kind: str, examples: int, *, changed: int = 0) -> ScopeChange:
+    ops = Counter(n.op for n in nodes)
+    if kind == "removed" and set(ops) <= _BATCHNORM_OPS and set(ops) & _BATCHNORM_CORE:
+        kind = "folded"
+    return ScopeChange(
+        scope=scope,
+        kind=kind,
+        nodes=len(nodes),
+        ops=dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))),
+        examples=tuple(n.name for n in nodes[:examples]),
+        changed=changed,
+    )
+
+
+def _prefixes(name: str):
+    """``a/b/c`` -> ``a``, ``a/b``, ``a/b/c``: outermost first."""
+    parts = name.split("/")
+    for i in range(1, len(parts) + 1):
+        yield "/".join(parts[:i])
+
+
+def run_names(a: Path, b: Path) -> tuple[str, str]:
+    """Run names for two graph files: ``retrained`` and ``optimized`` for the codelab's files.
+
+    The rule when they clash: prefix each with its folder's name; if that
+    clashes too (the same file twice), suffix ``-a`` and ``-b``.
+    """
+    from inspector.graph.io import default_stem
+
+    na, nb = default_stem(a), default_stem(b)
+    if na != nb:
+        return na, nb
+    pa, pb = a.resolve().parent.name, b.resolve().parent.name
+    if pa and pb and pa != pb:
+        return f"{pa}-{na}", f"{pb}-{nb}"
+    return f"{na}-a", f"{nb}-b"

@@ -1,0 +1,287 @@
+"""What a frozen graph is, read from the protobuf alone (like TensorFlow's summarize_graph), and what in it does not belong in an inference graph."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from tensorboard.compat.proto.graph_pb2 import GraphDef
+from tensorboard.compat.proto.node_def_pb2 import NodeDef
+from tensorboard.compat.proto.types_pb2 import DataType
+
+from inspector.graph.io import LoadedGraph
+from inspector.graph.refs import node_of
+from inspector.graph.ops import (
+    CHECKPOINT_OPS, CONTROL_FLOW_OPS, DEBUG_OPS, NOT_OUTPUT_OPS, V1_CONTROL_FLOW_OPS, VARIABLE_ACCESS_OPS, is_random,
+    OPTIMIZER_PREFIXES, is_training_step,
+)
+from inspector.graph.refs import upstream
+from inspector.optimizer.passes.dropout import find_dropout
+from inspector.graph.workgraph import WorkGraph
+from inspector.graph.stats import TensorSpec, graph_stats, spec_json
+
+# Node names listed per flag; the count says how many there are in all.
+MAX_FLAG_NODES = 5
+
+# Flag kinds. The first two are ops an inference-only runtime never needs.
+DROPOUT = "dropout"
+TRAINING = "training"
+CONTROL_FLOW = "control_flow"
+FLOAT64 = "float64"
+UNKNOWN_DIMS = "unknown_dims"
+TRAINING_KINDS = frozenset({DROPOUT, TRAINING})
+
+
+_TRAINING_FIX = "export the inference graph (retrain.py writes it frozen, without training ops), or strip it with inspector's optimizer"
+
+
+@dataclass(frozen=True)
+class Flag:
+    """Something in the graph an inference graph should not have: which op, where, and what to do."""
+
+    kind: str                 # dropout, training, control_flow, float64, unknown_dims
+    op: str                   # the op type of the nodes listed
+    nodes: tuple[str, ...]    # the first MAX_FLAG_NODES node names
+    count: int                # how many nodes in all
+    why: str                  # one line: why it matters, then (after "; ") the fix
+
+    @property
+    def training_only(self) -> bool:
+        return self.kind in TRAINING_KINDS
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "op": self.op, "nodes": list(self.nodes), "count": self.count, "why": self.why}
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """A likely output: a node nothing reads that is not a constant, a no-op or a training leftover."""
+
+    name: str
+    op: str
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "op": self.op}
+
+
+@dataclass(frozen=True)
+class GraphSummary:
+    path: Path
+    format: str
+    size_bytes: int
+    nodes: int
+    ops: dict[str, int]                     # op histogram, most used first
+    params: int                             # elements held in Const tensors
+    const_bytes: int                        # bytes held in Const tensors
+    inputs: tuple[TensorSpec, ...]          # placeholders a caller must feed
+    optional_inputs: tuple[TensorSpec, ...] # PlaceholderWithDefault: fed only to bypass what computes the default
+    outputs: tuple[OutputSpec, ...]
+    flags: tuple[Flag, ...]
+
+    @property
+    def training_flags(self) -> tuple[Flag, ...]:
+        return tuple(f for f in self.flags if f.training_only)
+
+    @property
+    def inference_ready(self) -> bool:
+        """No op in the graph that only training needs."""
+        return not self.training_flags
+
+    def to_json(self) -> dict:
+        return {
+            "path": str(self.path),
+            "format": self.format,
+            "size_bytes": self.size_bytes,
+            "nodes": self.nodes,
+            "ops": dict(self.ops),
+            "params": self.params,
+            "const_bytes": self.const_bytes,
+            "inputs": [spec_json(s) for s in self.inputs],
+            "optional_inputs": [spec_json(s) for s in self.optional_inputs],
+            "outputs": [o.to_json() for o in self.outputs],
+            "inference_ready": self.inference_ready,
+            "flags": [f.to_json() for f in self.flags],
+        }
+
+
+def summarize(loaded: LoadedGraph) -> GraphSummary:
+    """Inputs, outputs, sizes, op histogram and flags of one graph; reads the protobuf only (no TensorFlow)."""
+    graph = loaded.graph
+    stats = graph_stats(graph)
+    training = _training_flags(graph)
+    leftovers = {node.name for node in graph.node if _training_reason(node) is not None}
+    # A model's output read only by its backward pass or a check is still its output.
+    consumed = {node_of(raw) for node in graph.node if node.name not in leftovers for raw in node.input}
+    outputs = tuple(
+        OutputSpec(name=node.name, op=node.op)
+        for node in graph.node
+        if node.name not in consumed and node.name not in leftovers and node.op not in NOT_OUTPUT_OPS
+    )
+    flags = (
+        _dropout_flags(graph, inputs=[s.name for s in stats.inputs])
+        + training
+        + _control_flow_flags(graph)
+        + _float64_flags(graph)
+        + _unknown_dim_flags(stats.inputs)
+    )
+    return GraphSummary(
+        path=loaded.path,
+        format=loaded.format,
+        size_bytes=loaded.size_bytes,
+        nodes=stats.nodes,
+        ops=stats.ops,
+        params=stats.params,
+        const_bytes=stats.const_bytes,
+        inputs=stats.inputs,
+        optional_inputs=stats.optional_inputs,
+        outputs=outputs,
+        flags=tuple(flags),
+    )
+
+
+# --- flags ----------------------------------------------------------------------
+
+
+def _flag(kind: str, op: str, names: list[str], why: str) -> Flag:
+    return Flag(kind=kind, op=op, nodes=tuple(names[:MAX_FLAG_NODES]), count=len(names), why=why)
+
+
+def _grouped(nodes: list[NodeDef]) -> dict[str, list[str]]:
+    """Node names by op type, op types in first-seen order."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for node in nodes:
+        groups[node.op].append(node.name)
+    return groups
+
+
+def _dropout_flags(graph: GraphDef, *, inputs: list[str]) -> list[Flag]:
+    randoms = [n for n in graph.node if is_random(n.op)]
+    if not randoms:
+        return []
+    found, _ = find_dropout(WorkGraph(graph), inputs=inputs)
+    masked = {d.random: d.output for d in found}
+    flags: list[Flag] = []
+    dropout_randoms = [n for n in randoms if n.name in masked]
+    for op, names in _grouped(dropout_randoms).items():
+        where = ", ".join(masked[name] for name in names[:2])
+        flags.append(_flag(
+            DROPOUT, op, names,
+            f"training dropout still active: a random mask applied at {where} changes the output on every run; "
+            "re-export with dropout off (is_training=False), or strip it with inspector optimize --strip-dropout",
+        ))
+    # Random ops outside a dropout: initializers left behind, or noise layers.
+    other = [n for n in randoms if n.name not in masked]
+    for op, names in _grouped(other).items():
+        flags.append(_flag(
+            TRAINING, op, names,
+            "random numbers drawn at run time (an initializer or noise layer left from training), so outputs may vary; "
+            + _TRAINING_FIX,
+        ))
+    return flags
+
+
+def _training_flags(graph: GraphDef) -> list[Flag]:
+    buckets: dict[tuple[str, str], list[NodeDef]] = defaultdict(list)
+    for node in graph.node:
+        reason = _training_reason(node)
+        if reason is not None:
+            buckets[(reason, node.op)].append(node)
+    flags = []
+    for (reason, op), nodes in buckets.items():
+        flags.append(_flag(TRAINING, op, [n.name for n in nodes], reason))
+    return flags
+
+
+def _training_reason(node: NodeDef) -> str | None:
+    op = node.op
+    if op in VARIABLE_ACCESS_OPS:
+        return ("a variable (the graph is not frozen): the phone has no checkpoint to fill it from; "
+                "freeze the graph (retrain.py's output graph, or freeze_graph) so weights become constants")
+    if op in CHECKPOINT_OPS or node.name.startswith("save/"):
+        return f"checkpoint saving/restoring, used only while training; {_TRAINING_FIX}"
+    if op in DEBUG_OPS:
+        return f"a training-time check ({op}) that costs time on every run and is not a TensorFlow Lite op; {_TRAINING_FIX}"
+    if op.startswith(OPTIMIZER_PREFIXES):
+        return f"an optimizer update step, used only while training; {_TRAINING_FIX}"
+    if is_training_step(op) or _in_gradients_scope(node.name):
+        return f"part of the backward pass (gradients), used only while training; {_TRAINING_FIX}"
+    return None
+
+
+def _in_gradients_scope(name: str) -> bool:
+    # tf.gradients names its scope "gradients", then "gradients_1", ... on later calls.
+    return any(p == "gradients" or p.startswith("gradients_") for p in name.split("/")[:-1])
+
+
+def _control_flow_flags(graph: GraphDef) -> list[Flag]:
+    nodes = [n for n in graph.node if n.op in CONTROL_FLOW_OPS]
+    flags = []
+    for op, names in _grouped(nodes).items():
+        if op in V1_CONTROL_FLOW_OPS:
+            why = ("TF1 control flow (tf.cond / tf.while_loop): TensorFlow Lite converts it only after lowering, and "
+                   "in an inference graph it usually switches on a training flag; fix the branch (is_training=False) "
+                   "and re-export; the mobile check says whether it converts")
+        else:
+            why = ("functional control flow: TensorFlow Lite runs it as subgraphs, slower than a straight graph and "
+                   "not on every delegate; the mobile check says whether it converts")
+        flags.append(_flag(CONTROL_FLOW, op, names, why))
+    return flags
+
+
+def _float64_flags(graph: GraphDef) -> list[Flag]:
+    nodes = [n for n in graph.node if _uses_double(n)]
+    return [
+        _flag(FLOAT64, op, names,
+              "computes in float64: phones compute in float32 and TensorFlow Lite has few float64 kernels; "
+              "cast to float32 (tf.float32) before the graph is exported")
+        for op, names in _grouped(nodes).items()
+    ]
+
+
+def _uses_double(node: NodeDef) -> bool:
+    for value in node.attr.values():
+        if value.type == DataType.DT_DOUBLE or DataType.DT_DOUBLE in value.list.type:
+            return True
+        if value.HasField("tensor") and value.tensor.dtype == DataType.DT_DOUBLE:
+            return True
+    return False
+
+
+def _unknown_dim_flags(inputs: tuple[TensorSpec, ...]) -> list[Flag]:
+    flags = []
+    for spec in inputs:
+        if spec.shape is None:
+            why = ("declares no shape (TF1 optimize_for_inference drops it): TensorFlow Lite needs a fixed input shape; "
+                   "pass the size retrain.py trained at (--input_height/--input_width, as the codelab's toco "
+                   "--input_shape=1,224,224,3)")
+        elif not any(d < 0 for d in spec.shape):
+            continue
+        elif all(d >= 0 for d in spec.shape[1:]):
+            why = (f"batch size unknown (shape {_shape_text(spec.shape)}): the TensorFlow Lite converter fixes it "
+                   "to 1, one photo per run, as an app runs it")
+        else:
+            why = (f"unknown dimensions (shape {_shape_text(spec.shape)}): TensorFlow Lite needs every dimension but "
+                   "the batch fixed; pass the size retrain.py trained at (--input_height/--input_width)")
+        flags.append(_flag(UNKNOWN_DIMS, spec.op, [spec.name], why))
+    return flags
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "[" + ",".join("?" if d < 0 else str(d) for d in shape) + "]"
+
+
+
+__all__ = [
+    "summarize",
+    "GraphSummary",
+    "Flag",
+    "OutputSpec",
+    "MAX_FLAG_NODES",
+    "TRAINING_KINDS",
+    "DROPOUT",
+    "TRAINING",
+    "CONTROL_FLOW",
+    "FLOAT64",
+    "UNKNOWN_DIMS",
+]

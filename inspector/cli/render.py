@@ -1,0 +1,323 @@
+"""Rich renderables for reports: the before/after op table, scope summaries, messages. Pure: nothing printed here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from inspector.analysis.diff import GraphDiff, ScopeChange
+
+REMOVED_STYLE = "green"   # fewer nodes is the optimizer doing its job
+ADDED_STYLE = "yellow"    # more nodes deserves a look
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    step = 1024.0
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < step or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= step
+    return f"{n} B"  # pragma: no cover
+
+
+def human_count(n: int) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.2f}{unit}"
+    return str(n)
+
+
+def _delta_text(before: float, after: float, fmt=str) -> Text:
+    delta = after - before
+    if delta == 0:
+        return Text("")
+    sign = "+" if delta > 0 else "-"
+    pct = f" ({delta / before:+.0%})" if before else ""
+    return Text(f"{sign}{fmt(abs(delta))}{pct}", style=ADDED_STYLE if delta > 0 else REMOVED_STYLE)
+
+
+def diff_table(diff: GraphDiff, *, max_rows: int | None = None) -> Table:
+    """One row per op type, biggest change first, a totals row, then sizes and parameters."""
+    a, b = diff.a, diff.b
+    table = Table(title=f"{a.label} -> {b.label}", title_style="bold", show_footer=False)
+    table.add_column("Op type")
+    table.add_column(a.label, justify="right")
+    table.add_column(b.label, justify="right")
+    table.add_column("Change", justify="right")
+    rows = diff.rows
+    hidden = 0
+    if max_rows is not None and len(rows) > max_rows:
+        # Unchanged rows go first when the table must be cut.
+        changed_rows = [r for r in rows if r.delta]
+        keep = changed_rows[:max_rows] if len(changed_rows) >= max_rows else list(rows[:max_rows])
+        hidden = len(rows) - len(keep)
+        rows = tuple(keep)
+    for row in rows:
+        style = None
+        if row.delta < 0:
+            style = REMOVED_STYLE
+        elif row.delta > 0:
+            style = ADDED_STYLE
+        table.add_row(Text(row.op, style=style or ""), str(row.before), str(row.after), _delta_text(row.before, row.after))
+    if hidden:
+        table.add_row(Text(f"... {hidden} more op types (--all-ops or --json)", style="dim"), "", "", "")
+    table.add_section()
+    table.add_row(Text("Total nodes", style="bold"), str(a.stats.nodes), str(b.stats.nodes),
+                  _delta_text(a.stats.nodes, b.stats.nodes))
+    table.add_row("Parameters", human_count(a.stats.params), human_count(b.stats.params),
+                  _delta_text(a.stats.params, b.stats.params, human_count))
+    table.add_row("Constants", human_bytes(a.stats.const_bytes), human_bytes(b.stats.const_bytes),
+                  _delta_text(a.stats.const_bytes, b.stats.const_bytes, human_bytes))
+    if a.size_bytes is not None and b.size_bytes is not None:
+        table.add_row("File size", human_bytes(a.size_bytes), human_bytes(b.size_bytes),
+                      _delta_text(a.size_bytes, b.size_bytes, human_bytes))
+    return table
+
+
+def _ops_text(ops: dict[str, int], limit: int = 4) -> str:
+    items = [f"{op}×{n}" if n > 1 else op for op, n in list(ops.items())[:limit]]
+    if len(ops) > limit:
+        items.append("…")
+    return ", ".join(items)
+
+
+def scope_line(change: ScopeChange) -> Text:
+    style = ADDED_STYLE if change.kind == "added" else REMOVED_STYLE
+    noun = "node" if change.nodes == 1 else "nodes"
+    line = Text("  ")
+    if change.scope:
+        line.append(change.scope, style="bold")
+        line.append(f": {change.nodes} {noun} ")
+        line.append(change.kind, style=style)
+        if change.changed:
+            line.append(f", {change.changed} rewritten")
+        line.append(f" ({_ops_text(change.ops)})", style="dim")
+    else:
+        op = next(iter(change.ops))
+        line.append(f"{change.nodes} single {op} {noun} ")
+        line.append(change.kind, style=style)
+        line.append(", one per scope", style="")
+        line.append(f" (e.g. {', '.join(change.examples[:2])})", style="dim")
+    return line
+
+
+def scope_summary(diff: GraphDiff, *, limit: int = 12) -> RenderableType:
+    """The nodes in one graph only, summarised by name scope."""
+    parts: list[RenderableType] = []
+    for title, side, changes, count in (
+        (f"Only in {diff.a.label}", "a", diff.removed, len(diff.only_a)),
+        (f"Only in {diff.b.label}", "b", diff.added, len(diff.only_b)),
+    ):
+        if not changes:
+            continue
+        parts.append(Text(f"{title}: {count} node{'s' if count != 1 else ''}", style="bold"))
+        for change in changes[:limit]:
+            parts.append(scope_line(change))
+        if len(changes) > limit:
+            parts.append(Text(f"  ... {len(changes) - limit} more scopes (--json lists every node)", style="dim"))
+    if diff.changed:
+        by_what: dict[str, int] = {}
+        for c in diff.changed:
+            for w in c.what:
+                by_what[w] = by_what.get(w, 0) + 1
+        detail = ", ".join(f"{n} {w}" for w, n in sorted(by_what.items(), key=lambda kv: -kv[1]))
+        parts.append(Text(f"Changed in place: {len(diff.changed)} nodes ({detail})", style="bold"))
+    if not parts:
+        parts.append(Text("The graphs have the same nodes.", style="bold"))
+    return Group(*parts)
+
+
+def diff_report(diff: GraphDiff, *, max_rows: int | None = 25) -> RenderableType:
+    return Group(diff_table(diff, max_rows=max_rows), Text(""), scope_summary(diff))
+
+
+def message(kind: str, text: str) -> Text:
+    styles = {"ok": "bold green", "note": "cyan", "warning": "bold yellow", "error": "bold red"}
+    out = Text()
+    out.append(f"{kind}: ", style=styles.get(kind, "bold"))
+    out.append(text)
+    return out
+
+
+def _top(preds) -> str:
+    return ", ".join(f"{p.label} {p.score:.5f}" for p in preds)
+
+
+def verify_report(report) -> RenderableType:
+    """Per input: each graph's top labels and the largest difference; then the verdict."""
+    table = Table(title=f"a = {report.a.path}\nb = {report.b.path}", title_style="")
+    table.add_column("Input")
+    table.add_column("Top (a)")
+    table.add_column("Top (b)")
+    table.add_column("Max |a-b|", justify="right")
+    table.add_column("", justify="center")
+    for row in report.inputs:
+        source = row.source if row.source.startswith("random") else Path(row.source).name
+        mark = Text("ok", style=REMOVED_STYLE) if row.agree else Text("DIFF", style="bold red")
+        table.add_row(source, _top(row.top_a), _top(row.top_b), f"{row.max_abs_diff:.2g}", mark)
+    parts: list[RenderableType] = [table]
+    for note in report.notes:
+        parts.append(message("note", note))
+    if report.ok:
+        # A failed verdict is the CLI's error line instead, so it is said once.
+        parts.append(message("ok", report.message))
+    return Group(*parts)
+
+
+def bench_report(report) -> RenderableType:
+    table = Table(title=f"Latency, {report.runs} interleaved runs after {report.warmup} warm-up, input {report.input}")
+    table.add_column("Graph")
+    table.add_column("Median ms", justify="right")
+    table.add_column("Q1-Q3 ms", justify="right")
+    table.add_column("Min ms", justify="right")
+    for name, timing in (("a", report.a), ("b", report.b)):
+        table.add_row(f"{name}: {Path(timing.path).name}", f"{timing.median_ms:.2f}", f"{timing.q1_ms:.2f}-{timing.q3_ms:.2f}", f"{timing.min_ms:.2f}")
+    parts: list[RenderableType] = [table]
+    for note in report.notes:
+        parts.append(message("note", note))
+    parts.append(Text(report.message, style="bold"))
+    return Group(*parts)
+
+
+def optimize_report(result) -> RenderableType:
+    """Per pass, nodes removed and added; then what was left undone and why."""
+    table = Table(title=f"Optimized for inference: {result.nodes_before} -> {result.nodes_after} nodes")
+    table.add_column("Pass")
+    table.add_column("Removed", justify="right")
+    table.add_column("Added", justify="right")
+    table.add_column("Notes")
+    for p in result.passes:
+        idle = not p.removed and not p.added
+        table.add_row(
+            Text(p.name, style="dim" if idle else ""),
+            Text(str(p.removed), style=REMOVED_STYLE if p.removed else "dim"),
+            Text(str(p.added), style=ADDED_STYLE if p.added else "dim"),
+            "; ".join(p.notes) if p.notes else ("did nothing" if idle else ""),
+        )
+    parts: list[RenderableType] = [table]
+    for item in result.unfolded:
+        parts.append(message("note", f"batch norm left unfolded at {item.node}: {item.reason}"))
+    if result.dropout:
+        where = ", ".join(result.dropout)
+        if result.dropout_stripped:
+            parts.append(message("note", f"training dropout replaced by the identity it is at inference: {where}"))
+        else:
+            parts.append(message("warning", f"training dropout is still active at {where}: outputs are random; "
+                                            "--strip-dropout replaces it by the identity it is at inference"))
+    return Group(*parts)
+
+
+def _spec(s) -> str:
+    shape = "unknown shape" if s.shape is None else "[" + ",".join("?" if d < 0 else str(d) for d in s.shape) + "]"
+    return f"{s.name}  {s.dtype} {shape}"
+
+
+def summary_report(summary, *, max_ops: int | None = 15) -> RenderableType:
+    """summarize_graph's answer: inputs, outputs, sizes, op histogram, then each flag with its fix."""
+    table = Table(title=f"{summary.path}  ({human_bytes(summary.size_bytes)}, {summary.nodes} nodes)", title_style="", show_header=False)
+    table.add_column("What")
+    table.add_column("Value")
+    for s in summary.inputs:
+        table.add_row("input", _spec(s))
+    for s in summary.optional_inputs:
+        table.add_row(Text("optional input", style="dim"), Text(_spec(s) + "  (PlaceholderWithDefault: has a default)", style="dim"))
+    for o in summary.outputs:
+        table.add_row("output", f"{o.name}  ({o.op})")
+    table.add_row("parameters", f"{human_count(summary.params)} in constants, {human_bytes(summary.const_bytes)}")
+    ops = list(summary.ops.items())
+    shown = ops if max_ops is None else ops[:max_ops]
+    more = f"  ... {len(ops) - len(shown)} more (--all-ops)" if len(shown) < len(ops) else ""
+    table.add_row("ops", ", ".join(f"{op} {n}" for op, n in shown) + more)
+    parts: list[RenderableType] = [table]
+    for flag in summary.flags:
+        parts.append(message("warning" if flag.training_only else "note", _flag_text(flag)))
+    if summary.inference_ready:
+        parts.append(message("ok", "no training-only ops: an inference graph"))
+    return Group(*parts)
+
+
+def _flag_text(flag) -> str:
+    names = ", ".join(flag.nodes) + (f" (+{flag.count - len(flag.nodes)} more)" if flag.count > len(flag.nodes) else "")
+    return f"{flag.kind}: {flag.op} x{flag.count} ({names}): {flag.why}"
+
+
+def mobile_verdict(verdict) -> RenderableType:
+    """The converter's answer: each op that stops a builtin-only model, its status and nodes; then what is not needed."""
+    shapes = ", ".join(f"{n} [{','.join(map(str, s))}]" for n, s in zip(verdict.input_names, verdict.input_shapes))
+    parts: list[RenderableType] = [Text(f"{verdict.path}: {shapes} -> {', '.join(verdict.output_names)}", style="dim")]
+    if verdict.issues:
+        table = Table(title="Ops without a TensorFlow Lite builtin", title_style="")
+        for name, justify in (("Op", "left"), ("Needs", "left"), ("Nodes", "right"), ("e.g.", "left")):
+            table.add_column(name, justify=justify)
+        for issue in verdict.issues:
+            needs = Text("Select ops (Flex)", style=ADDED_STYLE) if issue.status == "flex" else Text("a custom op", style="bold red")
+            if issue.constant:
+                needs.append("; constant: export folds it", style=REMOVED_STYLE)
+            table.add_row(issue.op, needs, str(issue.count), ", ".join(issue.nodes[:2]))
+        parts.append(table)
+        parts.extend(message("note", issue.why) for issue in verdict.issues)
+    for flag in verdict.not_needed:
+        parts.append(message("warning", f"not needed at inference: {_flag_text(flag)}"))
+    if verdict.tflite_ops:
+        parts.append(Text("TensorFlow Lite ops: " + ", ".join(f"{op} {n}" for op, n in list(verdict.tflite_ops.items())[:8]), style="dim"))
+    if verdict.ok:  # a "no" is the CLI's error line instead, so it is said once
+        parts.append(message("ok", verdict.message))
+    return Group(*parts)
+
+
+def mobile_pair(a, b, labels: tuple[str, str]) -> Table:
+    """Two check verdicts side by side, as compare shows them for the graph before and after optimizing."""
+    table = Table(title="Will it load on the phone? (TensorFlow Lite, builtin ops)")
+    table.add_column("")
+    table.add_column(labels[0])
+    table.add_column(labels[1])
+
+    def verdict(v) -> Text:
+        return Text("yes", style=REMOVED_STYLE) if v.ok else Text("no", style="bold red")
+
+    def ops(v) -> str:
+        return ", ".join(f"{i.op} ({i.status})" for i in v.issues) or "-"
+
+    def extra(v) -> str:
+        return ", ".join(f"{f.op} ({f.kind})" for f in v.not_needed) or "-"
+
+    table.add_row("builtin ops only", verdict(a), verdict(b))
+    table.add_row("ops in the way", ops(a), ops(b))
+    table.add_row("not needed at inference", extra(a), extra(b))
+    table.add_row(".tflite size", human_bytes(a.tflite_bytes), human_bytes(b.tflite_bytes))
+    return table
+
+
+def export_report(report) -> RenderableType:
+    """Sizes, agreement per input, latency, then the verdict (when it is a yes)."""
+    parts: list[RenderableType] = [Text(f"{report.graph} -> {report.tflite} (quantize: {report.quantize})", style="dim")]
+    sizes = Table()
+    for name in ("", "File", "gzip -9", "Median ms"):
+        sizes.add_column(name, justify="right" if name else "left")
+    lat = report.latency
+    sizes.add_row("graph", human_bytes(report.graph_bytes), human_bytes(report.graph_gzip_bytes), f"{lat.a.median_ms:.2f}" if lat else "-")
+    sizes.add_row(".tflite", human_bytes(report.tflite_bytes), human_bytes(report.gzip_bytes), f"{lat.b.median_ms:.2f}" if lat else "-")
+    parts.append(sizes)
+    if report.verify is not None:
+        table = Table()
+        for name, justify in (("Input", "left"), ("Top (graph)", "left"), ("Top (.tflite)", "left"), ("Max |diff|", "right"), ("Top-1", "center")):
+            table.add_column(name, justify=justify)
+        for row in report.verify.inputs:
+            source = row.source if row.source.startswith("random") else Path(row.source).name
+            mark = Text("same", style=REMOVED_STYLE) if row.same_top1 else Text("CHANGED", style="bold red")
+            table.add_row(source, _top(row.top_a), _top(row.top_b), f"{row.max_abs_diff:.2g}", mark)
+        parts.append(table)
+    if lat is not None:
+        parts.append(Text(f"latency ({lat.runs} interleaved runs, {lat.threads or 'default'} thread(s)): the .tflite runs at "
+                          f"{lat.ratio:.2f}x the graph's speed (95% interval {lat.ratio_ci[0]:.2f}-{lat.ratio_ci[1]:.2f})", style="dim"))
+    parts.extend(message("note", note) for note in report.notes)
+    parts.extend(message("warning", f"the .tflite still has {f.op} ({f.kind}): {f.why}") for f in report.flags)
+    if report.ok:
+        parts.append(message("ok", report.message))
+    return Group(*parts)

@@ -1,0 +1,250 @@
+"""Load and save GraphDefs (.pb, .pbtxt, SavedModel folders) with one clear line per load error."""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from google.protobuf import text_format
+from google.protobuf.message import DecodeError
+from tensorboard.compat.proto.graph_pb2 import GraphDef
+
+from inspector.atomic import write_bytes_atomic
+from inspector.errors import InspectorError
+from inspector.graph.refs import node_of
+
+_CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
+
+# Protobuf refuses messages of 2 GiB or more; say so before trying.
+PROTOBUF_LIMIT = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class LoadedGraph:
+    """A graph read from disk, with where it came from."""
+
+    path: Path
+    graph: GraphDef
+    size_bytes: int
+    format: str  # "pb", "pbtxt" or "saved_model"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def load_graph(path: Path | str, *, signature: str = "serving_default") -> LoadedGraph:
+    """Read a frozen graph; a SavedModel folder is frozen for ``signature`` (imports TensorFlow)."""
+    path = Path(path)
+    if not path.exists():
+        hint = _missing_hint(path)
+        raise InspectorError(f"{path}: no such file or folder{hint}")
+    if path.is_dir():
+        return _load_saved_model(path, signature=signature)
+    try:
+        size = path.stat().st_size
+        if size > PROTOBUF_LIMIT:
+            raise InspectorError(
+                f"{path}: {size / 2**30:.1f} GiB is over protobuf's 2 GiB limit for one GraphDef; "
+                "export it as a SavedModel folder instead"
+            )
+        data = path.read_bytes()
+    except PermissionError:
+        raise InspectorError(f"{path}: permission denied; make the file readable (chmod +r)") from None
+    except IsADirectoryError:  # pragma: no cover - raced with is_dir above
+        return _load_saved_model(path, signature=signature)
+    except OSError as exc:
+        raise InspectorError(f"{path}: cannot read ({exc.strerror}); check the file and its permissions") from None
+    graph, fmt = parse_graph_bytes(data, path=path)
+    check_graph(graph, path=path)
+    return LoadedGraph(path=path, graph=graph, size_bytes=len(data), format=fmt)
+
+
+def parse_graph_bytes(data: bytes, *, path: Path) -> tuple[GraphDef, str]:
+    """Parse binary or text GraphDef bytes; name what the file is when it is not a graph."""
+    if not data:
+        raise InspectorError(f"{path}: the file is empty; re-export the graph (retrain.py writes tf_files/retrained_graph.pb)")
+    what = sniff(data, name=path.name)
+    if what is not None:
+        raise InspectorError(f"{path}: this is {what}, not a TensorFlow GraphDef; pass a frozen graph (.pb)")
+    graph = GraphDef()
+    binary_error = None
+    try:
+        graph.ParseFromString(data)
+    except DecodeError as exc:
+        binary_error = exc
+    except (RuntimeError, ValueError) as exc:  # upb raises these for some deep nesting / bad UTF-8
+        binary_error = exc
+    if binary_error is None and len(graph.node) > 0:
+        return graph, "pb"
+    text = _as_text(data)
+    if text is not None and text.strip():  # whitespace alone (b"\n": a graph cut after 1 byte) is no text graph
+        return _parse_text(text, path=path), "pbtxt"
+    if binary_error is None:
+        # Parsed cleanly but holds no nodes: a different protobuf message.
+        raise InspectorError(
+            f"{path}: a protobuf message with no graph nodes (not a GraphDef); pass a frozen graph (.pb)"
+        )
+    raise InspectorError(
+        f"{path}: not a valid GraphDef: the protobuf is truncated or corrupt ({len(data):,} bytes); "
+        "copy or export the graph again"
+    )
+
+
+def sniff(data: bytes, *, name: str = "") -> str | None:
+    """Name a well-known file type that is not a GraphDef, or None."""
+    head = data[:16]
+    if head.startswith(b"\xff\xd8\xff"):
+        return "a JPEG image"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "a PNG image"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "a GIF image"
+    if head.startswith(b"BM") and name.lower().endswith(".bmp"):
+        return "a BMP image"
+    if len(head) >= 8 and head[4:8] == b"TFL3":
+        return "a TensorFlow Lite flatbuffer (.tflite)"
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return "a Keras HDF5 model (.h5); load it in Keras and save a SavedModel or a frozen graph"
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive (a .keras model file?)"
+    if _is_tfrecord(data):
+        if "tfevents" in name:
+            return "a TensorBoard event file"
+        return "a TFRecord file (a TensorBoard event file?)"
+    if head.startswith(b"\x1f\x8b"):
+        return "a gzip archive; unpack it first"
+    return None
+
+
+def _is_tfrecord(data: bytes) -> bool:
+    if len(data) < 16:
+        return False
+    (length,) = struct.unpack("<Q", data[:8])
+    (crc,) = struct.unpack("<I", data[8:12])
+    if length > len(data):
+        return False
+    return _masked_crc32c(data[:8]) == crc
+
+
+def _masked_crc32c(data: bytes) -> int:
+    crc = _crc32c(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def _crc32c(data: bytes) -> int:
+    # Only ever called on the 8-byte record header, so a bitwise loop is fine here.
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF
+
+
+def _as_text(data: bytes) -> str | None:
+    sample = data[:4096]
+    if b"\x00" in sample:
+        return None
+    # Text format escapes control characters; raw ones mean a binary protobuf
+    # (a truncated .pb can be valid UTF-8), so it gets the binary parse's error.
+    if _CONTROL.search(data):
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return text
+
+
+def _parse_text(text: str, *, path: Path) -> GraphDef:
+    graph = GraphDef()
+    try:
+        text_format.Parse(text, graph, allow_unknown_field=False)
+    except text_format.ParseError as exc:
+        where = str(exc).splitlines()[0] if str(exc) else "parse error"
+        raise InspectorError(
+            f"{path}: a text file that is not a GraphDef in text format ({where}); "
+            "pass a frozen graph (.pb) or a .pbtxt written by tf.io.write_graph"
+        ) from None
+    if not graph.node:
+        raise InspectorError(f"{path}: a text GraphDef with no nodes; pass a graph that has nodes (a .pb, or a .pbtxt from tf.io.write_graph)")
+    return graph
+
+
+def check_graph(graph: GraphDef, *, path: Path) -> None:
+    """Refuse graphs that no TensorFlow could import: unnamed nodes, duplicates, dangling inputs."""
+    names: set[str] = set()
+    for index, node in enumerate(graph.node):
+        if not node.name or not node.op:
+            raise InspectorError(
+                f"{path}: node #{index} has no {'name' if not node.name else 'op'}; the file is corrupt, export the graph again"
+            )
+        if node.name in names:
+            raise InspectorError(
+                f"{path}: two nodes are named {node.name!r}; node names must be unique, export the graph again"
+            )
+        names.add(node.name)
+    for node in graph.node:
+        for raw in node.input:
+            source = node_of(raw)
+            if source not in names:
+                raise InspectorError(
+                    f"{path}: node {node.name!r} reads {raw!r}, which names no node in the graph "
+                    "(a truncated or hand-edited file?); export the graph again"
+                )
+
+
+
+
+def _missing_hint(path: Path) -> str:
+    if path.suffix in ("", ".pb") and path.parent.is_dir():
+        near = sorted(p.name for p in path.parent.glob("*.pb"))[:5]
+        if near:
+            return f"; graphs in {path.parent}: {', '.join(near)}"
+    return "; check the path"
+
+
+def _load_saved_model(path: Path, *, signature: str) -> LoadedGraph:
+    if not (path / "saved_model.pb").is_file() and not (path / "saved_model.pbtxt").is_file():
+        raise InspectorError(
+            f"{path}: a folder without saved_model.pb, so not a SavedModel; pass a frozen graph (.pb) or a SavedModel folder"
+        )
+    from inspector.graph import tfcompat
+
+    graph = tfcompat.freeze_saved_model(path, signature=signature)
+    return LoadedGraph(path=path, graph=graph, size_bytes=graph.ByteSize(), format="saved_model")
+
+
+def save_graph(graph: GraphDef, path: Path | str, *, refuse: tuple[Path, ...] = ()) -> Path:
+    """Write ``graph`` atomically as binary (.pb) or text (.pbtxt, by suffix)."""
+    path = Path(path)
+    if path.suffix == ".pbtxt":
+        data = text_format.MessageToString(graph).encode("utf-8")
+    else:
+        data = graph.SerializeToString()
+    return write_bytes_atomic(path, data, refuse=refuse)
+
+
+def default_stem(path: Path) -> str:
+    """``tf_files/retrained_graph.pb`` -> ``retrained``: the run name the codelab uses."""
+    stem = path.name if path.is_dir() else path.stem
+    for suffix in ("_graph", "-graph", ".graph"):
+        if stem.endswith(suffix) and len(stem) > len(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    return stem or "graph"
+
+
+__all__ = [
+    "LoadedGraph",
+    "load_graph",
+    "parse_graph_bytes",
+    "save_graph",
+    "sniff",
+    "check_graph",
+    "default_stem",
+    "PROTOBUF_LIMIT",
+]

@@ -1,0 +1,42 @@
+"""Names in a GraphDef: what an input reference (``^ctrl``, ``name:1``) points at, and walking those references."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tensorboard.compat.proto.graph_pb2 import GraphDef
+
+CONTROL = -1  # the "port" of a ^control input
+
+
+def split_ref(ref: str) -> tuple[str, int]:
+    """``^a`` -> (a, CONTROL), ``a:2`` -> (a, 2), ``a`` -> (a, 0)."""
+    if ref.startswith("^"):
+        return ref[1:], CONTROL
+    head, sep, tail = ref.rpartition(":")
+    if sep and tail.isdigit():
+        return head, int(tail)
+    return ref, 0
+
+
+def data_ref(node: str, port: int = 0) -> str:
+    return node if port == 0 else f"{node}:{port}"
+
+
+def node_of(ref: str) -> str:
+    """``^ctrl`` -> ``ctrl``, ``name:1`` -> ``name``."""
+    return split_ref(ref)[0]
+
+
+def upstream(graph: GraphDef, outputs: Iterable[str]) -> set[str]:
+    """Names of the nodes ``outputs`` depend on (data and control inputs), the outputs included."""
+    by_name = {node.name: node for node in graph.node}
+    seen: set[str] = set()
+    stack = list(outputs)
+    while stack:
+        name = stack.pop()
+        if name in seen or name not in by_name:
+            continue
+        seen.add(name)
+        stack.extend(node_of(raw) for raw in by_name[name].input)
+    return seen

@@ -1,0 +1,291 @@
+"""The working graph the passes edit: nodes by name, who reads whom, rewiring, pruning, constants."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+from tensorboard.compat.proto.attr_value_pb2 import AttrValue
+from tensorboard.compat.proto.graph_pb2 import GraphDef
+from tensorboard.compat.proto.node_def_pb2 import NodeDef
+from tensorboard.compat.proto.tensor_pb2 import TensorProto
+from tensorboard.util import tensor_util
+
+from inspector.graph.refs import CONTROL, data_ref, node_of, split_ref
+
+class WorkGraph:
+    """A mutable copy of a GraphDef that keeps a reverse index (who reads each node) up to date."""
+
+    def __init__(self, graph: GraphDef) -> None:
+        self._nodes: dict[str, NodeDef] = {}
+        self._users: dict[str, dict[str, None]] = {}
+        self._versions = graph.versions
+        self._library = graph.library
+        for source in graph.node:
+            node = NodeDef()
+            node.CopyFrom(source)
+            self._nodes[node.name] = node
+            self._users.setdefault(node.name, {})
+        for node in self._nodes.values():
+            for ref in node.input:
+                self._users.setdefault(node_of(ref), {})[node.name] = None
+
+    # --- reading -------------------------------------------------------------
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._nodes
+
+    def __iter__(self) -> Iterator[NodeDef]:
+        # A snapshot, so passes may edit the graph while they walk it.
+        return iter(list(self._nodes.values()))
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def node(self, name: str) -> NodeDef:
+        return self._nodes[name]
+
+    def get(self, name: str) -> NodeDef | None:
+        return self._nodes.get(name)
+
+    def producer(self, ref: str) -> NodeDef | None:
+        return self._nodes.get(node_of(ref))
+
+    def users(self, name: str) -> list[NodeDef]:
+        """Nodes that read ``name`` through a data or a control edge."""
+        return [self._nodes[u] for u in self._users.get(name, {}) if u in self._nodes]
+
+    def data_users(self, name: str) -> list[tuple[NodeDef, int, int]]:
+        """(reader, input index, port read) for every data edge out of ``name``."""
+        found = []
+        for user in self.users(name):
+            for index, ref in enumerate(user.input):
+                source, port = split_ref(ref)
+                if source == name and port != CONTROL:
+                    found.append((user, index, port))
+        return found
+
+    def only_reader(self, name: str, protected: Iterable[str] = ()) -> NodeDef | None:
+        """The single node reading ``name`` (once, at port 0, no control edges), or None."""
+        if name in set(protected):
+            return None
+        readers = self.users(name)
+        if len(readers) != 1:
+            return None
+        reads = [ref for ref in readers[0].input if node_of(ref) == name]
+        if len(reads) != 1 or split_ref(reads[0])[1] != 0:
+            return None
+        return readers[0]
+
+    @staticmethod
+    def data_inputs(node: NodeDef) -> list[str]:
+        return [ref for ref in node.input if not ref.startswith("^")]
+
+    @staticmethod
+    def control_inputs(node: NodeDef) -> list[str]:
+        return [ref[1:] for ref in node.input if ref.startswith("^")]
+
+    # --- editing -------------------------------------------------------------
+
+    def add(self, node: NodeDef) -> NodeDef:
+        if node.name in self._nodes:
+            raise ValueError(f"node {node.name!r} already exists")
+        self._nodes[node.name] = node
+        self._users.setdefault(node.name, {})
+        for ref in node.input:
+            self._users.setdefault(node_of(ref), {})[node.name] = None
+        return node
+
+    def replace(self, node: NodeDef) -> NodeDef:
+        """Put ``node`` in place of the node of the same name (its readers keep reading that name)."""
+        self._unindex(self._nodes[node.name])
+        self._nodes[node.name] = node
+        for ref in node.input:
+            self._users.setdefault(node_of(ref), {})[node.name] = None
+        return node
+
+    def remove(self, name: str) -> None:
+        node = self._nodes.pop(name)
+        self._unindex(node)
+
+    def set_inputs(self, node: NodeDef, inputs: Iterable[str]) -> None:
+        """Data inputs in order, then control inputs without duplicates or ones a data edge implies."""
+        data: list[str] = []
+        control: list[str] = []
+        for ref in inputs:
+            source, port = split_ref(ref)
+            if port == CONTROL:
+                if source != node.name and source not in control:
+                    control.append(source)
+            else:
+                data.append(data_ref(source, port))
+        fed = {node_of(ref) for ref in data}
+        self._unindex(node)
+        del node.input[:]
+        node.input.extend(data + ["^" + c for c in control if c not in fed])
+        for ref in node.input:
+            self._users.setdefault(node_of(ref), {})[node.name] = None
+
+    def rewire(self, old: str, new: str) -> int:
+        """Every data edge that reads tensor ``old`` reads ``new`` instead; returns how many."""
+        source, port = split_ref(old)
+        count = 0
+        for user in self.users(source):
+            changed = False
+            refs = list(user.input)
+            for index, ref in enumerate(refs):
+                if split_ref(ref) == (source, port):
+                    refs[index] = new
+                    changed = True
+                    count += 1
+            if changed:
+                self.set_inputs(user, refs)
+        return count
+
+    def splice_out(self, name: str, *, to: str) -> None:
+        """Remove an identity-like node: readers of its output read ``to``; its own control inputs move to its readers."""
+        node = self._nodes[name]
+        carried = ["^" + c for c in self.control_inputs(node)]
+        target = node_of(to)
+        beyond = [user.name for user, _, port in self.data_users(name) if port != 0]
+        if beyond:
+            raise ValueError(f"{beyond[0]} reads a second output of {name}, which has only one to forward")
+        for user in self.users(name):
+            refs = []
+            for ref in user.input:
+                source, port = split_ref(ref)
+                if source != name:
+                    refs.append(ref)
+                elif port == CONTROL:
+                    refs.append("^" + target)
+                else:
+                    refs.append(to)
+            self.set_inputs(user, refs + carried)
+        self.remove(name)
+
+    def unique_name(self, base: str) -> str:
+        if base not in self._nodes:
+            return base
+        index = 1
+        while f"{base}_{index}" in self._nodes:
+            index += 1
+        return f"{base}_{index}"
+
+    def prune(self, keep: Iterable[str]) -> int:
+        """Remove every node that ``keep`` does not reach through data or control edges."""
+        seen: set[str] = set()
+        stack = [name for name in keep if name in self._nodes]
+        while stack:
+            name = stack.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            stack.extend(node_of(ref) for ref in self._nodes[name].input if node_of(ref) in self._nodes)
+        dead = [name for name in self._nodes if name not in seen]
+        for name in dead:
+            self.remove(name)
+        return len(dead)
+
+    def drop_idle_controls(self) -> int:
+        """Drop control edges from nodes that do nothing when run: input-less Const and NoOp.
+
+        In a frozen inference graph such an edge orders nothing; keeping it would
+        keep dead NoOps and constants alive.
+        """
+        dropped = 0
+        changed = True
+        while changed:
+            changed = False
+            for node in self:
+                idle = [c for c in self.control_inputs(node) if self._is_idle(c)]
+                if idle:
+                    self.set_inputs(node, [ref for ref in node.input if ref[1:] not in idle or not ref.startswith("^")])
+                    dropped += len(idle)
+                    changed = True
+        return dropped
+
+    def _is_idle(self, name: str) -> bool:
+        node = self._nodes.get(name)
+        return node is not None and node.op in ("Const", "NoOp") and not node.input
+
+    def _unindex(self, node: NodeDef) -> None:
+        for ref in node.input:
+            users = self._users.get(node_of(ref))
+            if users is not None:
+                users.pop(node.name, None)
+
+    # --- output --------------------------------------------------------------
+
+    def to_graphdef(self) -> GraphDef:
+        """Nodes in a stable topological order (producers first), versions and library kept."""
+        order: list[str] = []
+        state: dict[str, int] = {}
+        for root in self._nodes:
+            if root in state:
+                continue
+            stack: list[tuple[str, bool]] = [(root, False)]
+            while stack:
+                name, done = stack.pop()
+                if done:
+                    state[name] = 2
+                    order.append(name)
+                    continue
+                if name in state:
+                    continue
+                state[name] = 1
+                stack.append((name, True))
+                for ref in reversed(self._nodes[name].input):
+                    source = node_of(ref)
+                    if source in self._nodes and source not in state:
+                        stack.append((source, False))
+        graph = GraphDef()
+        graph.versions.CopyFrom(self._versions)
+        graph.library.CopyFrom(self._library)
+        for name in order:
+            node = graph.node.add()
+            node.CopyFrom(self._nodes[name])
+            if "_class" in node.attr:
+                _drop_dangling_colocation(node, self._nodes)
+        return graph
+
+
+def _drop_dangling_colocation(node: NodeDef, names: dict[str, NodeDef]) -> None:
+    # TensorFlow refuses to import a node colocated with a node that is gone.
+    wanted = node.attr["_class"].list.s
+    kept = [s for s in wanted if not s.startswith(b"loc:@") or s[5:].decode("utf-8", "replace") in names]
+    if len(kept) == len(wanted):
+        return
+    if kept:
+        del wanted[:]
+        wanted.extend(kept)
+    else:
+        del node.attr["_class"]
+
+
+# --- constants ------------------------------------------------------------------
+
+
+def const_value(node: NodeDef | None) -> np.ndarray | None:
+    """The value of a Const node as a NumPy array, or None for anything else."""
+    if node is None or node.op != "Const" or "value" not in node.attr:
+        return None
+    try:
+        return tensor_util.make_ndarray(node.attr["value"].tensor)
+    except (TypeError, ValueError):
+        return None
+
+
+def make_const(name: str, value: np.ndarray, *, like: NodeDef | None = None) -> NodeDef:
+    """A Const node holding ``value``; ``like`` lends its device."""
+    tensor = tensor_util.make_tensor_proto(np.asarray(value))
+    node = const_from_proto(name, tensor)
+    if like is not None and like.device:
+        node.device = like.device
+    return node
+
+
+def const_from_proto(name: str, tensor: TensorProto) -> NodeDef:
+    return NodeDef(
+        name=name, op="Const",
+        attr={"dtype": AttrValue(type=tensor.dtype), "value": AttrValue(tensor=tensor)},
+    )

@@ -1,0 +1,1 @@
+"""The inference optimizer: the pass pipeline, its passes, and TensorFlow's and Grappler's optimizers as baselines."""

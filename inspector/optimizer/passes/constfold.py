@@ -1,0 +1,213 @@
+"""Constant folding: evaluate subgraphs fed only by constants (and shapes known statically) into Const nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from math import prod
+
+import numpy as np
+from tensorboard.compat.proto.graph_pb2 import GraphDef
+from tensorboard.compat.proto.types_pb2 import DataType
+
+from inspector.optimizer.passes import tfrun
+from inspector.graph.refs import data_ref, node_of, split_ref
+from inspector.graph.workgraph import WorkGraph, const_from_proto, make_const
+from inspector.graph.ops import (
+    CONST_OPS, CONTROL_FLOW_OPS, DTYPE_BYTES, FEED_OPS, FUNCTION_ARG_OPS, VARIABLE_OPS, VARIABLE_READ_OPS, is_random,
+)
+
+# Feeds, sources and ops whose value is not theirs to fold.
+NEVER_FOLD = FEED_OPS | CONST_OPS | FUNCTION_ARG_OPS | CONTROL_FLOW_OPS | VARIABLE_OPS | VARIABLE_READ_OPS | frozenset({"NoOp"})
+# The shape ops whose value this pass computes from a static shape.
+_MATERIALISED = frozenset({"Shape", "Size", "Rank"})
+_UNFOLDABLE_DTYPES = frozenset({DataType.DT_RESOURCE, DataType.DT_VARIANT})
+# Folding may make one constant bigger than the constants it came from (Fill,
+# BroadcastTo, Tile, a Dequantize of 8-bit weights); up to this size that is
+# harmless, beyond it the graph file would grow, so the op stays.
+SMALL_BYTES = 64 * 1024
+
+
+def fold_constants(g: WorkGraph, *, keep: Sequence[str]) -> list[str]:
+    """Replace every constant-valued node that a non-constant node reads by a Const holding its value."""
+    notes: list[str] = []
+    info = tfrun.static_outputs(g.to_graphdef())
+    shapes = _materialise_shapes(g, info)
+    if shapes:
+        notes.append(f"{shapes} Shape/Size/Rank of statically known shapes became constants")
+        info = tfrun.static_outputs(g.to_graphdef())
+
+    order = [node.name for node in g.to_graphdef().node]
+    blocked: dict[str, str] = {}
+    while True:
+        constant = _constant_nodes(g, order, info, blocked)
+        frontier = _frontier(g, order, constant, keep)
+        too_big = {}
+        for name, ports in frontier.items():
+            sizes = [_static_bytes(info[name][port]) for port in ports]
+            size = sum(s for s in sizes if s is not None)
+            if size > SMALL_BYTES:
+                leaves = _leaf_bytes(g, name, constant)
+                if size > leaves:
+                    too_big[name] = f"{name}: {size / 2**20:.1f} MiB from {leaves / 2**10:.0f} KiB of constants"
+        if not too_big:
+            break
+        blocked.update(too_big)
+    for reason in blocked.values():
+        notes.append(f"kept {reason} (folding would grow the file)")
+
+    if frontier:
+        needed = _ancestors(g, frontier, constant)
+        sub = GraphDef()
+        sub.versions.CopyFrom(g.to_graphdef().versions)
+        for name in order:
+            if name in needed:
+                sub.node.add().CopyFrom(g.node(name))
+        fetches = [(name, port) for name, ports in frontier.items() for port in sorted(ports)]
+        values = dict(zip(fetches, tfrun.evaluate(sub, [f"{name}:{port}" for name, port in fetches])))
+        folded = 0
+        for name, ports in frontier.items():
+            results = {port: np.asarray(values[name, port]) for port in sorted(ports)}
+            size = sum(value.nbytes for value in results.values())
+            # Shapes unknown until run time get the same size check here; a node is folded whole or not at all.
+            if size > SMALL_BYTES and size > _leaf_bytes(g, name, constant):
+                notes.append(f"kept {name}: {size / 2**20:.1f} MiB (folding would grow the file)")
+                continue
+            device = g.node(name).device
+            for port, value in results.items():
+                proto = tfrun.tensor_proto(value)
+                if port == 0:
+                    const = const_from_proto(name, proto)
+                    const.device = device
+                    g.replace(const)
+                else:
+                    const = const_from_proto(g.unique_name(f"{name}/output_{port}"), proto)
+                    const.device = device
+                    g.add(const)
+                    g.rewire(data_ref(name, port), const.name)
+                folded += 1
+            if 0 not in results and name in g:
+                # Only other outputs were read: the node itself is now unread.
+                for user in g.users(name):
+                    g.set_inputs(user, [ref for ref in user.input if ref != "^" + name])
+        if folded:
+            notes.append(f"{folded} constant subgraph outputs evaluated into Const")
+    # A control edge into a constant computation orders nothing at inference.
+    for node in g:
+        if node.name in constant:
+            continue
+        stale = [c for c in g.control_inputs(node) if c in constant and c in g and g.node(c).op != "Const"]
+        if stale:
+            g.set_inputs(node, [ref for ref in node.input if not (ref.startswith("^") and ref[1:] in stale)])
+    g.drop_idle_controls()
+    g.prune(keep)
+    return notes
+
+
+def constant_names(g: WorkGraph) -> set[str]:
+    """Nodes whose value depends on constants only (no feeds, variables, randomness or control flow)."""
+    order = [node.name for node in g.to_graphdef().node]
+    return _constant_nodes(g, order, None, {})
+
+
+def _materialise_shapes(g: WorkGraph, info: dict[str, list[tuple[int, tfrun.Shape]]]) -> int:
+    count = 0
+    for node in g:
+        if node.op not in _MATERIALISED or not node.input:
+            continue
+        source, port = split_ref(node.input[0])
+        outputs = info.get(source)
+        if outputs is None or port >= len(outputs):
+            continue
+        shape = outputs[port][1]
+        if shape is None or any(d is None or d < 0 for d in shape):
+            continue
+        out_type = node.attr["out_type"].type if "out_type" in node.attr else DataType.DT_INT32
+        np_type = np.int64 if out_type == DataType.DT_INT64 else np.int32
+        if node.op == "Shape":
+            value = np.array(shape, dtype=np_type)
+        elif node.op == "Size":
+            value = np.array(prod(shape), dtype=np_type)
+        else:
+            value = np.array(len(shape), dtype=np.int32)
+        g.replace(make_const(node.name, value, like=node))
+        count += 1
+    return count
+
+
+_SAFE_CACHE: dict[str, bool] = {}
+
+
+def _safe(op: str) -> bool:
+    if op not in _SAFE_CACHE:
+        _SAFE_CACHE[op] = tfrun.op_info(op)[1]
+    return _SAFE_CACHE[op]
+
+
+def _constant_nodes(
+    g: WorkGraph, order: list[str], info: dict[str, list[tuple[int, tfrun.Shape]]] | None, blocked: dict[str, str]
+) -> set[str]:
+    constant: set[str] = set()
+    for name in order:
+        node = g.node(name)
+        inputs = [node_of(ref) for ref in node.input]
+        if node.op == "Const":
+            # A Const with a control edge from a cond branch lives in that branch.
+            if all(i in constant for i in inputs):
+                constant.add(name)
+            continue
+        # Random ops stay random, even stateless ones: folding would bake one draw into the graph.
+        if name in blocked or node.op in NEVER_FOLD or not node.input or is_random(node.op) or not _safe(node.op):
+            continue
+        if info is not None:
+            outputs = info.get(name)
+            if not outputs or any(dtype in _UNFOLDABLE_DTYPES or dtype >= 100 for dtype, _ in outputs):
+                continue
+        if all(i in constant for i in inputs):
+            constant.add(name)
+    return constant
+
+
+def _frontier(g: WorkGraph, order: list[str], constant: set[str], keep: Sequence[str]) -> dict[str, set[int]]:
+    """Constant nodes that something non-constant reads, with the ports it reads, in graph order."""
+    frontier: dict[str, set[int]] = {}
+    kept = set(keep)
+    for name in order:
+        if name not in constant or g.node(name).op == "Const":
+            continue
+        ports: set[int] = {0} if name in kept else set()
+        for user, _, port in g.data_users(name):
+            if user.name not in constant:
+                ports.add(port)
+        if ports:
+            frontier[name] = ports
+    return frontier
+
+
+def _ancestors(g: WorkGraph, roots: dict[str, set[int]], constant: set[str]) -> set[str]:
+    seen: set[str] = set()
+    stack = list(roots)
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        stack.extend(node_of(ref) for ref in g.node(name).input if node_of(ref) in constant)
+    return seen
+
+
+def _leaf_bytes(g: WorkGraph, name: str, constant: set[str]) -> int:
+    total = 0
+    for source in _ancestors(g, {name: {0}}, constant):
+        node = g.node(source)
+        if node.op == "Const":
+            total += node.attr["value"].tensor.ByteSize()
+    return total
+
+
+
+
+def _static_bytes(output: tuple[int, tfrun.Shape]) -> int | None:
+    dtype, shape = output
+    if shape is None or any(d is None or d < 0 for d in shape):
+        return None
+    return prod(shape) * DTYPE_BYTES.get(dtype, 8)

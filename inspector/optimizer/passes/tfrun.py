@@ -1,0 +1,105 @@
+"""What the passes ask TensorFlow: can it import a graph, static shapes and dtypes, values of constant subgraphs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from tensorboard.compat.proto.graph_pb2 import GraphDef
+from tensorboard.compat.proto.tensor_pb2 import TensorProto
+
+from inspector.graph import tfcompat
+
+# Shape inference never reads the values of big constants (weights), only of
+# small ones (Reshape shapes, paddings), so the import for shapes leaves them out.
+_LIGHT_LIMIT = 1024
+
+Shape = tuple[int | None, ...] | None  # None: unknown rank; None in a dim: unknown size
+
+
+class ImportFailed(Exception):
+    """TensorFlow refused to import a graph; the message is TensorFlow's first line."""
+
+
+class EvaluateFailed(Exception):
+    """TensorFlow imported a graph but could not compute a constant in it (a corrupt Const, typically)."""
+
+
+def import_graph(graph: GraphDef) -> Any:
+    """A fresh ``tf.Graph`` holding ``graph``, or ImportFailed."""
+    tf = tfcompat.tf()
+    tf_graph = tf.Graph()
+    try:
+        with tf_graph.as_default():
+            tf.graph_util.import_graph_def(tfcompat.to_tf(graph), name="")
+    except (ValueError, TypeError, KeyError, tf.errors.OpError) as exc:
+        raise ImportFailed(tfcompat.error_line(exc)) from None
+    return tf_graph
+
+
+def light(graph: GraphDef, *, limit: int = _LIGHT_LIMIT) -> GraphDef:
+    """``graph`` with the values of big constants dropped (dtype and shape kept), for shape inference."""
+    out = GraphDef()
+    out.CopyFrom(graph)
+    for node in out.node:
+        if node.op != "Const" or "value" not in node.attr:
+            continue
+        tensor = node.attr["value"].tensor
+        elements = 1
+        for dim in tensor.tensor_shape.dim:
+            elements *= max(dim.size, 0)
+        if elements > limit:
+            node.attr["value"].tensor.CopyFrom(TensorProto(dtype=tensor.dtype, tensor_shape=tensor.tensor_shape))
+    return out
+
+
+def static_outputs(graph: GraphDef) -> dict[str, list[tuple[int, Shape]]]:
+    """For each node, (dtype enum, static shape) of each output, from TensorFlow's shape inference."""
+    tf_graph = import_graph(light(graph))
+    info: dict[str, list[tuple[int, Shape]]] = {}
+    for op in tf_graph.get_operations():
+        outputs = []
+        for tensor in op.outputs:
+            shape = tensor.shape
+            dims = None if shape.rank is None else tuple(shape.as_list())
+            outputs.append((tensor.dtype.as_datatype_enum, dims))
+        info[op.name] = outputs
+    return info
+
+
+def evaluate(graph: GraphDef, fetches: list[str]) -> list[np.ndarray]:
+    """Run ``graph`` (constants only, no feeds) on the CPU and return the ``fetches`` tensors."""
+    tf = tfcompat.tf()
+    cpu_only = GraphDef()
+    cpu_only.CopyFrom(graph)
+    for node in cpu_only.node:
+        node.device = ""
+        if "_class" in node.attr:
+            del node.attr["_class"]
+    tf_graph = import_graph(cpu_only)
+    config = tf.compat.v1.ConfigProto(device_count={"GPU": 0}, inter_op_parallelism_threads=1)
+    with tf.compat.v1.Session(graph=tf_graph, config=config) as session:
+        try:
+            # A corrupt Const makes TensorFlow's C++ log the whole tensor to fd 2 before it raises.
+            with tfcompat.quiet_stderr():
+                return list(session.run(fetches))
+        except (ValueError, TypeError, tf.errors.OpError) as exc:
+            raise EvaluateFailed(tfcompat.error_line(exc)) from None
+
+
+def tensor_proto(value: np.ndarray) -> TensorProto:
+    """Any NumPy value TensorFlow returned (strings, bfloat16 included) as a TensorProto."""
+    tf = tfcompat.tf()
+    return TensorProto.FromString(tf.make_tensor_proto(value).SerializeToString())
+
+
+def op_info(op: str) -> tuple[bool, bool]:
+    """(registered, safe to evaluate ahead of time): stateful ops and function calls are not."""
+    tfcompat.tf()
+    from tensorflow.python.framework import op_def_registry
+
+    op_def = op_def_registry.get(op)
+    if op_def is None:
+        return False, False
+    calls = any(attr.type.startswith("func") for attr in op_def.attr)
+    return True, not op_def.is_stateful and not calls

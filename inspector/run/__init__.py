@@ -1,0 +1,1 @@
+"""Running graphs and .tflite models: runners, inputs, images, labels, verify and latency."""

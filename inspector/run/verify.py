@@ -1,0 +1,431 @@
+"""Do two graphs compute the same thing? Both run on the same inputs; each is first checked against itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from inspector.errors import InspectorError
+from inspector.graph.io import LoadedGraph
+from inspector.run.runners import (
+    GraphRunner,
+    Prediction,
+    Runner,
+    load_labels,
+    one_name,
+    random_batch,
+    read_image,
+    resolve_size,
+    top_predictions,
+)
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif"})
+
+
+@dataclass(frozen=True)
+class VerifiedGraph:
+    """One side of the comparison: which tensors were fed and read."""
+
+    path: Path
+    input_name: str
+    output_name: str
+    declared_size: tuple[int, int] | None  # None: the input has no shape
+    classes: int
+    random_ops: tuple[str, ...]  # random ops upstream of the output
+
+    def to_json(self) -> dict:
+        return {
+            "path": str(self.path),
+            "input_name": self.input_name,
+            "output_name": self.output_name,
+            "declared_size": list(self.declared_size) if self.declared_size else None,
+            "classes": self.classes,
+            "random_ops": list(self.random_ops),
+        }
+
+
+@dataclass(frozen=True)
+class InputComparison:
+    """One input through both graphs."""
+
+    source: str  # the image's path, or "random #N"
+    top_a: tuple[Prediction, ...]
+    top_b: tuple[Prediction, ...]
+    max_abs_diff: float
+    agree: bool
+
+    @property
+    def same_top1(self) -> bool:
+        return bool(self.top_a and self.top_b and self.top_a[0].index == self.top_b[0].index)
+
+    def to_json(self) -> dict:
+        return {
+            "source": self.source,
+            "top_a": [p.to_json() for p in self.top_a],
+            "top_b": [p.to_json() for p in self.top_b],
+            "max_abs_diff": self.max_abs_diff,
+            "agree": self.agree,
+            "same_top1": self.same_top1,
+        }
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The answer to "does b compute what a computes", with the evidence.
+
+    Two outputs *agree to d decimals* when every probability differs by less
+    than half a unit in the d-th decimal place (``|a - b| < 0.5 * 10**-d``), the
+    textbook meaning of "correct to d decimal places". Rounding both and
+    comparing would call 0.1234549 and 0.1234551 different at 6 decimals although
+    they are 2e-7 apart; the bound never flips on a rounding boundary.
+    """
+
+    a: VerifiedGraph
+    b: VerifiedGraph
+    inputs: tuple[InputComparison, ...]
+    random_inputs: bool  # True: seeded random "photos", no image was given
+    seed: int
+    input_size: tuple[int, int]
+    input_mean: float
+    input_std: float
+    decimals: int
+    labels: Path | None
+    # Each graph run twice on the first input: did it give the same output both times?
+    self_consistent_a: bool
+    self_consistent_b: bool
+    self_diff_a: float
+    self_diff_b: float
+    notes: tuple[str, ...] = ()
+
+    @property
+    def tolerance(self) -> float:
+        return 0.5 * 10.0 ** -self.decimals
+
+    @property
+    def max_abs_diff(self) -> float:
+        return max((c.max_abs_diff for c in self.inputs), default=0.0)
+
+    @property
+    def disagreeing(self) -> tuple[InputComparison, ...]:
+        return tuple(c for c in self.inputs if not c.agree)
+
+    @property
+    def ok(self) -> bool:
+        return self.self_consistent_a and self.self_consistent_b and not self.disagreeing
+
+    @property
+    def message(self) -> str:
+        """One sentence for a person: the verdict, and whom to blame when it is "no"."""
+        unstable = [
+            (side, name, diff)
+            for side, name, diff, steady in (
+                (self.a, "a", self.self_diff_a, self.self_consistent_a),
+                (self.b, "b", self.self_diff_b, self.self_consistent_b),
+            )
+            if not steady
+        ]
+        if unstable:
+            parts = []
+            for side, name, diff in unstable:
+                cause = (
+                    f"random ops still active ({', '.join(side.random_ops[:3])}): training dropout left in the graph"
+                    if side.random_ops
+                    else "something in it is not deterministic"
+                )
+                parts.append(
+                    f"{name} ({side.path}) disagrees with itself: two runs on the same input differ by up to "
+                    f"{diff:.3g}; {cause}"
+                )
+            return (
+                "; ".join(parts) + ". Differences between the graphs say nothing about the optimizer; "
+                "export the graph for inference (without dropout) and verify again"
+            )
+        count = len(self.inputs)
+        what = f"{count} random input{'s' if count != 1 else ''} (seed {self.seed})" if self.random_inputs else (
+            f"{count} image{'s' if count != 1 else ''}"
+        )
+        if not self.disagreeing:
+            return f"a and b agree to {self.decimals} decimals on {what} (largest difference {self.max_abs_diff:.2g})"
+        worst = max(self.inputs, key=lambda c: c.max_abs_diff)
+        flips = sum(1 for c in self.inputs if not c.same_top1)
+        flipped = f"; the top class changes on {flips}" if flips else ""
+        return (
+            f"a and b differ beyond {self.decimals} decimals on {len(self.disagreeing)} of {what} "
+            f"(largest difference {worst.max_abs_diff:.3g}, on {worst.source}){flipped}"
+        )
+
+    def to_json(self) -> dict:
+        return {
+            "ok": self.ok,
+            "message": self.message,
+            "a": self.a.to_json(),
+            "b": self.b.to_json(),
+            "decimals": self.decimals,
+            "tolerance": self.tolerance,
+            "max_abs_diff": self.max_abs_diff,
+            "self_consistent_a": self.self_consistent_a,
+            "self_consistent_b": self.self_consistent_b,
+            "self_diff_a": self.self_diff_a,
+            "self_diff_b": self.self_diff_b,
+            "random_inputs": self.random_inputs,
+            "seed": self.seed,
+            "input_size": list(self.input_size),
+            "input_mean": self.input_mean,
+            "input_std": self.input_std,
+            "labels": str(self.labels) if self.labels is not None else None,
+            "inputs": [c.to_json() for c in self.inputs],
+            "notes": list(self.notes),
+        }
+
+
+def verify(
+    a: LoadedGraph,
+    b: LoadedGraph,
+    *,
+    images: Sequence[Path] = (),
+    image_dirs: Sequence[Path] = (),
+    decimals: int = 5,
+    labels: Path | None = None,
+    top_k: int = 3,
+    random_inputs: int = 3,
+    seed: int = 0,
+    input_names: Sequence[str] | str | None = None,
+    output_names: Sequence[str] | str | None = None,
+    input_height: int | None = None,
+    input_width: int | None = None,
+    input_mean: float = 127.5,
+    input_std: float = 127.5,
+    progress: Callable[[int, int], None] | None = None,
+) -> VerifyReport:
+    """Run ``a`` and ``b`` on the same inputs and compare every output probability.
+
+    Inputs are the ``images`` plus every image under ``image_dirs`` (searched
+    recursively); without any, ``random_inputs`` seeded random "photos". Each
+    image is read and preprocessed once and the same tensor fed to both graphs.
+    Before comparing, each graph runs twice on the first input, so a graph that
+    disagrees with itself (training dropout still active) is named as the cause
+    rather than the optimizer. ``progress(done, total)`` is called after each
+    input. One input and one output name apply to both graphs.
+    """
+    files = _check_options(
+        images=images, image_dirs=image_dirs, decimals=decimals, top_k=top_k, random_inputs=random_inputs, input_std=input_std
+    )
+    input_name = one_name(input_names, "--input_names")
+    output_name = one_name(output_names, "--output_names")
+
+    runner_a = GraphRunner(a, input_name=input_name, output_name=output_name, what=f"a ({a.path})")
+    try:
+        runner_b = GraphRunner(b, input_name=input_name, output_name=output_name, what=f"b ({b.path})")
+    except BaseException:
+        runner_a.close()
+        raise
+    with runner_a, runner_b:
+        return _compare(
+            runner_a, runner_b, files, decimals=decimals, labels=labels, top_k=top_k, random_inputs=random_inputs,
+            seed=seed, input_height=input_height, input_width=input_width, input_mean=input_mean,
+            input_std=input_std, progress=progress,
+        )
+
+
+def verify_runners(
+    runner_a: Runner,
+    runner_b: Runner,
+    *,
+    images: Sequence[Path] = (),
+    image_dirs: Sequence[Path] = (),
+    decimals: int = 5,
+    labels: Path | None = None,
+    top_k: int = 3,
+    random_inputs: int = 3,
+    seed: int = 0,
+    input_height: int | None = None,
+    input_width: int | None = None,
+    input_mean: float = 127.5,
+    input_std: float = 127.5,
+    progress: Callable[[int, int], None] | None = None,
+) -> VerifyReport:
+    """:func:`verify` for two models already open: any two runners (a GraphRunner, a TFLiteRunner).
+
+    The caller owns the runners (and closes them); their input and output names
+    were chosen when they were made.
+    """
+    files = _check_options(
+        images=images, image_dirs=image_dirs, decimals=decimals, top_k=top_k, random_inputs=random_inputs, input_std=input_std
+    )
+    return _compare(
+        runner_a, runner_b, files, decimals=decimals, labels=labels, top_k=top_k, random_inputs=random_inputs,
+        seed=seed, input_height=input_height, input_width=input_width, input_mean=input_mean,
+        input_std=input_std, progress=progress,
+    )
+
+
+def _check_options(
+    *, images: Sequence[Path], image_dirs: Sequence[Path], decimals: int, top_k: int, random_inputs: int, input_std: float
+) -> tuple[Path, ...]:
+    """Refuse bad options before any model is loaded; the image files to run."""
+    if decimals < 0:
+        raise InspectorError(f"decimals must be 0 or more, not {decimals}")
+    if top_k < 1:
+        raise InspectorError(f"top_k must be at least 1, not {top_k}")
+    if input_std == 0:
+        raise InspectorError("the input std is 0; pass a non-zero --input_std (127.5 for retrain.py's MobileNet)")
+    files = collect_images(images, image_dirs)
+    if not files and random_inputs < 1:
+        raise InspectorError("nothing to compare: no image given and random inputs set to 0; pass --image or --random N")
+    return files
+
+
+def _compare(
+    runner_a: Runner,
+    runner_b: Runner,
+    files: tuple[Path, ...],
+    *,
+    decimals: int,
+    labels: Path | None,
+    top_k: int,
+    random_inputs: int,
+    seed: int,
+    input_height: int | None,
+    input_width: int | None,
+    input_mean: float,
+    input_std: float,
+    progress: Callable[[int, int], None] | None,
+) -> VerifyReport:
+    tolerance = 0.5 * 10.0 ** -decimals
+    size, size_notes = resolve_size([runner_a, runner_b], input_height=input_height, input_width=input_width)
+    _check_classes(runner_a, runner_b)
+    label_list: tuple[str, ...] = ()
+    if labels is not None:
+        classes = runner_a.classes or runner_b.classes
+        label_list = load_labels(labels, classes=classes, output=f"{runner_a.what}'s output {runner_a.output_name!r}")
+
+    sources = _inputs(files, random_inputs=random_inputs, seed=seed, size=size, mean=input_mean, std=input_std)
+    total = len(files) if files else random_inputs
+    comparisons: list[InputComparison] = []
+    self_diff_a = self_diff_b = 0.0
+    classes = 0
+    for done, (source, batch) in enumerate(sources, start=1):
+        out_a, out_b = runner_a.run(batch), runner_b.run(batch)
+        if done == 1:
+            # The self-check: a second run on the very same tensor.
+            self_diff_a = _max_diff(out_a, runner_a.run(batch))
+            self_diff_b = _max_diff(out_b, runner_b.run(batch))
+            classes = out_a.size
+            if out_a.shape != out_b.shape:
+                raise InspectorError(
+                    f"{runner_b.what}: mismatched outputs: {out_b.size} classes where {runner_a.what} gives "
+                    f"{out_a.size}; compare two versions of the same model (e.g. retrained and optimized)"
+                )
+            if labels is not None and len(label_list) < out_a.size:
+                load_labels(labels, classes=out_a.size, output=f"{runner_a.what}'s output {runner_a.output_name!r}")
+        diff = _max_diff(out_a, out_b)
+        comparisons.append(
+            InputComparison(
+                source=source,
+                top_a=top_predictions(out_a, label_list, k=top_k),
+                top_b=top_predictions(out_b, label_list, k=top_k),
+                max_abs_diff=diff,
+                agree=diff < tolerance,
+            )
+        )
+        if progress is not None:
+            progress(done, total)
+
+    return VerifyReport(
+        a=_side(runner_a, classes),
+        b=_side(runner_b, classes),
+        inputs=tuple(comparisons),
+        random_inputs=not files,
+        seed=seed,
+        input_size=size,
+        input_mean=input_mean,
+        input_std=input_std,
+        decimals=decimals,
+        labels=labels,
+        self_consistent_a=self_diff_a < tolerance,
+        self_consistent_b=self_diff_b < tolerance,
+        self_diff_a=self_diff_a,
+        self_diff_b=self_diff_b,
+        notes=size_notes,
+    )
+
+
+def check_inputs(
+    runner: Runner, files: Sequence[Path], *, labels: Path | None, size: tuple[int, int], mean: float, std: float
+) -> None:
+    """Read the labels and decode every image once, so a command that writes a file finds a bad one first."""
+    if labels is not None:
+        load_labels(labels, classes=runner.classes, output=f"{runner.what}'s output {runner.output_name!r}")
+    for path in files:
+        read_image(path, size=size, mean=mean, std=std)
+
+
+def collect_images(images: Sequence[Path], image_dirs: Sequence[Path]) -> tuple[Path, ...]:
+    """The given images, then each folder's images (recursively, sorted), without duplicates."""
+    found: list[Path] = []
+    for image in images:
+        image = Path(image)
+        if not image.exists():
+            raise InspectorError(f"{image}: no such image; check the path")
+        if image.is_dir():
+            raise InspectorError(f"{image}: is a folder; pass folders of images with --image_dir")
+        found.append(image)
+    for folder in image_dirs:
+        folder = Path(folder)
+        if not folder.is_dir():
+            what = "is a file, not a folder" if folder.exists() else "no such folder"
+            raise InspectorError(f"{folder}: {what}; pass a folder of images (e.g. tf_files/flower_photos)")
+        inside = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not inside:
+            suffixes = "/".join(sorted(IMAGE_SUFFIXES))
+            raise InspectorError(f"{folder}: no {suffixes} files in it or its subfolders; pass a folder of photos")
+        found.extend(inside)
+    unique: dict[Path, None] = {}
+    for path in found:
+        unique.setdefault(path, None)
+    return tuple(unique)
+
+
+def _inputs(
+    files: Sequence[Path], *, random_inputs: int, seed: int, size: tuple[int, int], mean: float, std: float
+) -> Iterator[tuple[str, np.ndarray]]:
+    # A generator, so a folder of thousands of photos is never all in memory.
+    if files:
+        for path in files:
+            yield str(path), read_image(path, size=size, mean=mean, std=std)
+        return
+    rng = np.random.default_rng(seed)
+    for index in range(1, random_inputs + 1):
+        yield f"random #{index}", random_batch(size, rng=rng, mean=mean, std=std)
+
+
+def _check_classes(a: Runner, b: Runner) -> None:
+    if a.classes is not None and b.classes is not None and a.classes != b.classes:
+        raise InspectorError(
+            f"{b.what}: mismatched outputs: output {b.output_name!r} has {b.classes} classes where "
+            f"{a.what}'s {a.output_name!r} has {a.classes}; compare two versions of the same model "
+            "(e.g. retrained and optimized)"
+        )
+
+
+def _max_diff(x: np.ndarray, y: np.ndarray) -> float:
+    if x.shape != y.shape:
+        return float("inf")
+    return float(np.max(np.abs(x - y))) if x.size else 0.0
+
+
+def _side(runner: Runner, classes: int) -> VerifiedGraph:
+    return VerifiedGraph(
+        path=runner.path if runner.path is not None else Path(runner.what),
+        input_name=runner.input_name,
+        output_name=runner.output_name,
+        declared_size=runner.input_size,
+        classes=classes,
+        random_ops=runner.random_ops,
+    )
+
+
+__all__ = ["verify", "verify_runners", "check_inputs", "VerifyReport", "VerifiedGraph", "InputComparison", "collect_images", "IMAGE_SUFFIXES"]

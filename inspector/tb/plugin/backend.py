@@ -1,0 +1,154 @@
+"""GraphDiffPlugin: the "Graph diff" tab's HTTP routes (runs, diff, static files) over per-file caches."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import threading
+from collections import OrderedDict
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from tensorboard.backend import http_util
+from tensorboard.plugins import base_plugin
+from werkzeug import wrappers
+
+from inspector.analysis.diff import diff_graphs
+from inspector.errors import InspectorError
+from inspector.tb.plugin.logdir import GraphStore, RunGraph
+from inspector.tb.plugin.metadata import PLUGIN_NAME, TAB_NAME
+from inspector.tb.plugin.pair import read_pair
+from inspector.tb.plugin.payload import diff_payload
+
+# Static files the ES module loads, by route; nothing else under static/ is served.
+_STATIC = {"/index.js": ("index.js", "text/javascript"), "/style.css": ("style.css", "text/css")}
+# Diffs kept ready to send, as gzipped JSON (a warm answer is a dict lookup).
+_MAX_PAYLOADS = 16
+
+_log = logging.getLogger(__name__)
+
+
+class GraphDiffPlugin(base_plugin.TBPlugin):
+    """Two runs' graphs side by side: op-count table, name-scope trees, per-scope summaries."""
+
+    plugin_name = PLUGIN_NAME
+
+    def __init__(self, context: base_plugin.TBContext) -> None:
+        logdir = getattr(context, "logdir", None) or ""
+        # --logdir_spec (several named logdirs) leaves logdir empty; the tab then says so.
+        self._logdir = Path(logdir).expanduser() if logdir else None
+        self._store = GraphStore(self._logdir) if self._logdir else None
+        self._payloads: OrderedDict[tuple, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_plugin_apps(self) -> dict[str, Any]:
+        apps: dict[str, Any] = {"/runs": self._serve_runs, "/diff": self._serve_diff}
+        for route in _STATIC:
+            apps[route] = self._serve_static
+        return apps
+
+    def is_active(self) -> bool:
+        return self._store is not None and self._store.has_event_files()
+
+    def frontend_metadata(self) -> base_plugin.FrontendMetadata:
+        # Reloading would refetch a diff that only changes when a run is rewritten.
+        return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name=TAB_NAME, disable_reload=True)
+
+    def data_plugin_names(self) -> tuple[str, ...]:
+        # Activity is decided by is_active(): graphs are not summary data.
+        return ()
+
+    # --- data --------------------------------------------------------------
+
+    def runs_json(self) -> dict[str, Any]:
+        """Runs with graphs, the pair to open on and why, and unreadable files."""
+        if self._store is None:
+            raise InspectorError("this TensorBoard was started without --logdir (e.g. with --logdir_spec); the Graph diff tab needs --logdir")
+        runs, problems = self._store.runs()
+        names = [r.run for r in runs]
+        pair, source = None, "none"
+        recorded = read_pair(self._logdir)
+        if recorded and recorded[0] in names and recorded[1] in names:
+            pair, source = recorded, "recorded"
+        elif len(names) >= 2:
+            pair, source = (names[0], names[1]), "first two runs"
+        elif len(names) == 1:
+            pair, source = (names[0], names[0]), "the only run"
+        return {
+            "logdir": str(self._logdir),
+            "runs": [r.to_json() for r in runs],
+            "default": {"a": pair[0], "b": pair[1], "source": source} if pair else None,
+            "problems": list(problems),
+        }
+
+    def diff_json_bytes(self, a: str, b: str) -> bytes:
+        """The gzipped JSON of :func:`payload.diff_payload` for runs ``a`` and ``b``, cached per file version."""
+        if self._store is None:
+            raise InspectorError("this TensorBoard was started without --logdir; the Graph diff tab needs --logdir")
+        ga, gb = self._store.graph(a), self._store.graph(b)
+        key = (ga.run, ga.source, gb.run, gb.source)
+        with self._lock:
+            cached = self._payloads.get(key)
+            if cached is not None:
+                self._payloads.move_to_end(key)
+                return cached
+        body = _compute(ga, gb)
+        with self._lock:
+            self._payloads[key] = body
+            while len(self._payloads) > _MAX_PAYLOADS:
+                self._payloads.popitem(last=False)
+        return body
+
+    # --- routes ------------------------------------------------------------
+
+    @wrappers.Request.application
+    def _serve_runs(self, request: wrappers.Request) -> wrappers.Response:
+        try:
+            return http_util.Respond(request, self.runs_json(), "application/json")
+        except InspectorError as exc:
+            return _error(request, exc.message, 400)
+
+    @wrappers.Request.application
+    def _serve_diff(self, request: wrappers.Request) -> wrappers.Response:
+        a, b = request.args.get("a"), request.args.get("b")
+        if not a or not b:
+            return _error(request, "pass two runs: /diff?a=RUN&b=RUN (see /runs)", 400)
+        try:
+            body = self.diff_json_bytes(a, b)
+        except InspectorError as exc:
+            return _error(request, exc.message, 400)
+        except Exception as exc:  # noqa: BLE001 - the tab shows a message instead of a blank page
+            _log.exception("Graph diff: comparing %r with %r failed", a, b)
+            return _error(request, f"comparing {a!r} with {b!r} failed ({type(exc).__name__}: {exc}); this is a bug in inspector, please report it", 500)
+        return http_util.Respond(request, body, "application/json", content_encoding="gzip")
+
+    @wrappers.Request.application
+    def _serve_static(self, request: wrappers.Request) -> wrappers.Response:
+        route = request.path[request.path.rindex("/"):]
+        name, content_type = _STATIC[route]
+        data = resources.files("inspector.tb.plugin").joinpath("static").joinpath(name).read_bytes()
+        return http_util.Respond(request, data, content_type)
+
+
+def _compute(ga: RunGraph, gb: RunGraph) -> bytes:
+    diff = diff_graphs(
+        ga.graph,
+        gb.graph,
+        labels=(ga.run, gb.run),
+        paths=(ga.source.path, gb.source.path),
+        sizes=(ga.graph_bytes, gb.graph_bytes),
+    )
+    extra = {
+        "logged": {
+            side: {"event_file": g.source.path, "wall_time": g.wall_time, "graph_bytes": g.graph_bytes, "weights_in_log": g.weights_in_log}
+            for side, g in (("a", ga), ("b", gb))
+        }
+    }
+    text = json.dumps(diff_payload(diff, ga.graph, gb.graph, extra=extra), separators=(",", ":"))
+    return gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)
+
+
+def _error(request: wrappers.Request, message: str, code: int) -> wrappers.Response:
+    return http_util.Respond(request, {"error": message}, "application/json", code=code)

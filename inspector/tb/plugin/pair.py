@@ -1,0 +1,48 @@
+"""Which two runs the Graph diff tab opens on: the marker `inspector compare` writes, and the tab's URL."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+from pathlib import Path
+
+from inspector.atomic import write_bytes_atomic
+from inspector.errors import InspectorError
+from inspector.tb.plugin.metadata import MARKER, PLUGIN_NAME
+from inspector.tb.events import normalize_run_name
+
+
+def record_pair(logdir: Path, a: str, b: str) -> Path:
+    """Remember ``a`` and ``b`` as the pair the Graph diff tab shows first; returns the marker's path."""
+    pair = normalize_run_name(a), normalize_run_name(b)
+    path = Path(logdir) / MARKER
+    body = {"a": pair[0], "b": pair[1], "recorded": time.time()}
+    write_bytes_atomic(path, (json.dumps(body, indent=2) + "\n").encode("utf-8"))
+    return path
+
+
+def read_pair(logdir: Path) -> tuple[str, str] | None:
+    """The pair :func:`record_pair` wrote, or None when there is none or it is unreadable."""
+    try:
+        body = json.loads((Path(logdir) / MARKER).read_text(encoding="utf-8"))
+        return normalize_run_name(body["a"]), normalize_run_name(body["b"])
+    except (OSError, ValueError, KeyError, TypeError, InspectorError):
+        # A missing or hand-mangled marker only loses the default pair.
+        return None
+
+
+def diff_tab_url(board_url: str, a: str | None = None, b: str | None = None) -> str:
+    """The URL that opens TensorBoard on the Graph diff tab, comparing ``a`` with ``b``.
+
+    ``http://127.0.0.1:6006/#graph_diff&a=retrained&b=optimized``: TensorBoard
+    keeps the hash's extra keys, and the tab reads them from the top window;
+    without ``a`` and ``b`` the tab opens on the recorded pair.
+    """
+    url = board_url.split("#", 1)[0]
+    if not url.endswith("/"):
+        url += "/"
+    url += "#" + PLUGIN_NAME
+    if a is not None and b is not None:
+        url += "&a=" + urllib.parse.quote(a, safe="") + "&b=" + urllib.parse.quote(b, safe="")
+    return url

@@ -1,0 +1,79 @@
+"""The Graph diff tab's JSON: GraphDiff.to_json() plus both graphs as compact name-scope trees."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tensorboard.compat.proto.graph_pb2 import GraphDef
+
+from inspector.analysis.diff import GraphDiff
+
+# Node status in a tree. A scope that is not itself a node has status -1 and op -1.
+SAME, REMOVED, ADDED, CHANGED = 0, 1, 2, 3
+# NodeChange.what, one letter each, so 140 rewritten nodes cost a few bytes each.
+WHAT_CODES = {"op": "o", "inputs": "i", "value": "v", "attrs": "a", "device": "d"}
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def diff_payload(diff: GraphDiff, a: GraphDef, b: GraphDef, *, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything the tab draws for one pair, in one JSON object.
+
+    ``diff`` keeps GraphDiff.to_json()'s keys, except that the node-name lists
+    (only_a, only_b, changed) are replaced by ``counts``: the trees carry every
+    node. ``trees`` is ``{"ops": [op names], "a": root, "b": root}`` where each
+    tree node is ``[segment, op index, status, children, what]`` with trailing
+    empty fields left out (see the module constants).
+    """
+    data = diff.to_json()
+    counts = {"only_a": len(data.pop("only_a")), "only_b": len(data.pop("only_b")), "changed": len(data.pop("changed"))}
+    changed = {c.name: "".join(WHAT_CODES.get(w, "?") for w in c.what) for c in diff.changed}
+    ops: dict[str, int] = {}
+    trees = {
+        "a": scope_tree(a, marked=set(diff.only_a), mark=REMOVED, changed=changed, ops=ops),
+        "b": scope_tree(b, marked=set(diff.only_b), mark=ADDED, changed=changed, ops=ops),
+    }
+    return {
+        "diff": data | {"counts": counts},
+        "trees": {"ops": list(ops), **trees},
+        "what_codes": {code: what for what, code in WHAT_CODES.items()},
+        **(extra or {}),
+    }
+
+
+def scope_tree(
+    graph: GraphDef, *, marked: set[str], mark: int, changed: dict[str, str], ops: dict[str, int]
+) -> list[Any]:
+    """``graph``'s nodes nested by name scope under a root ``["", -1, -1, children]``.
+
+    Nodes in ``marked`` get status ``mark``, those in ``changed`` get CHANGED
+    and their what-letters; ``ops`` maps op names to indices and is extended.
+    """
+    root: dict[str, Any] = {"k": {}}
+    for node in graph.node:
+        here = root
+        for part in node.name.split("/"):
+            here = here["k"].setdefault(part, {"k": {}})
+        here["op"] = ops.setdefault(node.op, len(ops))
+        if node.name in marked:
+            here["s"] = mark
+        elif node.name in changed:
+            here["s"] = CHANGED
+            here["w"] = changed[node.name]
+        else:
+            here["s"] = SAME
+    return _encode("", root)
+
+
+def _encode(segment: str, entry: dict[str, Any]) -> list[Any]:
+    kids = [_encode(name, child) for name, child in sorted(entry["k"].items(), key=lambda kv: _natural(kv[0]))]
+    out: list[Any] = [segment, entry.get("op", -1), entry.get("s", -1), kids, entry.get("w", "")]
+    while len(out) > 3 and not out[-1]:
+        out.pop()
+    return out
+
+
+def _natural(name: str) -> tuple:
+    # conv2d_2 before conv2d_10, as a person reads them.
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p.lower()) for p in _DIGITS.split(name) if p)

@@ -1,0 +1,1 @@
+"""TensorFlow Lite: conversion, the will-it-load check, and export with verification."""
