@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from tensorboard.compat.proto.graph_pb2 import GraphDef
 
+from inspector.errors import InspectorError
 from inspector.graph import samples
 
 pytestmark = pytest.mark.slow
@@ -142,12 +143,24 @@ def test_retrain_shaped_mobilenet_options() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs",
-    [{"blocks": 0}, {"blocks": 14}, {"size": 16}, {"classes": 1}, {"depth_multiplier": 0.0}],
+    ("kwargs", "message"),
+    [
+        ({"blocks": 0}, "retrain_shaped_mobilenet: blocks=0, but MobileNet v1 has 1 to 13 separable blocks; "
+                        "pass a number in that range"),
+        ({"blocks": 14}, "retrain_shaped_mobilenet: blocks=14, but MobileNet v1 has 1 to 13 separable blocks; "
+                         "pass a number in that range"),
+        ({"size": 16}, "retrain_shaped_mobilenet: size=16 is too small; pass 32 pixels or more (the stem and pooling need them)"),
+        ({"classes": 1}, "retrain_shaped_mobilenet: classes=1, but a classifier needs two or more; pass classes=2 or more"),
+        ({"depth_multiplier": 0.0}, "retrain_shaped_mobilenet: depth_multiplier=0.0 makes no layers; pass a positive one "
+                                    "(retrain.py's MobileNets use 0.25, 0.5, 0.75 or 1.0)"),
+        ({"depth_multiplier": float("nan")}, "retrain_shaped_mobilenet: depth_multiplier=nan makes no layers; pass a positive "
+                                             "one (retrain.py's MobileNets use 0.25, 0.5, 0.75 or 1.0)"),
+    ],
 )
-def test_retrain_shaped_mobilenet_rejects_bad_options(kwargs: dict) -> None:
-    with pytest.raises(ValueError):
+def test_retrain_shaped_mobilenet_rejects_bad_options(kwargs: dict, message: str) -> None:
+    with pytest.raises(InspectorError) as caught:
         samples.retrain_shaped_mobilenet(**kwargs)
+    assert caught.value.message == message
 
 
 def test_keras_conv_bn_freezes_to_unfused_batch_norm(conv_bn: GraphDef) -> None:
@@ -181,11 +194,17 @@ def test_keras_frozen_mobilenet_small_input() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "size"), [("ResNet50", None), ("MobileNet", 16), ("InceptionV3", 64)]
+    ("name", "size", "message"),
+    [
+        ("ResNet50", None, "keras_frozen: no Keras model 'ResNet50' here; pick one of MobileNet, MobileNetV2, InceptionV3"),
+        ("MobileNet", 16, "keras_frozen: MobileNet needs an input of at least 32 pixels, not 16; pass a bigger input_size"),
+        ("InceptionV3", 64, "keras_frozen: InceptionV3 needs an input of at least 75 pixels, not 64; pass a bigger input_size"),
+    ],
 )
-def test_keras_frozen_rejects_unknown_models_and_tiny_inputs(name: str, size: int | None) -> None:
-    with pytest.raises(ValueError):
+def test_keras_frozen_rejects_unknown_models_and_tiny_inputs(name: str, size: int | None, message: str) -> None:
+    with pytest.raises(InspectorError) as caught:
         samples.keras_frozen(name, input_size=size)
+    assert caught.value.message == message
 
 
 def test_write_graph_round_trips(tmp_path: Path, conv_bn: GraphDef) -> None:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from tensorboard.compat.proto.graph_pb2 import GraphDef
 
 from inspector.atomic import write_bytes_atomic
+from inspector.errors import InspectorError
 from inspector.graph.tfcompat import tf
 
 # MobileNet v1's 13 separable blocks as (stride, pointwise depth) at multiplier 1.0.
@@ -50,13 +51,19 @@ def retrain_shaped_mobilenet(
     training-mode dropout before the final MatMul, so two runs on one input differ.
     """
     if not 1 <= blocks <= len(_MOBILENET_V1_BLOCKS):
-        raise ValueError(f"blocks must be 1..{len(_MOBILENET_V1_BLOCKS)}, not {blocks}")
+        raise InspectorError(
+            f"retrain_shaped_mobilenet: blocks={blocks}, but MobileNet v1 has 1 to {len(_MOBILENET_V1_BLOCKS)} "
+            "separable blocks; pass a number in that range"
+        )
     if size < 32:
-        raise ValueError(f"size must be at least 32, not {size}")
+        raise InspectorError(f"retrain_shaped_mobilenet: size={size} is too small; pass 32 pixels or more (the stem and pooling need them)")
     if classes < 2:
-        raise ValueError(f"classes must be at least 2, not {classes}")
-    if depth_multiplier <= 0:
-        raise ValueError(f"depth_multiplier must be positive, not {depth_multiplier}")
+        raise InspectorError(f"retrain_shaped_mobilenet: classes={classes}, but a classifier needs two or more; pass classes=2 or more")
+    if not depth_multiplier > 0:
+        raise InspectorError(
+            f"retrain_shaped_mobilenet: depth_multiplier={depth_multiplier} makes no layers; pass a positive one "
+            "(retrain.py's MobileNets use 0.25, 0.5, 0.75 or 1.0)"
+        )
 
     import numpy as np
 
@@ -200,10 +207,13 @@ def keras_frozen(name: str, *, input_size: int | None = None, seed: int = 0) -> 
     ``input``; the output is the Softmax's ``Identity``.
     """
     if name not in KERAS_MODELS:
-        raise ValueError(f"unknown Keras model {name!r}; choose one of {', '.join(KERAS_MODELS)}")
+        raise InspectorError(f"keras_frozen: no Keras model {name!r} here; pick one of {', '.join(KERAS_MODELS)}")
     size = input_size if input_size is not None else (299 if name == "InceptionV3" else 224)
     if size < _KERAS_MIN_INPUT[name]:
-        raise ValueError(f"{name} needs an input of at least {_KERAS_MIN_INPUT[name]} pixels, not {size}")
+        raise InspectorError(
+            f"keras_frozen: {name} needs an input of at least {_KERAS_MIN_INPUT[name]} pixels, not {size}; "
+            "pass a bigger input_size"
+        )
 
     def build() -> GraphDef:
         tensorflow = tf()

@@ -55,17 +55,22 @@ def quiet_stderr() -> Iterator[None]:
         os.close(devnull)
 
 
-class BadTensorDtype(ValueError):
-    """A constant tensor whose dtype is no TensorFlow type: TensorFlow aborts the process on it, so it never gets there."""
+class BadTensorDtype(InspectorError, ValueError):
+    """A tensor whose dtype is no TensorFlow type (a damaged file): TensorFlow aborts the process on it, so it never gets there.
+
+    A user's error, so an InspectorError: nothing lets it out as a traceback. It is
+    also a ValueError, as TensorFlow's own import errors are, so that each place
+    that imports a graph (tfrun.import_graph, the runners, the TFLite converter)
+    reports it as it reports those: with the file's name and the fix.
+    """
 
 
 def to_tf(graph: GraphDef) -> Any:
     """tensorboard's GraphDef -> TensorFlow's GraphDef (same schema, other Python class).
 
     Every graph TensorFlow sees passes here, so this is where a tensor with an
-    invalid dtype is refused (BadTensorDtype, a ValueError like TensorFlow's own
-    import errors): TensorFlow imports it, then aborts the whole process with a
-    failed CHECK when the tensor is built.
+    invalid dtype is refused (BadTensorDtype): TensorFlow imports it, then aborts
+    the whole process with a failed CHECK when the tensor is built.
     """
     tensorflow = tf()
     _check_tensor_dtypes(graph)

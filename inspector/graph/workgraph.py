@@ -13,6 +13,16 @@ from tensorboard.util import tensor_util
 
 from inspector.graph.refs import CONTROL, data_ref, node_of, split_ref
 
+
+class GraphEditError(RuntimeError):
+    """An edit the working graph cannot make: a bug in the pass that asked, never the user's input.
+
+    The optimizer checks a graph (unique names, every input present, imports into
+    TensorFlow) before any pass edits it, so no graph a user gives can lead here;
+    like any other bug it keeps its traceback instead of becoming an InspectorError.
+    """
+
+
 class WorkGraph:
     """A mutable copy of a GraphDef that keeps a reverse index (who reads each node) up to date."""
 
@@ -89,7 +99,7 @@ class WorkGraph:
 
     def add(self, node: NodeDef) -> NodeDef:
         if node.name in self._nodes:
-            raise ValueError(f"node {node.name!r} already exists")
+            raise GraphEditError(f"node {node.name!r} already exists")
         self._nodes[node.name] = node
         self._users.setdefault(node.name, {})
         for ref in node.input:
@@ -149,7 +159,7 @@ class WorkGraph:
         target = node_of(to)
         beyond = [user.name for user, _, port in self.data_users(name) if port != 0]
         if beyond:
-            raise ValueError(f"{beyond[0]} reads a second output of {name}, which has only one to forward")
+            raise GraphEditError(f"{beyond[0]} reads a second output of {name}, which has only one to forward")
         for user in self.users(name):
             refs = []
             for ref in user.input:
