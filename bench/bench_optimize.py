@@ -16,9 +16,9 @@ as ``bench/bench_tb.py`` does) and the tiny ``keras_conv_bn``.
 
 For each graph the three tools each make an optimized graph from the original:
 
-* ``tf``: ``inspector.optimizer.pipeline.tensorflow_optimize``, TensorFlow's
+* ``tf``: ``inspector.optimizer.baselines.tensorflow_optimize``, TensorFlow's
   ``optimize_for_inference`` exactly as the codelab runs it;
-* ``grappler``: ``inspector.optimizer.pipeline.grappler_optimize``, Grappler run offline
+* ``grappler``: ``inspector.optimizer.baselines.grappler_optimize``, Grappler run offline
   with its constant-folding and arithmetic optimizers (the graph it writes, not
   what a Session does at run time);
 * ``inspector``: ``inspector.optimizer.pipeline.optimize`` with its defaults
@@ -175,7 +175,8 @@ class Optimized:
 
 def optimize_all(graph: GraphDef, *, what: str) -> Optimized:
     from inspector.errors import InspectorError
-    from inspector.optimizer.pipeline import detect_names, grappler_optimize, optimize, tensorflow_optimize
+    from inspector.optimizer.baselines import grappler_optimize, tensorflow_optimize
+    from inspector.optimizer.pipeline import detect_names, optimize
 
     try:
         names = detect_names(graph, what=what)

@@ -1,10 +1,11 @@
-"""The inference optimizer: input/output names, inspector's passes, and TensorFlow's and Grappler's as baselines."""
+"""The inference optimizer: input/output names, running the registry of passes, and what each pass did."""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tensorboard.compat.proto.graph_pb2 import GraphDef
 from tensorboard.compat.proto.types_pb2 import DataType
@@ -13,6 +14,9 @@ from inspector.errors import InspectorError
 from inspector.graph.ops import VARIABLE_OPS
 from inspector.graph.refs import node_of
 from inspector.graph.stats import GraphStats, dtype_name, graph_stats
+
+if TYPE_CHECKING:
+    from inspector.graph.workgraph import WorkGraph
 
 
 @dataclass(frozen=True)
@@ -23,12 +27,45 @@ class DetectedNames:
 
 @dataclass(frozen=True)
 class PassReport:
-    """One pass: nodes it removed and added (a node that changed op counts as both), and what it did."""
+    """One pass: the nodes it removed, added and rewired, why, and what it did in words.
+
+    Found by comparing the working graph (name, op, inputs of each node) before
+    and after the pass. A node that changed op (an Add folded into a Const of the
+    same name) is both removed and added; one that kept its op but reads other
+    inputs is rewired. Every node listed has a reason: the pass's own where it
+    gave one, else one read off the change. Across a run, replaying the passes'
+    removed and added names in order turns the input graph's names into the
+    output graph's.
+    """
 
     name: str
-    removed: int
-    added: int
-    notes: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+    removed_nodes: tuple[str, ...] = ()
+    added_nodes: tuple[str, ...] = ()
+    rewired_nodes: tuple[str, ...] = ()
+    reasons: Mapping[str, str] = field(default_factory=dict, hash=False)
+    skipped: str | None = None  # why the pass did not run: "--skip-pass", or what an option says
+
+    @property
+    def removed(self) -> int:
+        return len(self.removed_nodes)
+
+    @property
+    def added(self) -> int:
+        return len(self.added_nodes)
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "removed": self.removed,
+            "added": self.added,
+            "notes": list(self.notes),
+            "skipped": self.skipped,
+            "removed_nodes": list(self.removed_nodes),
+            "added_nodes": list(self.added_nodes),
+            "rewired_nodes": list(self.rewired_nodes),
+            "reasons": dict(self.reasons),
+        }
 
 
 @dataclass(frozen=True)
@@ -59,18 +96,11 @@ class OptimizeResult:
             "detected": self.detected,
             "nodes_before": self.nodes_before,
             "nodes_after": self.nodes_after,
-            "passes": [{"name": p.name, "removed": p.removed, "added": p.added, "notes": list(p.notes)} for p in self.passes],
+            "passes": [p.to_json() for p in self.passes],
             "unfolded": [{"node": u.node, "reason": u.reason} for u in self.unfolded],
             "dropout": list(self.dropout),
             "dropout_stripped": self.dropout_stripped,
         }
-
-
-# The passes, in the order they run.
-PASSES: tuple[str, ...] = (
-    "strip_unused", "remove_identity", "fold_constants", "dropout", "fold_batch_norm", "merge_linear", "simplify",
-    "fuse_resize_conv",
-)
 
 
 
@@ -112,6 +142,7 @@ def optimize(
     toco_compatible: bool = False,
     frozen_graph: bool = True,
     strip_dropout: bool = False,
+    skip: Iterable[str] = (),
     what: str = "the graph",
 ) -> OptimizeResult:
     """Optimize a frozen graph for inference and say what each pass did.
@@ -122,11 +153,14 @@ def optimize(
     resize/pad+conv fusion (its fused ops are not TFLite ops) and keeps activations
     next to their convolutions, where TFLite fuses them; ``frozen_graph=False``
     lets variables through (their values cannot be folded); ``strip_dropout``
-    removes training-mode dropout, which is reported either way.
+    removes training-mode dropout, which is reported either way. ``skip`` names
+    passes of :data:`inspector.optimizer.passes.PASSES` not to run.
     """
-    from inspector.optimizer.passes import batchnorm, constfold, dropout, fuse, linear, prune, simplify, tfrun
     from inspector.graph.workgraph import WorkGraph
+    from inspector.optimizer.passes import PASSES, checked_skip, tfrun
+    from inspector.optimizer.passes.context import Options, PassContext
 
+    skipped = checked_skip(skip)
     _check_structure(graph, what)
     stats = graph_stats(graph)
     detected = input_names is None or output_names is None
@@ -146,7 +180,6 @@ def optimize(
                 f"{what}: input {name} is a {have} placeholder, not {dtype_name(placeholder_type_enum)}; "
                 f"pass --placeholder_type_enum {node.attr['dtype'].type}"
             )
-    keep = list(dict.fromkeys(list(outputs) + list(inputs)))
 
     try:
         original_info = tfrun.static_outputs(graph)
@@ -164,18 +197,32 @@ def optimize(
                 f"{what}: input {name} gives {dtype_name(dtype % 100)}, not {dtype_name(placeholder_type_enum)}; "
                 f"pass --placeholder_type_enum {dtype % 100}"
             )
-    g = WorkGraph(graph)
+    variables = _needed_variables(graph, inputs=inputs, outputs=outputs)
+    if variables and frozen_graph:
+        raise InspectorError(
+            f"{what}: holds {len(variables)} variables (e.g. {variables[0]}), so it is not frozen; freeze it first "
+            "(retrain.py and freeze_graph write frozen graphs) or pass --frozen_graph=False"
+        )
+    options = Options(
+        placeholder_type_enum=placeholder_type_enum, toco_compatible=toco_compatible, frozen=frozen_graph,
+        strip_dropout=strip_dropout,
+    )
+    ctx = PassContext(graph=WorkGraph(graph), inputs=tuple(inputs), outputs=tuple(outputs), options=options)
     reports: list[PassReport] = []
-
-    def run(name: str, step: Callable[[], list[str]]) -> None:
-        before = {(node.name, node.op) for node in g}
+    for step in PASSES:
+        reason = "--skip-pass" if step.name in skipped else step.skip_reason(options)
+        if reason:
+            reports.append(PassReport(step.name, notes=(f"skipped: {reason}",), skipped=reason))
+            continue
+        before = _snapshot(ctx.graph)
+        ctx.reasons = {}
         try:
-            notes = step()
+            notes = step.run(ctx)
             # Checked after every pass (cheap without the weights), so a failure names the pass at fault.
-            tfrun.import_graph(tfrun.light(g.to_graphdef()))
+            tfrun.import_graph(tfrun.light(ctx.graph.to_graphdef()))
         except tfrun.ImportFailed as exc:
             raise InspectorError(
-                f"{what}: after the {name} pass the graph does not import into TensorFlow ({exc}); nothing written. "
+                f"{what}: after the {step.name} pass the graph does not import into TensorFlow ({exc}); nothing written. "
                 "This is a bug in inspector's optimizer, please report it with the graph"
             ) from None
         except tfrun.EvaluateFailed as exc:
@@ -184,52 +231,10 @@ def optimize(
                 f"{what}: TensorFlow cannot compute the graph's constants ({exc}); a Const is corrupt "
                 "(a damaged or hand-edited file?), export the graph again"
             ) from None
-        after = {(node.name, node.op) for node in g}
-        reports.append(PassReport(name=name, removed=len(before - after), added=len(after - before), notes=tuple(notes)))
+        reports.append(_report(step.name, notes, before, _snapshot(ctx.graph), ctx.reasons))
 
-    run("strip_unused", lambda: prune.strip_unused(g, inputs=inputs, outputs=outputs, placeholder_types=[placeholder_type_enum] * len(inputs)))
-    variables = [node.name for node in g if node.op in VARIABLE_OPS]
-    if variables and frozen_graph:
-        raise InspectorError(
-            f"{what}: holds {len(variables)} variables (e.g. {variables[0]}), so it is not frozen; freeze it first "
-            "(retrain.py and freeze_graph write frozen graphs) or pass --frozen_graph=False"
-        )
-    run("remove_identity", lambda: prune.remove_identities(g, inputs=inputs, outputs=outputs, frozen=frozen_graph))
-    # Found before constant folding, while a decomposed batch norm still shows its Rsqrt.
-    candidates = batchnorm.find_batch_norms(g, constfold.constant_names(g))
-    run("fold_constants", lambda: constfold.fold_constants(g, keep=keep))
-
-    found: list[dropout.Dropout] = []
-    stripped: list[dropout.Dropout] = []
-
-    def dropout_pass() -> list[str]:
-        dropouts, notes = dropout.find_dropout(g, inputs=inputs)
-        found.extend(dropouts)
-        if not found:
-            return notes
-        if strip_dropout:
-            stripped.extend(d for d in found if d.output not in keep)
-            notes += [f"{d.output}: an output of the graph, so left in" for d in found if d.output in keep]
-            return notes + dropout.strip_dropout(g, stripped, keep=keep)
-        return notes + [f"{d.output}: training-mode dropout, left in (strip_dropout removes it)" for d in found]
-
-    run("dropout", dropout_pass)
-    unfolded: list[Unfolded] = []
-
-    def batchnorm_pass() -> list[str]:
-        notes, left = batchnorm.fold_batch_norms(g, keep=keep, candidates=candidates)
-        unfolded.extend(Unfolded(node=name, reason=reason) for name, reason in left)
-        return notes
-
-    run("fold_batch_norm", batchnorm_pass)
-    run("merge_linear", lambda: linear.merge_linear(g, keep=keep))
-    run("simplify", lambda: simplify.simplify(g, keep=keep, hoist_activations=not toco_compatible))
-    if toco_compatible:
-        reports.append(PassReport("fuse_resize_conv", 0, 0, ("skipped: toco_compatible (its fused ops are not TFLite ops)",)))
-    else:
-        run("fuse_resize_conv", lambda: fuse.fuse_resize_and_conv(g, keep=keep))
-
-    result = g.to_graphdef()
+    found, stripped = ctx.dropouts, ctx.stripped
+    result = ctx.graph.to_graphdef()
     _restore_inputs(result, originals, original_info, inputs, placeholder_type_enum)
     _validate(result, inputs=inputs, outputs=outputs, what=what)
     return OptimizeResult(
@@ -238,7 +243,7 @@ def optimize(
         output_names=tuple(outputs),
         detected=detected,
         passes=tuple(reports),
-        unfolded=tuple(unfolded),
+        unfolded=tuple(Unfolded(node=name, reason=reason) for name, reason in ctx.unfolded),
         dropout=tuple(d.output for d in found),
         dropout_stripped=bool(found) and len(stripped) == len(found),
         nodes_before=len(graph.node),
@@ -251,49 +256,71 @@ def optimize_graph(graph: GraphDef, *, input_names: Sequence[str], output_names:
     return optimize(graph, input_names=input_names, output_names=output_names).graph
 
 
-def tensorflow_optimize(
-    graph: GraphDef,
-    *,
-    input_names: Sequence[str],
-    output_names: Sequence[str],
-    placeholder_type_enum: int = DataType.DT_FLOAT,
-    toco_compatible: bool = False,
-) -> GraphDef:
-    """TensorFlow's own ``optimize_for_inference``, exactly as the codelab runs it (the baseline; unchecked)."""
-    from inspector.graph import tfcompat
+# --- what a pass did ------------------------------------------------------------
 
-    tfcompat.tf()
-    from tensorflow.python.tools import optimize_for_inference_lib
+Snapshot = dict[str, tuple[str, tuple[str, ...]]]  # name -> (op, inputs)
 
-    result = optimize_for_inference_lib.optimize_for_inference(
-        tfcompat.to_tf(graph), list(input_names), list(output_names), placeholder_type_enum, toco_compatible
+
+def _snapshot(g: WorkGraph) -> Snapshot:
+    return {node.name: (node.op, tuple(node.input)) for node in g}
+
+
+def _report(name: str, notes: Sequence[str], before: Snapshot, after: Snapshot, given: Mapping[str, str]) -> PassReport:
+    """The pass's record: what changed between the snapshots, each with the pass's reason or one read off the change."""
+    removed = [n for n, (op, _) in before.items() if n not in after or after[n][0] != op]
+    added = [n for n, (op, _) in after.items() if n not in before or before[n][0] != op]
+    rewired = [n for n, (op, inputs) in after.items() if n in before and before[n][0] == op and before[n][1] != inputs]
+    readers: dict[str, list[str]] = {}
+    for reader, (_, inputs) in after.items():
+        for ref in inputs:
+            readers.setdefault(node_of(ref), []).append(reader)
+    reasons = {}
+    for node in dict.fromkeys(removed + added + rewired):
+        reasons[node] = given.get(node) or _read_off(node, before, after, readers)
+    return PassReport(
+        name=name, notes=tuple(notes), removed_nodes=tuple(removed), added_nodes=tuple(added),
+        rewired_nodes=tuple(rewired), reasons=reasons,
     )
-    return tfcompat.from_tf(result)
 
 
-def grappler_optimize(
-    graph: GraphDef, *, output_names: Sequence[str], optimizers: Sequence[str] = ("constfold", "arithmetic")
-) -> GraphDef:
-    """Grappler run offline with only ``optimizers``, fetching ``output_names`` (a baseline for tests and benchmarks)."""
-    from inspector.graph import tfcompat
+def _read_off(node: str, before: Snapshot, after: Snapshot, readers: Mapping[str, list[str]]) -> str:
+    """A reason for a change the pass gave none for, from the snapshots alone."""
+    old, new = before.get(node), after.get(node)
+    if old is not None and new is not None and old[0] != new[0]:
+        return f"{old[0]} replaced by {new[0]}"
+    if new is None:
+        return f"{old[0]} removed: nothing the outputs need reads it any more"
+    if old is None:
+        users = readers.get(node, [])
+        return f"new {new[0]}" + (f", read by {_some(users)}" if users else "")
+    gone = [ref for ref in old[1] if ref not in new[1]]
+    came = [ref for ref in new[1] if ref not in old[1]]
+    if gone and came:
+        return f"reads {_some(came)} instead of {_some(gone)}"
+    if gone:
+        return f"no longer reads {_some(gone)}"
+    return f"now also reads {_some(came)}" if came else "reads its inputs in another order"
 
-    tf = tfcompat.tf()
-    from tensorflow.core.protobuf import config_pb2
-    from tensorflow.python.grappler import tf_optimizer
 
-    tf_graph = tf.Graph()
-    with tf_graph.as_default():
-        tf.graph_util.import_graph_def(tfcompat.to_tf(graph), name="")
-        # Grappler keeps what the "train_op" collection fetches and may prune the rest.
-        fetch = tf_graph.get_collection_ref("train_op")
-        for name in output_names:
-            fetch.append(tf_graph.get_operation_by_name(name))
-        meta_graph = tf.compat.v1.train.export_meta_graph(graph=tf_graph)
-    config = config_pb2.ConfigProto()
-    rewrites = config.graph_options.rewrite_options
-    rewrites.optimizers.extend(optimizers)
-    rewrites.min_graph_nodes = -1
-    return tfcompat.from_tf(tf_optimizer.OptimizeGraph(config, meta_graph, verbose=False))
+def _some(names: Sequence[str], limit: int = 3) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _needed_variables(graph: GraphDef, *, inputs: Sequence[str], outputs: Sequence[str]) -> list[str]:
+    """Variable nodes the outputs read, short of the inputs (what strip_unused would keep of them)."""
+    by_name = {node.name: node for node in graph.node}
+    fed = set(inputs)
+    seen: set[str] = set()
+    stack = list(outputs)
+    while stack:
+        name = stack.pop()
+        if name in seen or name not in by_name:
+            continue
+        seen.add(name)
+        if name not in fed:
+            stack.extend(node_of(ref) for ref in by_name[name].input)
+    return [node.name for node in graph.node if node.name in seen and node.op in VARIABLE_OPS]
 
 
 # --- checks -------------------------------------------------------------------
@@ -344,7 +371,8 @@ def _restore_inputs(result: GraphDef, originals: dict, info: dict, inputs: Seque
     from inspector.optimizer.passes.prune import declared_shape
 
     for node in result.node:
-        if node.name not in inputs:
+        # Not a Placeholder only when strip_unused was skipped: then the node is left as it is.
+        if node.name not in inputs or node.op != "Placeholder":
             continue
         node.attr["dtype"].type = dtype
         if "shape" in node.attr:

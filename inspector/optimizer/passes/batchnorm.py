@@ -11,6 +11,7 @@ from tensorboard.compat.proto.types_pb2 import DataType
 
 from inspector.graph.refs import split_ref
 from inspector.graph.workgraph import WorkGraph, const_value, make_const
+from inspector.optimizer.passes.context import Because, no_reasons
 
 FUSED_OPS = frozenset({"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", "BatchNormWithGlobalNormalization"})
 # Op -> index of its weights input and rank of its output.
@@ -42,7 +43,7 @@ def find_batch_norms(g: WorkGraph, constant: set[str]) -> tuple[str, ...]:
 
 
 def fold_batch_norms(
-    g: WorkGraph, *, keep: Sequence[str], candidates: Sequence[str]
+    g: WorkGraph, *, keep: Sequence[str], candidates: Sequence[str], because: Because = no_reasons
 ) -> tuple[list[str], list[tuple[str, str]]]:
     """Fold what can be folded; return notes and (batch norm, why it stayed) for the rest."""
     keep_set = set(keep)
@@ -52,12 +53,13 @@ def fold_batch_norms(
 
     for node in g:
         if node.op in FUSED_OPS:
-            outcome = _decompose_fused(g, node)
+            outcome = _decompose_fused(g, node, because)
             if isinstance(outcome, str):
                 reasons[node.name] = outcome
             else:
                 alias[node.name] = outcome[0]
                 counts["fused"] += 1
+    origin = {mul: bn for bn, mul in alias.items()}
 
     changed = True
     while changed:
@@ -66,10 +68,11 @@ def fold_batch_norms(
             if node.name not in g:
                 continue
             if node.op == "Mul":
-                outcome = _fold_scale(g, node, keep_set)
+                # Reasons name a fused batch norm, not the Mul it became a moment ago.
+                outcome = _fold_scale(g, node, keep_set, because, label=origin.get(node.name, node.name))
                 kind = "scale"
             elif node.op in _ADD_OPS:
-                outcome = _fold_shift(g, node)
+                outcome = _fold_shift(g, node, because)
                 kind = "shift"
             else:
                 continue
@@ -104,7 +107,7 @@ def fold_batch_norms(
 # --- fused batch norm -------------------------------------------------------------
 
 
-def _decompose_fused(g: WorkGraph, node: NodeDef) -> str | tuple[str]:
+def _decompose_fused(g: WorkGraph, node: NodeDef, because: Because) -> str | tuple[str]:
     """FusedBatchNorm* (inference) -> Mul(x, scale) then BiasAdd(offset), the BiasAdd keeping the name."""
     if node.op == "BatchNormWithGlobalNormalization":
         x, mean_ref, var_ref, beta_ref, gamma_ref = list(g.data_inputs(node))[:5]
@@ -148,13 +151,17 @@ def _decompose_fused(g: WorkGraph, node: NodeDef) -> str | tuple[str]:
     bias = _bias_add(node.name, _t(node), device=node.device)
     g.replace(bias)
     g.set_inputs(bias, [mul.name, offset_const.name])
+    because(node.name, f"inference-mode {node.op} split into a Mul by its scale and this BiasAdd of its offset")
+    because(mul.name, f"the scale of the batch norm {node.name}")
+    because(scale_const.name, f"the per-channel scale of the batch norm {node.name}: gamma / sqrt(variance + epsilon)")
+    because(offset_const.name, f"the per-channel offset of the batch norm {node.name}: beta - mean * scale")
     return (mul.name,)
 
 
 # --- scale (Mul) ------------------------------------------------------------------
 
 
-def _fold_scale(g: WorkGraph, node: NodeDef, keep: set[str]) -> bool | str | None:
+def _fold_scale(g: WorkGraph, node: NodeDef, keep: set[str], because: Because, *, label: str) -> bool | str | None:
     """Mul(conv [+ bias], c) -> conv with weights * c [+ bias * c]. True, a reason it cannot, or None if n/a."""
     split = _const_operand(g, node, either_side=True)
     if split is None:
@@ -196,10 +203,19 @@ def _fold_scale(g: WorkGraph, node: NodeDef, keep: set[str]) -> bool | str | Non
         bias = const_value(g.producer(g.data_inputs(bias_node)[1]))
         if bias is None or _bias_problem(bias_node):
             return f"the bias of {bias_node.name} is not a constant vector (NHWC)"
-    _set_weights(g, layer, _scaled_weights(layer, weights, per_channel).astype(weights.dtype))
+    made = _set_weights(g, layer, _scaled_weights(layer, weights, per_channel).astype(weights.dtype))
+    because(made, f"the weights of {layer.name} times the batch norm scale of {label}")
+    because(layer.name, f"its weights now include the batch norm scale of {label}")
+    if weights_node.name != made:
+        because(weights_node.name, f"replaced by {made}, with the batch norm scale of {label} folded in")
     if bias_node is not None:
-        _set_bias(g, bias_node, (bias.astype(np.float64) * per_channel).astype(bias.dtype))
+        made = _set_bias(g, bias_node, (bias.astype(np.float64) * per_channel).astype(bias.dtype))
+        because(made, f"the bias of {bias_node.name} times the batch norm scale of {label}")
+        because(bias_node.name, f"its bias now includes the batch norm scale of {label}")
+    scale_refs = [ref for ref in g.data_inputs(node) if ref != x_ref]
     g.splice_out(node.name, to=x_ref)
+    because(node.name, f"batch norm scale folded into the weights of {layer.name}")
+    because([split_ref(ref)[0] for ref in scale_refs], f"the batch norm scale of {label}, now in the weights of {layer.name}")
     return True
 
 
@@ -242,20 +258,23 @@ def _scaled_weights(layer: NodeDef, weights: np.ndarray, scale: np.ndarray) -> n
     return w * scale[:, None] if transposed else w * scale
 
 
-def _set_weights(g: WorkGraph, layer: NodeDef, value: np.ndarray) -> None:
+def _set_weights(g: WorkGraph, layer: NodeDef, value: np.ndarray) -> str:
+    """Point ``layer`` at new constant weights; returns the name of their Const."""
     index = WEIGHTED_OPS[layer.op][0]
     refs = list(layer.input)
     data_positions = [i for i, ref in enumerate(refs) if not ref.startswith("^")]
     old = g.producer(refs[data_positions[index]])
     refs[data_positions[index]] = _fresh_const(g, f"{layer.name}/folded_weights", value, old=old, reader=layer).name
     g.set_inputs(layer, refs)
+    return refs[data_positions[index]]
 
 
-def _set_bias(g: WorkGraph, bias_node: NodeDef, value: np.ndarray) -> None:
+def _set_bias(g: WorkGraph, bias_node: NodeDef, value: np.ndarray) -> str:
     refs = list(bias_node.input)
     old = g.producer(refs[1])
     refs[1] = _fresh_const(g, f"{bias_node.name}/folded_bias", value, old=old, reader=bias_node).name
     g.set_inputs(bias_node, refs)
+    return refs[1]
 
 
 def _fresh_const(g: WorkGraph, name: str, value: np.ndarray, *, old: NodeDef | None, reader: NodeDef) -> NodeDef:
@@ -268,7 +287,7 @@ def _fresh_const(g: WorkGraph, name: str, value: np.ndarray, *, old: NodeDef | N
 # --- shift (Add/Sub/BiasAdd) ------------------------------------------------------
 
 
-def _fold_shift(g: WorkGraph, node: NodeDef) -> bool | str | None:
+def _fold_shift(g: WorkGraph, node: NodeDef, because: Because) -> bool | str | None:
     """Add/Sub of a per-channel constant after a conv -> BiasAdd; two bias adds in a row -> one."""
     split = _const_operand(g, node, either_side=node.op in ("Add", "AddV2"))
     if split is None:
@@ -291,7 +310,11 @@ def _fold_shift(g: WorkGraph, node: NodeDef) -> bool | str | None:
         if per_channel is None:
             return None
         merged = (first.astype(np.float64) + per_channel).astype(first.dtype)
-        _replace_with_bias_add(g, node, g.data_inputs(producer)[0], merged, extra=g.control_inputs(producer))
+        old_op = node.op
+        made = _replace_with_bias_add(g, node, g.data_inputs(producer)[0], merged, extra=g.control_inputs(producer))
+        because(producer.name, f"bias add merged into the {old_op} {node.name} after it")
+        because(node.name, f"{old_op} merged with the bias add {producer.name} before it into one BiasAdd")
+        because(made, f"the biases of {producer.name} and {node.name} added up")
         return "merged"
     if node.op == "BiasAdd" or producer.op not in WEIGHTED_OPS or _layer_problem(g, producer):
         return None
@@ -304,7 +327,12 @@ def _fold_shift(g: WorkGraph, node: NodeDef) -> bool | str | None:
     per_channel = _per_channel(shift, channels, WEIGHTED_OPS[producer.op][1])
     if per_channel is None:
         return None
-    _replace_with_bias_add(g, node, x_ref, per_channel.astype(_np_dtype(node)), extra=[])
+    old_op = node.op
+    shift_refs = [ref for ref in g.data_inputs(node) if ref != x_ref]
+    made = _replace_with_bias_add(g, node, x_ref, per_channel.astype(_np_dtype(node)), extra=[])
+    because([split_ref(ref)[0] for ref in shift_refs], f"the per-channel shift of {node.name}, now its bias {made}")
+    because(node.name, f"per-channel {old_op} after {producer.name} became a BiasAdd (the batch norm shift)")
+    because(made, f"the per-channel shift of the {old_op} {node.name} as a bias")
     return True
 
 
@@ -322,13 +350,15 @@ def _weights_value_or_shape(g: WorkGraph, layer: NodeDef) -> np.ndarray | None:
     return value
 
 
-def _replace_with_bias_add(g: WorkGraph, node: NodeDef, x_ref: str, bias: np.ndarray, *, extra: list[str]) -> None:
+def _replace_with_bias_add(g: WorkGraph, node: NodeDef, x_ref: str, bias: np.ndarray, *, extra: list[str]) -> str:
+    """``node`` becomes BiasAdd(x_ref, bias) under its own name; returns the name of the bias Const."""
     t = _t(node)
     bias_const = g.add(make_const(g.unique_name(f"{node.name}/folded_bias"), bias, like=node))
     controls = ["^" + c for c in g.control_inputs(node) + extra]
     new = _bias_add(node.name, t, device=node.device)
     g.replace(new)
     g.set_inputs(new, [x_ref, bias_const.name] + controls)
+    return bias_const.name
 
 
 # --- helpers ----------------------------------------------------------------------

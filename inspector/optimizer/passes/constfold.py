@@ -12,6 +12,7 @@ from tensorboard.compat.proto.types_pb2 import DataType
 from inspector.optimizer.passes import tfrun
 from inspector.graph.refs import data_ref, node_of, split_ref
 from inspector.graph.workgraph import WorkGraph, const_from_proto, make_const
+from inspector.optimizer.passes.context import Because, no_reasons
 from inspector.graph.ops import (
     CONST_OPS, CONTROL_FLOW_OPS, DTYPE_BYTES, FEED_OPS, FUNCTION_ARG_OPS, VARIABLE_OPS, VARIABLE_READ_OPS, is_random,
 )
@@ -27,11 +28,11 @@ _UNFOLDABLE_DTYPES = frozenset({DataType.DT_RESOURCE, DataType.DT_VARIANT})
 SMALL_BYTES = 64 * 1024
 
 
-def fold_constants(g: WorkGraph, *, keep: Sequence[str]) -> list[str]:
+def fold_constants(g: WorkGraph, *, keep: Sequence[str], because: Because = no_reasons) -> list[str]:
     """Replace every constant-valued node that a non-constant node reads by a Const holding its value."""
     notes: list[str] = []
     info = tfrun.static_outputs(g.to_graphdef())
-    shapes = _materialise_shapes(g, info)
+    shapes = _materialise_shapes(g, info, because)
     if shapes:
         notes.append(f"{shapes} Shape/Size/Rank of statically known shapes became constants")
         info = tfrun.static_outputs(g.to_graphdef())
@@ -65,6 +66,8 @@ def fold_constants(g: WorkGraph, *, keep: Sequence[str]) -> list[str]:
         fetches = [(name, port) for name, ports in frontier.items() for port in sorted(ports)]
         values = dict(zip(fetches, tfrun.evaluate(sub, [f"{name}:{port}" for name, port in fetches])))
         folded = 0
+        # What the pruning at the end removes is the constant subgraph behind a folded value.
+        claimed: set[str] = set()
         for name, ports in frontier.items():
             results = {port: np.asarray(values[name, port]) for port in sorted(ports)}
             size = sum(value.nbytes for value in results.values())
@@ -73,20 +76,27 @@ def fold_constants(g: WorkGraph, *, keep: Sequence[str]) -> list[str]:
                 notes.append(f"kept {name}: {size / 2**20:.1f} MiB (folding would grow the file)")
                 continue
             device = g.node(name).device
+            inner = sorted(_ancestors(g, {name: ports}, constant) - claimed - set(frontier))
+            claimed.update(inner)
+            because(inner, f"part of the constant subgraph folded at {name}")
+            op = g.node(name).op
             for port, value in results.items():
                 proto = tfrun.tensor_proto(value)
                 if port == 0:
                     const = const_from_proto(name, proto)
                     const.device = device
                     g.replace(const)
+                    because(name, f"{op} folded into Const: its value depends on constants only")
                 else:
                     const = const_from_proto(g.unique_name(f"{name}/output_{port}"), proto)
                     const.device = device
                     g.add(const)
                     g.rewire(data_ref(name, port), const.name)
+                    because(const.name, f"output {port} of {name} ({op}), evaluated ahead of time")
                 folded += 1
             if 0 not in results and name in g:
                 # Only other outputs were read: the node itself is now unread.
+                because(name, f"{op} whose outputs read were folded into Const nodes")
                 for user in g.users(name):
                     g.set_inputs(user, [ref for ref in user.input if ref != "^" + name])
         if folded:
@@ -98,6 +108,7 @@ def fold_constants(g: WorkGraph, *, keep: Sequence[str]) -> list[str]:
         stale = [c for c in g.control_inputs(node) if c in constant and c in g and g.node(c).op != "Const"]
         if stale:
             g.set_inputs(node, [ref for ref in node.input if not (ref.startswith("^") and ref[1:] in stale)])
+            because(node.name, f"control edges from constant computations ({', '.join(stale)}) dropped: they order nothing at inference")
     g.drop_idle_controls()
     g.prune(keep)
     return notes
@@ -109,7 +120,7 @@ def constant_names(g: WorkGraph) -> set[str]:
     return _constant_nodes(g, order, None, {})
 
 
-def _materialise_shapes(g: WorkGraph, info: dict[str, list[tuple[int, tfrun.Shape]]]) -> int:
+def _materialise_shapes(g: WorkGraph, info: dict[str, list[tuple[int, tfrun.Shape]]], because: Because) -> int:
     count = 0
     for node in g:
         if node.op not in _MATERIALISED or not node.input:
@@ -130,6 +141,7 @@ def _materialise_shapes(g: WorkGraph, info: dict[str, list[tuple[int, tfrun.Shap
         else:
             value = np.array(len(shape), dtype=np.int32)
         g.replace(make_const(node.name, value, like=node))
+        because(node.name, f"{node.op} of a statically known shape {list(shape)} folded into Const")
         count += 1
     return count
 

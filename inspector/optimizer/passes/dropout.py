@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from inspector.graph.ops import SHAPE_OPS, is_random
 from inspector.graph.refs import node_of, split_ref
 from inspector.graph.workgraph import WorkGraph, const_value
+from inspector.optimizer.passes.context import Because, no_reasons
 
 # A dropout mask is random values pushed through a threshold.
 _THRESHOLDS = frozenset({"Floor", "Ceil", "Round", "GreaterEqual", "Greater", "Less", "LessEqual", "Cast"})
@@ -50,11 +51,20 @@ def find_dropout(g: WorkGraph, *, inputs: Sequence[str]) -> tuple[list[Dropout],
     return found, notes
 
 
-def strip_dropout(g: WorkGraph, found: Sequence[Dropout], *, keep: Sequence[str]) -> list[str]:
+def strip_dropout(
+    g: WorkGraph, found: Sequence[Dropout], *, keep: Sequence[str], because: Because = no_reasons
+) -> list[str]:
     """At inference a dropout is the identity: readers of its output read its input, unscaled."""
     for dropout in found:
         if dropout.output in g and dropout.output not in set(keep):
+            # Between the random op and the output: what draws and thresholds the mask.
+            mask = _forward(g, [dropout.random], skip=frozenset()) - _forward(g, [dropout.output], skip=frozenset())
+            # What _unscaled stepped back over: the 1/keep_prob scaling training does and inference does not.
+            scaling = [node_of(r) for r in g.data_inputs(g.node(dropout.output)) if node_of(r) not in mask and r != dropout.source]
             g.splice_out(dropout.output, to=dropout.source)
+            because(scaling, f"the 1/keep_prob scaling of the dropout at {dropout.output}, which inference does not do")
+            because(dropout.output, f"training-mode dropout, the identity at inference: readers now read {dropout.source}")
+            because(sorted(mask), f"drew the random mask of the dropout at {dropout.output}")
     g.prune(keep)
     return [f"{d.output}: now reads {d.source} directly" for d in found]
 

@@ -10,9 +10,10 @@ from tensorboard.compat.proto.node_def_pb2 import NodeDef
 from tensorboard.compat.proto.types_pb2 import DataType
 
 from inspector.graph.workgraph import WorkGraph, make_const
+from inspector.optimizer.passes.context import Because, no_reasons
 
 
-def fuse_resize_and_conv(g: WorkGraph, *, keep: Sequence[str]) -> list[str]:
+def fuse_resize_and_conv(g: WorkGraph, *, keep: Sequence[str], because: Because = no_reasons) -> list[str]:
     """ResizeBilinear and/or MirrorPad feeding a Conv2D -> FusedResizeAndPadConv2D / FusedPadConv2D."""
     kept = set(keep)
     fused = 0
@@ -58,6 +59,11 @@ def fuse_resize_and_conv(g: WorkGraph, *, keep: Sequence[str]) -> list[str]:
             inputs = [g.data_inputs(pad)[0], paddings_ref, weights_ref]
         g.replace(fused_op)
         g.set_inputs(fused_op, inputs + controls)
+        before = " and ".join(f"the {n.op} {n.name}" for n in (resize, pad) if n is not None)
+        because(conv.name, f"Conv2D fused with {before} into one {fused_op.op}")
+        because([n.name for n in (resize, pad) if n is not None], f"fused into the {fused_op.op} {conv.name}")
+        if pad is None:
+            because(paddings_ref, f"zero paddings: {conv.name}'s {fused_op.op} pads nothing")
         fused += 1
     g.prune(keep)
     notes = [f"{fused} Conv2D fused with the resize/pad before it"] if fused else []

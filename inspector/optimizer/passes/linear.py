@@ -11,12 +11,13 @@ from tensorboard.compat.proto.node_def_pb2 import NodeDef
 from inspector.optimizer.passes import tfrun
 from inspector.graph.refs import split_ref
 from inspector.graph.workgraph import WorkGraph, const_value, make_const
+from inspector.optimizer.passes.context import Because, no_reasons
 
 # Ops that may sit between the conv and the MatMul without breaking linearity or reordering elements.
 _BETWEEN = frozenset({"BiasAdd", "Squeeze", "Reshape"})
 
 
-def merge_linear(g: WorkGraph, *, keep: Sequence[str]) -> list[str]:
+def merge_linear(g: WorkGraph, *, keep: Sequence[str], because: Because = no_reasons) -> list[str]:
     """retrain.py's new layer reads the base model's logits (a 1x1 conv); nothing non-linear sits between, so one MatMul does both."""
     info = tfrun.static_outputs(g.to_graphdef())
     kept = set(keep)
@@ -24,14 +25,14 @@ def merge_linear(g: WorkGraph, *, keep: Sequence[str]) -> list[str]:
     for matmul in g:
         if matmul.name not in g or matmul.op != "MatMul" or matmul.attr["transpose_a"].b:
             continue
-        merged = _merge(g, matmul, info, kept)
+        merged = _merge(g, matmul, info, kept, because)
         if merged:
             notes.append(merged)
     g.prune(keep)
     return notes
 
 
-def _merge(g: WorkGraph, matmul: NodeDef, info: dict, kept: set[str]) -> str | None:
+def _merge(g: WorkGraph, matmul: NodeDef, info: dict, kept: set[str], because: Because) -> str | None:
     x_ref, w_ref = g.data_inputs(matmul)[:2]
     second = const_value(g.producer(w_ref))
     if second is None or second.ndim != 2:
@@ -92,9 +93,26 @@ def _merge(g: WorkGraph, matmul: NodeDef, info: dict, kept: set[str]) -> str | N
     new_weights = g.add(make_const(g.unique_name(f"{matmul.name}/merged_weights"), weights.astype(second.dtype), like=matmul))
     g.set_inputs(matmul, [squeeze.name, new_weights.name] + ["^" + c for c in g.control_inputs(matmul)])
     matmul.attr["transpose_b"].b = False
+    merged_note = (
+        f"{conv.name} ({channels_in}->{channels}) and {matmul.name} ({channels}->{second64.shape[1]}) "
+        f"are one {channels_in}->{second64.shape[1]} MatMul"
+    )
+    because(conv.name, f"merged into the MatMul {matmul.name}: nothing non-linear sits between them")
+    because([node.name for node in chain], f"between {conv.name} and {matmul.name}, merged away with them")
+    because(matmul.name, f"does the work of {conv.name} too: {merged_note}")
+    because(squeeze.name, f"drops the 1x1 of {conv.name}'s input, so the merged MatMul reads it")
+    because(new_weights.name, f"the weights of {conv.name} times those of {matmul.name}")
+    old_weights = [g.producer(g.data_inputs(conv)[1]).name, g.producer(w_ref).name]
+    because(old_weights, f"replaced by {new_weights.name}, the merged weights")
+    biases = [g.producer(g.data_inputs(node)[1]).name for node in chain if node.op == "BiasAdd"]
+    because(biases, f"a bias between {conv.name} and {matmul.name}, now part of the bias after the merged MatMul")
     if after_bias is not None:
+        old_bias = g.producer(g.data_inputs(after)[1]).name
         merged = g.add(make_const(g.unique_name(f"{after.name}/merged_bias"), (after_bias.astype(np.float64) + shift).astype(after_bias.dtype), like=after))
         g.set_inputs(after, [matmul.name, merged.name] + ["^" + c for c in g.control_inputs(after)])
+        because(after.name, f"its bias now includes the biases between {conv.name} and {matmul.name}")
+        because(old_bias, f"replaced by {merged.name}, the merged bias")
+        because(merged.name, f"the bias of {after.name} plus the biases between {conv.name} and {matmul.name}, through its weights")
     elif np.any(shift):
         bias_add = NodeDef(name=g.unique_name(f"{matmul.name}/merged_bias_add"), op="BiasAdd", device=matmul.device, attr={
             "T": AttrValue(type=matmul.attr["T"].type), "data_format": AttrValue(s=b"NHWC"),
@@ -103,10 +121,8 @@ def _merge(g: WorkGraph, matmul: NodeDef, info: dict, kept: set[str]) -> str | N
         g.add(bias_add)
         bias_const = g.add(make_const(g.unique_name(f"{matmul.name}/merged_bias"), shift.astype(second.dtype), like=matmul))
         g.set_inputs(bias_add, [matmul.name, bias_const.name])
-    return (
-        f"{conv.name} ({channels_in}->{channels}) and {matmul.name} ({channels}->{second64.shape[1]}) "
-        f"are one {channels_in}->{second64.shape[1]} MatMul"
-    )
+        because([bias_add.name, bias_const.name], f"the biases between {conv.name} and {matmul.name}, after the merged MatMul")
+    return merged_note
 
 
 def _shape(info: dict, ref: str) -> tfrun.Shape:

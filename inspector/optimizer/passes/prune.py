@@ -9,13 +9,15 @@ from tensorboard.compat.proto.node_def_pb2 import NodeDef
 
 from inspector.graph.ops import ASSERT_OPS, IDENTITY_OPS, V1_CONTROL_FLOW_OPS, VARIABLE_OPS, VARIABLE_READ_OPS
 from inspector.graph.workgraph import WorkGraph
+from inspector.optimizer.passes.context import Because, no_reasons
 
 # An Identity right after a TF1 control-flow op is a pivot (tf.cond's switch_t/switch_f):
 # other nodes hang control edges on it to pick a branch, so it must stay.
 
 
 def strip_unused(
-    g: WorkGraph, *, inputs: Sequence[str], outputs: Sequence[str], placeholder_types: Sequence[int]
+    g: WorkGraph, *, inputs: Sequence[str], outputs: Sequence[str], placeholder_types: Sequence[int],
+    because: Because = no_reasons,
 ) -> list[str]:
     """Make each input a Placeholder (dtype given, shape kept), then drop what no output needs."""
     notes = []
@@ -29,6 +31,7 @@ def strip_unused(
             new.attr["shape"].CopyFrom(shape)
         if old.op != "Placeholder":
             notes.append(f"{name}: {old.op} made a Placeholder (the graph is fed here)")
+            because(name, f"{old.op} made a Placeholder: the graph is fed here")
         g.replace(new)
     removed = g.prune(list(outputs) + list(inputs))
     if removed:
@@ -44,7 +47,9 @@ def declared_shape(node: NodeDef) -> AttrValue | None:
     return None
 
 
-def remove_identities(g: WorkGraph, *, inputs: Sequence[str], outputs: Sequence[str], frozen: bool) -> list[str]:
+def remove_identities(
+    g: WorkGraph, *, inputs: Sequence[str], outputs: Sequence[str], frozen: bool, because: Because = no_reasons
+) -> list[str]:
     """Splice out identity-like nodes by rewiring their readers (data and control edges) to their input.
 
     PlaceholderWithDefault nodes that are not named inputs go too: unfed, they
@@ -71,11 +76,13 @@ def remove_identities(g: WorkGraph, *, inputs: Sequence[str], outputs: Sequence[
                 # Reading a ref variable directly skips the snapshot its /read Identity takes.
                 continue
             g.splice_out(node.name, to=data[0])
+            because(node.name, f"{op} spliced out: readers now read {data[0]}")
             spliced[op] = spliced.get(op, 0) + 1
         elif op in ASSERT_OPS and not g.data_users(node.name):
             for user in g.users(node.name):
                 g.set_inputs(user, [ref for ref in user.input if ref != "^" + node.name])
             g.remove(node.name)
+            because(node.name, f"{op} removed: nothing reads its data, and it checks nothing an inference needs")
             spliced[op] = spliced.get(op, 0) + 1
     idle = g.drop_idle_controls()
     dead = g.prune(list(outputs) + list(inputs))

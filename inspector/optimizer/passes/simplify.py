@@ -12,6 +12,7 @@ from tensorboard.compat.proto.node_def_pb2 import NodeDef
 from inspector.optimizer.passes import tfrun
 from inspector.graph.refs import split_ref
 from inspector.graph.workgraph import WorkGraph, const_value
+from inspector.optimizer.passes.context import Because, no_reasons
 
 Info = dict[str, list[tuple[int, tfrun.Shape]]]
 _RESHAPES = frozenset({"Reshape", "Squeeze", "ExpandDims"})
@@ -26,7 +27,9 @@ _ACTIVATIONS = frozenset({"Relu", "Relu6", "Elu", "Selu", "LeakyRelu", "Tanh", "
 _DEDUPE_BYTES = 64 * 1024
 
 
-def simplify(g: WorkGraph, *, keep: Sequence[str], hoist_activations: bool = True) -> list[str]:
+def simplify(
+    g: WorkGraph, *, keep: Sequence[str], hoist_activations: bool = True, because: Because = no_reasons
+) -> list[str]:
     """Remove no-op ops and merge reshapes; flatten concats; hoist activations over concats; share equal constants.
 
     ``hoist_activations=False`` keeps each activation right after its convolution,
@@ -41,6 +44,7 @@ def simplify(g: WorkGraph, *, keep: Sequence[str], hoist_activations: bool = Tru
         source = None if node.name in kept else _passes_through(g, node, info)
         if source is not None:
             g.splice_out(node.name, to=source)
+            because(node.name, f"no-op {node.op} (returns its input unchanged): readers now read {source}")
             counts[f"no-op {node.op}"] += 1
             continue
         if node.op == "Reshape":
@@ -54,11 +58,13 @@ def simplify(g: WorkGraph, *, keep: Sequence[str], hoist_activations: bool = Tru
                 refs[0] = g.data_inputs(inner)[0]
                 g.set_inputs(node, refs + ["^" + c for c in g.control_inputs(inner)])
                 g.remove(inner.name)
+                because(inner.name, f"{inner.op} before the Reshape {node.name}, which only sees the element order it kept")
+                because(node.name, f"reads {refs[0]} directly: the {inner.op} before it changed no element order")
                 counts[f"{inner.op} before a Reshape"] += 1
-    counts["nested ConcatV2 flattened"] += _flatten_concats(g, kept)
+    counts["nested ConcatV2 flattened"] += _flatten_concats(g, kept, because)
     if hoist_activations:
-        counts["activations moved after a ConcatV2 of them"] += _hoist_activations(g, kept)
-    counts["duplicate constants shared"] += _dedupe_constants(g, kept)
+        counts["activations moved after a ConcatV2 of them"] += _hoist_activations(g, kept, because)
+    counts["duplicate constants shared"] += _dedupe_constants(g, kept, because)
     g.prune(keep)
     return [f"{count} {what}" for what, count in sorted(counts.items()) if count]
 
@@ -68,7 +74,7 @@ def _axis(g: WorkGraph, concat: NodeDef) -> int | None:
     return int(value) if value is not None and value.size == 1 else None
 
 
-def _flatten_concats(g: WorkGraph, kept: set[str]) -> int:
+def _flatten_concats(g: WorkGraph, kept: set[str], because: Because) -> int:
     """ConcatV2(a, ConcatV2(b, c), d) on one axis -> ConcatV2(a, b, c, d)."""
     flattened = 0
     for node in g:
@@ -93,13 +99,15 @@ def _flatten_concats(g: WorkGraph, kept: set[str]) -> int:
                 g.set_inputs(node, merged + [axis_ref] + ["^" + c for c in g.control_inputs(node) + g.control_inputs(inner)])
                 node.attr["N"].i = len(merged)
                 g.remove(inner.name)
+                because(inner.name, f"nested ConcatV2 flattened into {node.name} (same axis)")
+                because(node.name, f"takes the inputs of the ConcatV2 {inner.name} it read")
                 flattened += 1
                 changed = True
                 break
     return flattened
 
 
-def _hoist_activations(g: WorkGraph, kept: set[str]) -> int:
+def _hoist_activations(g: WorkGraph, kept: set[str], because: Because) -> int:
     """ConcatV2(f(a), f(b), ...) -> f(ConcatV2(a, b, ...)) for one elementwise activation f: one op instead of n."""
     hoisted = 0
     for node in g:
@@ -130,6 +138,9 @@ def _hoist_activations(g: WorkGraph, kept: set[str]) -> int:
         g.rewire(node.name, activation.name)
         g.add(activation)
         g.set_inputs(activation, [node.name])
+        because([p.name for p in producers], f"{first.op} moved after the ConcatV2 {node.name}: one {activation.name} does all {len(producers)}")
+        because(activation.name, f"one {first.op} after {node.name} instead of one on each of its {len(producers)} inputs")
+        because(node.name, f"concatenates the inputs of the {first.op}s it read; {activation.name} applies the {first.op} after it")
         hoisted += len(producers) - 1
     return hoisted
 
@@ -139,7 +150,7 @@ def _attrs(node: NodeDef) -> dict:
     return {key: value for key, value in node.attr.items() if not key.startswith("_")}
 
 
-def _dedupe_constants(g: WorkGraph, kept: set[str]) -> int:
+def _dedupe_constants(g: WorkGraph, kept: set[str], because: Because) -> int:
     """Equal small constants (concat axes, reshape shapes, reduction indices) become one."""
     first: dict[tuple, str] = {}
     shared = 0
@@ -154,6 +165,7 @@ def _dedupe_constants(g: WorkGraph, kept: set[str]) -> int:
             first[key] = node.name
         elif node.name not in kept:
             g.splice_out(node.name, to=first[key])
+            because(node.name, f"same value as the Const {first[key]}: readers now read it")
             shared += 1
     return shared
 

@@ -17,6 +17,8 @@ _LIGHT_LIMIT = 1024
 Shape = tuple[int | None, ...] | None  # None: unknown rank; None in a dim: unknown size
 
 
+# Both are internal: the optimizer's pipeline catches each one around every call
+# into this module and raises an InspectorError that names the graph and the fix.
 class ImportFailed(Exception):
     """TensorFlow refused to import a graph; the message is TensorFlow's first line."""
 
@@ -32,7 +34,7 @@ def import_graph(graph: GraphDef) -> Any:
     try:
         with tf_graph.as_default():
             tf.graph_util.import_graph_def(tfcompat.to_tf(graph), name="")
-    except (ValueError, TypeError, KeyError, tf.errors.OpError) as exc:
+    except (tfcompat.BadTensorDtype, ValueError, TypeError, KeyError, tf.errors.OpError) as exc:
         raise ImportFailed(tfcompat.error_line(exc)) from None
     return tf_graph
 

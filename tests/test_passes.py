@@ -1,0 +1,307 @@
+"""Tests for the optimizer's pass registry: order and names, --skip-pass, and each pass's record (what, and why)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+from tensorboard.compat.proto.graph_pb2 import GraphDef
+
+from builders import retrained_like
+from conftest import fixture_path
+from inspector.errors import InspectorError
+from inspector.graph import samples
+from inspector.graph.io import load_graph
+from inspector.optimizer.passes import PASSES, Pass, checked_skip
+from inspector.optimizer.pipeline import OptimizeResult, PassReport, optimize
+
+# What the generated graph's ImageNet logits and new final layer are called (retrain.py's names).
+LOGITS_CONV = "MobilenetV1/Logits/Conv2d_1c_1x1/convolution"
+FINAL_MATMUL = "final_training_ops/Wx_plus_b/MatMul"
+CONV_0 = "MobilenetV1/MobilenetV1/Conv2d_0/convolution"
+BN_0 = "MobilenetV1/MobilenetV1/Conv2d_0/BatchNorm/batchnorm"
+
+
+@pytest.fixture(scope="module")
+def generated() -> GraphDef:
+    return samples.retrain_shaped_mobilenet()
+
+
+@pytest.fixture(scope="module")
+def generated_result(generated: GraphDef) -> OptimizeResult:
+    return optimize(generated, what="generated.pb")
+
+
+def _run(graph: GraphDef, x: np.ndarray) -> np.ndarray:
+    from tensorflow.core.protobuf import config_pb2
+
+    from inspector.graph.tfcompat import tf, to_tf
+
+    tensorflow = tf()
+    # No Grappler at run time, so the original graph computes what it says.
+    config = config_pb2.ConfigProto()
+    config.graph_options.rewrite_options.disable_meta_optimizer = True
+    with tensorflow.Graph().as_default() as tf_graph:
+        tensorflow.graph_util.import_graph_def(to_tf(graph), name="")
+        with tensorflow.compat.v1.Session(graph=tf_graph, config=config) as session:
+            return session.run("final_result:0", {"input:0": x})
+
+
+def _image(seed: int = 0) -> np.ndarray:
+    return np.random.RandomState(seed).uniform(-1.0, 1.0, (1, 128, 128, 3)).astype(np.float32)
+
+
+def _report(result: OptimizeResult, name: str) -> PassReport:
+    (report,) = [p for p in result.passes if p.name == name]
+    return report
+
+
+def _ops(graph: GraphDef) -> dict[str, str]:
+    return {node.name: node.op for node in graph.node}
+
+
+# --- the registry -------------------------------------------------------------------
+
+
+def test_registry_order_and_names() -> None:
+    assert [p.name for p in PASSES] == [
+        "strip_unused", "remove_identity", "fold_constants", "dropout", "fold_batch_norm", "merge_linear", "simplify",
+        "fuse_resize_conv",
+    ]
+    for p in PASSES:
+        assert isinstance(p, Pass) and callable(p.run)
+        # One line for optimize --help.
+        assert p.summary and "\n" not in p.summary and len(p.summary) <= 100, p.name
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        PASSES[0].name = "renamed"  # type: ignore[misc]
+
+
+def test_unknown_skip_name_is_a_clean_error() -> None:
+    # Refused before anything is read of the graph, so a typo costs no TensorFlow start-up.
+    with pytest.raises(InspectorError) as caught:
+        optimize(retrained_like(), skip=("merge_linear", "merge_lineer"))
+    assert caught.value.message == (
+        "--skip-pass 'merge_lineer': no such optimizer pass; pass one of strip_unused, remove_identity, fold_constants, "
+        "dropout, fold_batch_norm, merge_linear, simplify, fuse_resize_conv"
+    )
+    assert checked_skip("simplify") == frozenset({"simplify"})
+    assert checked_skip(()) == frozenset()
+
+
+@pytest.mark.slow
+def test_skipping_merge_linear_leaves_the_merge_undone(generated: GraphDef, generated_result: OptimizeResult) -> None:
+    merged = generated_result
+    assert _report(merged, "merge_linear").removed_nodes and LOGITS_CONV not in _ops(merged.graph)
+
+    kept = optimize(generated, skip=("merge_linear",))
+    report = _report(kept, "merge_linear")
+    assert report.skipped == "--skip-pass" and report.notes == ("skipped: --skip-pass",)
+    assert report.removed == report.added == 0 and not report.rewired_nodes and not report.reasons
+    assert [p.name for p in kept.passes] == [p.name for p in PASSES]
+    assert [p.skipped for p in kept.passes if p.name != "merge_linear"] == [None] * (len(PASSES) - 1)
+    # The ImageNet logits conv and the 1001-wide MatMul are both still there.
+    assert _ops(kept.graph)[LOGITS_CONV] == "Conv2D" and _ops(kept.graph)[FINAL_MATMUL] == "MatMul"
+    assert kept.nodes_after > merged.nodes_after
+    as_json = json.loads(json.dumps(kept.to_json()))
+    assert [p["skipped"] for p in as_json["passes"] if p["name"] == "merge_linear"] == ["--skip-pass"]
+
+    x = _image()
+    want = _run(generated, x)
+    assert np.abs(_run(kept.graph, x) - want).max() < 5e-6
+    assert np.abs(_run(merged.graph, x) - want).max() < 5e-6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [p.name for p in PASSES])
+def test_any_one_pass_can_be_skipped(name: str, generated: GraphDef) -> None:
+    # The passes after it cope without it (fold_batch_norm finds its candidates itself when fold_constants is skipped).
+    result = optimize(generated, skip=[name])
+    assert [p.name for p in result.passes if p.skipped] == [name]
+    x = _image(1)
+    assert np.abs(_run(result.graph, x) - _run(generated, x)).max() < 5e-6
+
+
+@pytest.mark.slow
+def test_toco_compatible_skips_the_fusion_with_its_own_reason() -> None:
+    result = optimize(retrained_like(), toco_compatible=True, skip=["dropout"])
+    assert {p.name: p.skipped for p in result.passes if p.skipped} == {
+        "dropout": "--skip-pass", "fuse_resize_conv": "toco_compatible (its fused ops are not TFLite ops)",
+    }
+
+
+# --- each pass's record ---------------------------------------------------------------
+
+
+def _assert_accounted(original: GraphDef, result: OptimizeResult) -> None:
+    """Replaying every pass's removed and added names turns the original's names into the result's, and each
+    node the run removed or added is in exactly one pass's record; every node in a record has a reason."""
+    names = {node.name for node in original.node}
+    for p in result.passes:
+        removed, added, rewired = set(p.removed_nodes), set(p.added_nodes), set(p.rewired_nodes)
+        assert len(removed) == p.removed == len(p.removed_nodes) and len(added) == p.added == len(p.added_nodes)
+        assert removed <= names, (p.name, sorted(removed - names)[:5])
+        names -= removed
+        assert not added & names, (p.name, sorted(added & names)[:5])
+        names |= added
+        # Rewired: kept its name and op, reads other inputs.
+        assert rewired <= names and not rewired & (removed | added), p.name
+        assert set(p.reasons) == removed | added | rewired, p.name
+        assert all(why.strip() for why in p.reasons.values()), p.name
+    final = {node.name for node in result.graph.node}
+    assert names == final
+
+    before = {node.name for node in original.node}
+    gone = Counter(n for p in result.passes for n in p.removed_nodes if n not in p.added_nodes)
+    came = Counter(n for p in result.passes for n in p.added_nodes if n not in p.removed_nodes)
+    assert {n: gone[n] for n in before - final if gone[n] != 1} == {}
+    assert {n: came[n] for n in final - before if came[n] != 1} == {}
+    assert result.nodes_after + sum(p.removed - p.added for p in result.passes) == result.nodes_before
+
+    as_json = json.loads(json.dumps(result.to_json()))
+    for p, data in zip(result.passes, as_json["passes"]):
+        assert data["removed_nodes"] == list(p.removed_nodes) and data["added_nodes"] == list(p.added_nodes)
+        assert data["rewired_nodes"] == list(p.rewired_nodes) and data["reasons"] == dict(p.reasons)
+        assert data["removed"] == p.removed and data["added"] == p.added and data["skipped"] == p.skipped
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("relative", ["poets_pair/retrained_graph.pb", "poets_pair/optimized_graph.pb"])
+def test_every_change_is_in_one_pass_record_on_the_codelab_pair(relative: str) -> None:
+    graph = load_graph(fixture_path(relative)).graph
+    result = optimize(graph, what=relative)
+    _assert_accounted(graph, result)
+    assert sum(p.removed for p in result.passes) > 250
+
+
+@pytest.mark.slow
+def test_every_change_is_in_one_pass_record_on_a_generated_graph() -> None:
+    graph = samples.retrain_shaped_mobilenet(dropout=True)
+    result = optimize(graph, strip_dropout=True)
+    _assert_accounted(graph, result)
+
+    identity = _report(result, "remove_identity")
+    assert identity.reasons["MobilenetV1/Conv2d_0/weights/read"] == (
+        "Identity spliced out: readers now read MobilenetV1/Conv2d_0/weights"
+    )
+    assert identity.reasons["input_1/BottleneckInputPlaceholder"] == (
+        "PlaceholderWithDefault spliced out: readers now read MobilenetV1/Predictions/Reshape"
+    )
+    # Read off the snapshots: the pass gave no reason for the readers it rewired.
+    assert identity.reasons[CONV_0] == "reads MobilenetV1/Conv2d_0/weights instead of MobilenetV1/Conv2d_0/weights/read"
+
+    folded = _report(result, "fold_constants")
+    assert folded.reasons[f"{BN_0}/mul"] == "Mul folded into Const: its value depends on constants only"
+    assert f"{BN_0}/mul" in folded.removed_nodes and f"{BN_0}/mul" in folded.added_nodes
+    assert folded.reasons[f"{BN_0}/Rsqrt"] == f"part of the constant subgraph folded at {BN_0}/mul"
+
+    dropout = _report(result, "dropout")
+    applied = "final_training_ops/drop/dropout/SelectV2"
+    assert dropout.reasons[applied] == (
+        "training-mode dropout, the identity at inference: readers now read MobilenetV1/Predictions/Reshape"
+    )
+    assert dropout.reasons["final_training_ops/drop/dropout/random_uniform/RandomUniform"] == (
+        f"drew the random mask of the dropout at {applied}"
+    )
+    assert dropout.reasons["final_training_ops/drop/dropout/Mul"] == (
+        f"the 1/keep_prob scaling of the dropout at {applied}, which inference does not do"
+    )
+
+    merge = _report(result, "merge_linear")
+    assert merge.reasons[LOGITS_CONV] == f"merged into the MatMul {FINAL_MATMUL}: nothing non-linear sits between them"
+    assert merge.reasons[FINAL_MATMUL] == (
+        f"does the work of {LOGITS_CONV} too: {LOGITS_CONV} (32->1001) and {FINAL_MATMUL} (1001->5) are one 32->5 MatMul"
+    )
+    assert FINAL_MATMUL in merge.rewired_nodes and f"{FINAL_MATMUL}/merged_weights" in merge.added_nodes
+
+
+@pytest.mark.slow
+def test_reasons_for_a_folded_batch_norm(generated_result: OptimizeResult) -> None:
+    report = _report(generated_result, "fold_batch_norm")
+    scale, shift = f"{BN_0}/mul_1", f"{BN_0}/add_1"
+    assert scale in report.removed_nodes and scale not in report.added_nodes
+    assert report.reasons[scale] == f"batch norm scale folded into the weights of {CONV_0}"
+    assert CONV_0 in report.rewired_nodes
+    assert report.reasons[CONV_0] == f"its weights now include the batch norm scale of {scale}"
+    assert report.reasons[f"{CONV_0}/folded_weights"] == f"the weights of {CONV_0} times the batch norm scale of {scale}"
+    assert report.reasons["MobilenetV1/Conv2d_0/weights"] == (
+        f"replaced by {CONV_0}/folded_weights, with the batch norm scale of {scale} folded in"
+    )
+    # The Add of the shift keeps its name and becomes a BiasAdd: removed as an Add, added as a BiasAdd.
+    assert shift in report.removed_nodes and shift in report.added_nodes
+    assert report.reasons[shift] == f"per-channel Add after {CONV_0} became a BiasAdd (the batch norm shift)"
+    assert _ops(generated_result.graph)[shift] == "BiasAdd"
+
+
+@pytest.mark.slow
+def test_reasons_name_a_fused_batch_norm_not_the_mul_it_became() -> None:
+    from inspector.graph.tfcompat import from_tf, tf
+
+    tensorflow = tf()
+    rng = np.random.RandomState(0)
+    graph = tensorflow.Graph()
+    with graph.as_default():
+        x = tensorflow.compat.v1.placeholder(tensorflow.float32, [1, 8, 8, 4], name="input")
+        conv = tensorflow.nn.conv2d(x, rng.normal(size=(3, 3, 4, 6)).astype(np.float32), 1, "SAME", name="conv")
+        stats = [rng.uniform(0.5, 1.5, 6).astype(np.float32) for _ in range(4)]
+        bn = tensorflow.compat.v1.nn.fused_batch_norm(
+            conv, stats[0], stats[1], mean=stats[2], variance=stats[3], is_training=False, name="bn")[0]
+        tensorflow.nn.relu(bn, name="out")
+    result = optimize(from_tf(graph.as_graph_def()))
+    report = _report(result, "fold_batch_norm")
+    assert report.reasons["bn"] == "inference-mode FusedBatchNormV3 split into a Mul by its scale and this BiasAdd of its offset"
+    assert "bn" in report.removed_nodes and "bn" in report.added_nodes
+    assert report.reasons["conv"] == "its weights now include the batch norm scale of bn"
+    assert not result.unfolded
+
+
+# --- errors: a user's are InspectorErrors, a pass's bugs are not ---------------------------
+
+
+def test_a_bad_tensor_dtype_is_a_user_error_every_import_reports() -> None:
+    from inspector.graph.tfcompat import BadTensorDtype, to_tf
+
+    graph = retrained_like()
+    graph.node[1].attr["value"].tensor.dtype = -1
+    with pytest.raises(BadTensorDtype) as caught:
+        to_tf(graph)
+    # An InspectorError, so nothing shows it as a traceback; a ValueError, as TensorFlow's import errors are.
+    assert isinstance(caught.value, InspectorError) and isinstance(caught.value, ValueError)
+    assert caught.value.message == (
+        "node 'Net/Conv2d_0/weights': its 'value' tensor has dtype -1, which is no TensorFlow type (a damaged file?)"
+    )
+
+
+@pytest.mark.slow
+def test_a_bad_tensor_dtype_stops_the_optimizer_before_any_pass() -> None:
+    from inspector.optimizer.baselines import tensorflow_optimize
+
+    graph = retrained_like()
+    graph.node[1].attr["value"].tensor.dtype = -1
+    with pytest.raises(InspectorError) as caught:
+        optimize(graph, what="g.pb")
+    assert caught.value.message == (
+        "g.pb: TensorFlow cannot import this graph (node 'Net/Conv2d_0/weights': its 'value' tensor has dtype -1, "
+        "which is no TensorFlow type (a damaged file?)); check that it loads with tf.graph_util.import_graph_def "
+        "(a custom op, or a graph from a newer TensorFlow?)"
+    )
+    with pytest.raises(InspectorError, match="no TensorFlow type"):
+        tensorflow_optimize(graph, input_names=["input"], output_names=["final_result"])
+
+
+def test_impossible_graph_edits_are_bugs_not_user_errors() -> None:
+    from tensorboard.compat.proto.node_def_pb2 import NodeDef
+
+    from inspector.graph.workgraph import GraphEditError, WorkGraph
+
+    g = WorkGraph(retrained_like())
+    with pytest.raises(GraphEditError, match=r"^node 'input' already exists$") as caught:
+        g.add(NodeDef(name="input", op="Placeholder"))
+    assert not isinstance(caught.value, InspectorError)
+    g.add(NodeDef(name="split", op="Split", input=["input"]))
+    g.add(NodeDef(name="copy", op="Identity", input=["split"]))
+    g.add(NodeDef(name="second", op="Relu", input=["copy:1"]))
+    with pytest.raises(GraphEditError, match=r"^second reads a second output of copy, which has only one to forward$"):
+        g.splice_out("copy", to="split")
