@@ -24,8 +24,8 @@ def tensor(array: np.ndarray) -> TensorProto:
 
 
 def const(name: str, array) -> NodeDef:
-    array = np.asarray(array)
-    t = tensor(array)
+    """A Const holding ``array`` (as tensor_content), or the TensorProto given as it is."""
+    t = array if isinstance(array, TensorProto) else tensor(np.asarray(array))
     return NodeDef(name=name, op="Const", attr={"dtype": AttrValue(type=t.dtype), "value": AttrValue(tensor=t)})
 
 
@@ -93,6 +93,33 @@ def retrained_like(*, channels: int = 8, size: int = 16, classes: int = 3, block
         op("final_result", "Softmax", "final_training_ops/Wx_plus_b/add"),
     ]
     return GraphDef(node=nodes)
+
+
+def matmul_graph() -> GraphDef:
+    """input -> MatMul(weights/read) -> Mul(scale) -> BiasAdd(bias) -> Softmax final_result.
+
+    One big payload (the 16 KiB weights, in tensor_content) and two small ones
+    in float_val (a scalar scale, a 256-byte bias), for tests of what an event
+    log keeps of a graph.
+    """
+    weights = TensorProto(dtype=F32, tensor_shape=shape_proto((64, 64)), tensor_content=bytes(range(256)) * 64)
+    scale = TensorProto(dtype=F32, tensor_shape=shape_proto(()), float_val=[2.0])
+    bias = TensorProto(dtype=F32, tensor_shape=shape_proto((64,)), float_val=[0.5] * 64)
+    graph = GraphDef(
+        node=[
+            placeholder("input", (-1, 64)),
+            const("weights", weights),
+            op("weights/read", "Identity", "weights"),
+            op("MatMul", "MatMul", "input", "weights/read"),
+            const("scale", scale),
+            op("Mul", "Mul", "MatMul", "scale"),
+            const("bias", bias),
+            op("BiasAdd", "BiasAdd", "Mul", "bias"),
+            op("final_result", "Softmax", "BiasAdd"),
+        ]
+    )
+    graph.versions.producer = 27
+    return graph
 
 
 def without_identities(graph: GraphDef) -> GraphDef:

@@ -1,4 +1,4 @@
-"""Shared test fixtures: the real graphs in ../shared/fixtures, small generated graphs, a TensorFlow-free env."""
+"""Shared test fixtures: the real graphs in ../shared/fixtures, small generated graphs, a TensorFlow-free env, stand-in boards."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ DAISY = FIXTURES / "flower_photos" / "daisy" / "3475870145_685a19116d.jpg"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from builders import retrained_like, without_identities  # noqa: E402
+from helpers import FAKE_SERVER, use_tensorboard_stand_in, world_folder  # noqa: E402
 
 # The MANIFEST's facts for each real graph: (path, input, output, nodes).
 REAL_GRAPHS = [
@@ -39,14 +40,19 @@ def fixture_path(relative: str) -> Path:
 
 
 @pytest.fixture
-def small_pair(tmp_path: Path) -> tuple[Path, Path]:
+def small_graph_file(tmp_path: Path) -> Path:
+    """A retrained-like graph (16x16 input, 3 classes) as tmp_path/retrained_graph.pb."""
+    path = tmp_path / "retrained_graph.pb"
+    path.write_bytes(retrained_like().SerializeToString())
+    return path
+
+
+@pytest.fixture
+def small_pair(small_graph_file: Path) -> tuple[Path, Path]:
     """A retrained-like graph and the same graph with its Identities stripped, as files."""
-    a = tmp_path / "retrained_graph.pb"
-    b = tmp_path / "optimized_graph.pb"
-    graph = retrained_like()
-    a.write_bytes(graph.SerializeToString())
-    b.write_bytes(without_identities(graph).SerializeToString())
-    return a, b
+    b = small_graph_file.parent / "optimized_graph.pb"
+    b.write_bytes(without_identities(retrained_like()).SerializeToString())
+    return small_graph_file, b
 
 
 @pytest.fixture
@@ -60,6 +66,25 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         yield folder
     finally:
         board.stop(all=True, state=folder, timeout=5)
+
+
+@pytest.fixture
+def tensorboard_stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """``use(code)``: boards this test starts run ``code`` in place of TensorBoard (helpers.use_tensorboard_stand_in)."""
+    return lambda code: use_tensorboard_stand_in(code, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def fake_tensorboard(tensorboard_stand_in) -> None:
+    """Boards this test starts are helpers.FAKE_SERVER: it answers like TensorBoard, in milliseconds."""
+    tensorboard_stand_in(FAKE_SERVER)
+
+
+@pytest.fixture
+def world_tmp():
+    """A temp folder every user may enter and write (pytest's tmp_path is root's alone), removed afterwards."""
+    with world_folder() as folder:
+        yield folder
 
 
 def free_port() -> int:

@@ -19,8 +19,10 @@ What the corpus decided:
   its TensorFlow Lite check reports the check as skipped in a note.
 * Everything else in the corpus is refused by every command.
 
-The module prints a tally (inputs tried, clean errors, accepted, crashes,
-hangs, partial files) in pytest's closing summary.
+Each test asserts the verdict of every run it makes; the module also prints a
+tally of the runs of this session (inputs tried, clean errors, accepted,
+crashes, hangs, partial files) in pytest's closing summary, which no test
+reads.
 
 Part 5 lives here too: MESSAGES triggers every InspectorError/CheckFailed
 message template in inspector/ and scripts/ and compares its exact text, and
@@ -37,6 +39,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import traceback
 from collections import Counter
@@ -50,15 +53,21 @@ from tensorboard.compat.proto.graph_pb2 import GraphDef
 from tensorboard.compat.proto.node_def_pb2 import NodeDef
 
 from builders import op, placeholder, retrained_like
-from conftest import DAISY, GRAPHS, ROOT
+from conftest import DAISY, GRAPHS, ROOT, free_port
+from helpers import report_in_summary, run_as_nobody, spawn_sleep, use_tensorboard_stand_in, write_info
 
 pytestmark = pytest.mark.slow
 
 # A command that takes longer than this on a bad input counts as a hang.
 HANG_SECONDS = 30.0
 
-# The tally printed at the end of the module, and checked by the last test.
+# What this session's runs did, for the closing summary only: tests assert their own runs.
 TALLY: Counter = Counter()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _tally_in_summary(request: pytest.FixtureRequest) -> None:
+    report_in_summary(request.config, "bad-input corpus", lambda: [tally_line()])
 
 
 # --- the corpus -----------------------------------------------------------------
@@ -591,77 +600,44 @@ print(json.dumps(results))
 """
 
 
-def test_unreadable_graph_every_command():
+def test_unreadable_graph_every_command(world_tmp: Path):
     """Root reads anything, so every command runs in one child that dropped to "nobody"."""
-    folder = Path(tempfile.mkdtemp(prefix="inspector-unreadable-"))
-    try:
-        folder.chmod(0o777)
-        graph = folder / "secret_graph.pb"
-        graph.write_bytes(generated_graph_bytes())
-        graph.chmod(0)
-        corpus = Corpus(root=folder, good=folder / "good_graph.pb", image=folder / "photo.jpg")
-        corpus.good.write_bytes(generated_graph_bytes())
-        corpus.image.write_bytes(b"\xff\xd8\xff")  # never reached
-        for path in (corpus.good, corpus.image):
-            path.chmod(0o644)
-        ws = folder / "ws"
-        ws.mkdir()
-        ws.chmod(0o777)
-        argvs = [c.argv(graph, corpus, ws) for c in COMMANDS]
-        warm = [["diff", str(corpus.good), str(corpus.good)], ["summarize", str(corpus.good)],
-                ["tb", str(corpus.good), "--logdir", str(folder / "warm")]]
-        before = snapshot(ws) | {str(p): p.stat().st_mtime_ns for p in (graph, corpus.good, corpus.image)}
-        proc = subprocess.run([sys.executable, "-c", _UNREADABLE_CHILD, json.dumps(argvs), json.dumps(warm)],
-                              capture_output=True, text=True,
-                              cwd=ws, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        results = json.loads(proc.stdout.strip().splitlines()[-1])
-        for command, (code, err) in zip(COMMANDS, results):
-            outcome = Outcome(code=code if isinstance(code, int) else None, out="", err=err, seconds=0.0,
-                              crash=None if isinstance(code, int) else code)
-            after = snapshot(ws) | {str(p): p.stat().st_mtime_ns for p in (graph, corpus.good, corpus.image)}
-            kind = judge(outcome, before=before, after=after, tmp_left=no_temp_files(folder))
-            assert_clean_error(outcome, names=graph, problem="permission denied; make the file readable (chmod +r)")
-            assert kind == "clean errors", (command.name, kind)
-    finally:
-        for path in sorted(folder.rglob("*"), reverse=True):
-            path.rmdir() if path.is_dir() else path.unlink()
-        folder.rmdir()
+    folder = world_tmp
+    graph = folder / "secret_graph.pb"
+    graph.write_bytes(generated_graph_bytes())
+    graph.chmod(0)
+    corpus = Corpus(root=folder, good=folder / "good_graph.pb", image=folder / "photo.jpg")
+    corpus.good.write_bytes(generated_graph_bytes())
+    corpus.image.write_bytes(b"\xff\xd8\xff")  # never reached
+    for path in (corpus.good, corpus.image):
+        path.chmod(0o644)
+    ws = folder / "ws"
+    ws.mkdir()
+    ws.chmod(0o777)
+    argvs = [c.argv(graph, corpus, ws) for c in COMMANDS]
+    warm = [["diff", str(corpus.good), str(corpus.good)], ["summarize", str(corpus.good)],
+            ["tb", str(corpus.good), "--logdir", str(folder / "warm")]]
+    before = snapshot(ws) | {str(p): p.stat().st_mtime_ns for p in (graph, corpus.good, corpus.image)}
+    proc = subprocess.run([sys.executable, "-c", _UNREADABLE_CHILD, json.dumps(argvs), json.dumps(warm)],
+                          capture_output=True, text=True,
+                          cwd=ws, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    for command, (code, err) in zip(COMMANDS, results):
+        outcome = Outcome(code=code if isinstance(code, int) else None, out="", err=err, seconds=0.0,
+                          crash=None if isinstance(code, int) else code)
+        after = snapshot(ws) | {str(p): p.stat().st_mtime_ns for p in (graph, corpus.good, corpus.image)}
+        kind = judge(outcome, before=before, after=after, tmp_left=no_temp_files(folder))
+        assert_clean_error(outcome, names=graph, problem="permission denied; make the file readable (chmod +r)")
+        assert kind == "clean errors", (command.name, kind)
 
 
 # --- the tally ---------------------------------------------------------------------
 
 
-class _Summary:
-    """A plugin registered at run time: its lines go into pytest's closing summary."""
-
-    def __init__(self, title: str, lines: Callable[[], list[str]]) -> None:
-        self.title, self.lines = title, lines
-
-    def pytest_terminal_summary(self, terminalreporter) -> None:
-        terminalreporter.section(self.title)
-        for line in self.lines():
-            terminalreporter.write_line(line)
-
-
-def report_in_summary(config: pytest.Config, title: str, lines: Callable[[], list[str]]) -> None:
-    name = f"inspector-summary-{title}"
-    if config.pluginmanager.get_plugin(name) is None:
-        config.pluginmanager.register(_Summary(title, lines), name)
-
-
 def tally_line() -> str:
     keys = ("inputs tried", "clean errors", "accepted", "crashes", "hangs", "partial files", "unclean errors")
     return ", ".join(f"{k} {TALLY[k]}" for k in keys)
-
-
-def test_zz_tally(request):
-    """Runs last in this module: the figures go into the closing summary; no crash, hang or partial file anywhere."""
-    report_in_summary(request.config, "bad-input corpus", lambda: [tally_line()])
-    print(tally_line())
-    if TALLY["inputs tried"]:
-        assert TALLY["crashes"] == TALLY["hangs"] == TALLY["partial files"] == TALLY["unclean errors"] == 0, tally_line()
-        assert TALLY["clean errors"] + TALLY["accepted"] == TALLY["inputs tried"]
 
 
 # --- every error message, word for word ------------------------------------------------
@@ -686,7 +662,7 @@ TF_VERSION_RE = r"\d+\.\d+\.\d+\S*"
 class Ctx:
     """Files and graphs the message cases use, all under one temp folder."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, world: Path) -> None:
         self.root = root
         self.good = root / "good" / "retrained_graph.pb"
         self.good.parent.mkdir(parents=True)
@@ -698,6 +674,8 @@ class Ctx:
         self.image = root / "photo.jpg"
         self.image.write_bytes(jpeg_bytes())
         self.unreadable = Path("/proc/self/mem")  # exists, reads fail with EIO even for root
+        # A folder "nobody" may enter and write, for faults only another user than root meets.
+        self.world = world
 
     def graph_file(self, name: str, graph: GraphDef) -> Path:
         path = self.root / name
@@ -874,29 +852,53 @@ case("tblog: corrupt record: not an Event", _not_an_event,
      lambda c: f"{c.root / 'events.out.tfevents.y'}: record 0 is corrupt (the record is not an Event); write the run again")
 
 
+# Faults only another user than root meets: "nobody" writes and lists in a child.
+_LOGDIR_WARM = """
+from pathlib import Path
+from tensorboard.compat.proto.graph_pb2 import GraphDef
+from inspector.analysis.diff import diff_graphs
+from inspector.tb import events as tblog, textsummary as text_mod
+from inspector.tb.plugin.logdir import GraphStore
+GRAPH = GraphDef.FromString(Path({graph!r}).read_bytes())
+DIFF = diff_graphs(GRAPH, GRAPH)
+# As root, so what writing and reading import lazily is loaded:
+tblog.write_run(GRAPH, Path({warm!r}), "r")
+text_mod.write_text_summary(Path({warm!r}), DIFF)
+GraphStore(Path({warm!r})).graph("r")
+"""
+
+
+def _logdir_warm(c: Ctx) -> str:
+    graph = c.world / "graph.pb"
+    graph.write_bytes(generated_graph_bytes())
+    graph.chmod(0o644)
+    return _LOGDIR_WARM.format(graph=str(graph), warm=str(c.root / "warm"))
+
+
+def _unlistable(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    folder.chmod(0o333)  # others may add files but not list them
+    return folder
+
+
 def _tblog_cannot_list(c: Ctx, monkeypatch) -> str:
-    monkeypatch.setattr(tblog.os, "scandir", lambda path: (_ for _ in ()).throw(PermissionError(errno.EACCES, "Permission denied")))
-    return raises(lambda: tblog.write_run(retrained_like(), c.root / "L", "r")).message
+    _unlistable(c.world / "L" / "r")
+    return message_as_nobody(c, f"tblog.write_run(GRAPH, Path({str(c.world / 'L')!r}), 'r')", warm=_logdir_warm(c))
 
 
 def _tblog_cannot_remove(c: Ctx, monkeypatch) -> str:
-    first = tblog.write_run(retrained_like(), c.root / "L2", "r")
-
-    def refuse(self, *args, **kwargs):
-        raise PermissionError(errno.EACCES, "Permission denied")
-
-    monkeypatch.setattr(Path, "unlink", refuse)
-    error = raises(lambda: tblog.write_run(retrained_like(), c.root / "L2", "r"))
-    monkeypatch.undo()
-    newer = sorted((c.root / "L2" / "r").glob("events.*"))[-1]
-    assert error.message == (f"{first.event_file}: wrote {newer.name} but cannot remove this earlier graph (Permission denied); "
-                             "delete it by hand so TensorBoard shows only the new graph")
-    return error.message
+    first = tblog.write_run(retrained_like(), c.world / "L2", "r")
+    first.run_dir.chmod(0o1777)  # sticky: anyone may add a file, only its owner (root) may remove it
+    message = message_as_nobody(c, f"tblog.write_run(GRAPH, Path({str(c.world / 'L2')!r}), 'r')", warm=_logdir_warm(c))
+    newer = sorted(first.run_dir.glob("events.*"))[-1]
+    assert message == (f"{first.event_file}: wrote {newer.name} but cannot remove this earlier graph (Operation not permitted); "
+                       "delete it by hand so TensorBoard shows only the new graph")
+    return message
 
 
-MONKEY_MESSAGES: list[tuple[str, Callable, Callable[[Ctx], str | None]]] = [
+FAULT_MESSAGES: list[tuple[str, Callable, Callable[[Ctx], str | None]]] = [
     ("tblog: cannot list the run folder", _tblog_cannot_list,
-     lambda c: f"{c.root / 'L' / 'r'}: cannot list the run folder (Permission denied); check permissions"),
+     lambda c: f"{c.world / 'L' / 'r'}: cannot list the run folder (Permission denied); check permissions"),
     ("tblog: cannot remove the earlier graph", _tblog_cannot_remove, lambda c: None),
 ]
 
@@ -924,12 +926,14 @@ case("cli: board without an action", lambda c: cli_error(["board"]),
 def _export_check_failed(c: Ctx, monkeypatch) -> str:
     import inspector.tflite.mobile
 
+    # A stand-in report: no graph is known whose float .tflite disagrees with
+    # TensorFlow beyond 5 decimals, and quantized exports are not judged.
     report = SimpleNamespace(ok=False, message="the .tflite and the graph differ beyond 5 decimals on photo.jpg", to_json=lambda: {})
     monkeypatch.setattr(inspector.tflite.mobile, "export", lambda *a, **k: report)
     return cli_error(["export", str(c.good), "--json"])
 
 
-MONKEY_MESSAGES.append(("cli: export check failed", _export_check_failed,
+FAULT_MESSAGES.append(("cli: export check failed", _export_check_failed,
                         lambda c: "export: the .tflite and the graph differ beyond 5 decimals on photo.jpg"))
 
 # scripts
@@ -1201,11 +1205,12 @@ def _broken_pass(c: Ctx, monkeypatch) -> str:
         g.add(NodeDef(name="broken_too", op="Relu", input=["broken"], attr={"T": AttrValue(type=1)}))
         return []
 
+    # A stand-in pass: the message is for a bug in inspector's own passes, which no real input triggers.
     monkeypatch.setattr(simplify, "simplify", breaks)
     return _optimize_error(c)
 
 
-MONKEY_MESSAGES.append(("optimize: a pass breaks the graph", _broken_pass,
+FAULT_MESSAGES.append(("optimize: a pass breaks the graph", _broken_pass,
                         lambda c: "g.pb: after the simplify pass the graph does not import into TensorFlow (2 nodes in a cycle); "
                                   "nothing written. This is a bug in inspector's optimizer, please report it with the graph"))
 
@@ -1338,53 +1343,41 @@ case("plugin: logged graph invalid", _bad_graph_run,
 
 
 def _plugin_cannot_list(c: Ctx, monkeypatch) -> str:
-    import inspector.tb.plugin.logdir as logdir_mod
-
-    def scandir(path):
-        raise OSError(errno.EIO, "Input/output error")
-
-    monkeypatch.setattr(logdir_mod.os, "scandir", scandir)
-    return raises(lambda: GraphStore(c.root).graph("adir")).message
+    _unlistable(c.world / "P" / "adir")
+    return message_as_nobody(c, f"GraphStore(Path({str(c.world / 'P')!r})).graph('adir')", warm=_logdir_warm(c))
 
 
-MONKEY_MESSAGES.append(("plugin: cannot list the run", _plugin_cannot_list,
-                        lambda c: f"run 'adir': cannot list {c.adir} (Input/output error); check its permissions"))
+FAULT_MESSAGES.append(("plugin: cannot list the run", _plugin_cannot_list,
+                        lambda c: f"run 'adir': cannot list {c.world / 'P' / 'adir'} (Permission denied); check its permissions"))
 
 
 def _text_cannot_list(c: Ctx, monkeypatch) -> str:
-    import inspector.tb.textsummary as text_mod
-    from inspector.analysis.diff import diff_graphs
-
-    monkeypatch.setattr(text_mod.os, "listdir", lambda path: (_ for _ in ()).throw(PermissionError(errno.EACCES, "Permission denied")))
-    return raises(lambda: text_mod.write_text_summary(c.root / "T", diff_graphs(retrained_like(), retrained_like()))).message
+    _unlistable(c.world / "T" / ".inspector-diff")
+    return message_as_nobody(c, f"text_mod.write_text_summary(Path({str(c.world / 'T')!r}), DIFF)", warm=_logdir_warm(c))
 
 
 def _text_cannot_remove(c: Ctx, monkeypatch) -> str:
     import inspector.tb.textsummary as text_mod
     from inspector.analysis.diff import diff_graphs
 
-    diff = diff_graphs(retrained_like(), retrained_like())
-    first = text_mod.write_text_summary(c.root / "T2", diff)
-
-    def refuse(self, *args, **kwargs):
-        raise PermissionError(errno.EACCES, "Permission denied")
-
-    monkeypatch.setattr(Path, "unlink", refuse)
-    error = raises(lambda: text_mod.write_text_summary(c.root / "T2", diff))
-    monkeypatch.undo()
+    first = text_mod.write_text_summary(c.world / "T2", diff_graphs(retrained_like(), retrained_like()))
+    first.event_file.parent.chmod(0o1777)  # sticky: anyone may add a file, only its owner (root) may remove it
+    message = message_as_nobody(c, f"text_mod.write_text_summary(Path({str(c.world / 'T2')!r}), DIFF)", warm=_logdir_warm(c))
     newer = sorted(first.event_file.parent.glob("events.*"))[-1]
-    assert error.message == (f"{first.event_file}: wrote {newer.name} but cannot remove this earlier summary (Permission denied); "
-                             "delete it by hand so TensorBoard shows only the new summary")
-    return error.message
+    assert message == (f"{first.event_file}: wrote {newer.name} but cannot remove this earlier summary (Operation not permitted); "
+                       "delete it by hand so TensorBoard shows only the new summary")
+    return message
 
 
-MONKEY_MESSAGES += [
+FAULT_MESSAGES += [
     ("textsummary: cannot list the run folder", _text_cannot_list,
-     lambda c: f"{c.root / 'T' / '.inspector-diff'}: cannot list the run folder (Permission denied); check permissions"),
+     lambda c: f"{c.world / 'T' / '.inspector-diff'}: cannot list the run folder (Permission denied); check permissions"),
     ("textsummary: cannot remove the earlier summary", _text_cannot_remove, lambda c: None),
 ]
 
 # board
+import socket as socket_mod  # noqa: E402
+
 from inspector.tb import board as board_mod  # noqa: E402
 
 
@@ -1409,33 +1402,74 @@ case("board: cannot resolve", lambda c: _board_start(c, host="no-such-host.inval
                           + re.escape("); pass --host with an address of this machine such as 127.0.0.1")))
 
 
+def _unprivileged_port_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text())
+    except (OSError, ValueError):
+        return 1024
+
+
 def _board_privileged(c: Ctx, monkeypatch) -> str:
-    real = board_mod.socket.socket
+    if _unprivileged_port_start() > 80:
+        # Root may bind any port, so the start runs as "nobody", for whom port 80 is privileged.
+        return message_as_nobody(c, f"board.start(Path({str(c.world / 'logs')!r}), port=80, state=Path({str(c.world / 'state')!r}))",
+                                 warm=_BOARD_WARM)
+    # This machine lets everyone bind port 80 (ip_unprivileged_port_start), so no
+    # port is privileged here: a socket that refuses the bind stands in.
+    real = socket_mod.socket
 
     class Refusing(real):  # type: ignore[misc, valid-type]
         def bind(self, address):
             raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(board_mod.socket, "socket", Refusing)
+    monkeypatch.setattr(socket_mod, "socket", Refusing)
     return _board_start(c, port=80)
 
 
-def _board_not_installed(c: Ctx, monkeypatch) -> str:
-    def missing(name):
-        raise board_mod.metadata.PackageNotFoundError(name)
+# Imported (and lazily imported parts used) before a child drops to "nobody".
+_BOARD_WARM = """
+import encodings.idna, fcntl, socket
+from importlib import metadata
+from pathlib import Path
+from inspector.tb import board
+metadata.version("tensorboard")
+socket.getaddrinfo("127.0.0.1", 80, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+board.status(state=Path("/nonexistent"))
+"""
 
-    monkeypatch.setattr(board_mod.metadata, "version", missing)
-    return _board_start(c)
+
+def _board_not_installed(c: Ctx, monkeypatch) -> str:
+    # A real Python without TensorBoard: this interpreter without its site-packages (-S).
+    code = ("from pathlib import Path\nfrom inspector.tb import board\nfrom inspector.errors import InspectorError\n"
+            f"try:\n    board.start(Path({str(c.root / 'logs')!r}), state=Path({str(c.root / 'state')!r}))\n"
+            "except InspectorError as exc:\n    print(exc.message)\n")
+    proc = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=c.root, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout.strip()
 
 
 def _board_cannot_launch(c: Ctx, monkeypatch) -> str:
-    monkeypatch.setattr(board_mod, "_tensorboard_argv", lambda **_: [str(c.root / "no-python")])
-    return _board_start(c, port=free_port_())
+    # The Python installation goes away under a running program: a child runs
+    # through a link to this interpreter and removes the link, then starts a board.
+    link = c.root / "bin" / "python"
+    link.parent.mkdir()
+    link.symlink_to(sys.executable)
+    site = [p for p in sys.path if p.endswith("site-packages")]  # where tensorboard is installed
+    code = ("import os, sys\nfrom pathlib import Path\nfrom inspector.tb import board\nfrom inspector.errors import InspectorError\n"
+            "os.unlink(sys.executable)\n"
+            f"try:\n    board.start(Path({str(c.root / 'logs')!r}), port={free_port()}, state=Path({str(c.root / 'state')!r}))\n"
+            "except InspectorError as exc:\n    print(exc.message)\n")
+    proc = subprocess.run([str(link), "-c", code], capture_output=True, text=True, cwd=c.root, timeout=60,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *site])})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not link.exists()
+    return proc.stdout.strip()
 
 
 def _board_exits(c: Ctx, monkeypatch) -> str:
-    monkeypatch.setattr(board_mod, "_tensorboard_argv", lambda **_: [sys.executable, "-c", "raise SystemExit(4)"])
-    port = free_port_()
+    use_tensorboard_stand_in("raise SystemExit(4)", c.root, monkeypatch)
+    port = free_port()
     message = _board_start(c, port=port)
     pid = re.search(r"board-(\d+)\.log", message).group(1)
     assert message == (f"TensorBoard for {(c.root / 'logs').resolve()} exited with code 4 before it answered on "
@@ -1444,8 +1478,8 @@ def _board_exits(c: Ctx, monkeypatch) -> str:
 
 
 def _board_silent(c: Ctx, monkeypatch) -> str:
-    monkeypatch.setattr(board_mod, "_tensorboard_argv", lambda **_: [sys.executable, "-c", "import time; time.sleep(30)"])
-    port = free_port_()
+    use_tensorboard_stand_in("import time; time.sleep(30)", c.root, monkeypatch)
+    port = free_port()
     message = _board_start(c, port=port, timeout=0.5)
     pid = re.search(r"board-(\d+)\.log", message).group(1)
     assert message == (f"TensorBoard for {(c.root / 'logs').resolve()} did not answer on http://127.0.0.1:{port}/ within 0.5 s "
@@ -1453,52 +1487,61 @@ def _board_silent(c: Ctx, monkeypatch) -> str:
     return message
 
 
-def _board_info(pid: int) -> "board_mod.BoardInfo":
-    return board_mod.BoardInfo(pid=pid, port=7001, host="127.0.0.1", logdir="/l", start_time=0.0, cmdline=("x",),
-                               log_path="/l.log", version="2.21.0")
+@contextlib.contextmanager
+def _recorded_boards(state: Path, *ports: int):
+    """Real processes (`sleep 60`) recorded as boards on ``ports``: they count as inspector's own."""
+    procs = [spawn_sleep() for _ in ports]
+    try:
+        for port, proc in zip(ports, procs):
+            write_info(state, pid=proc.pid, port=port, cmdline=["sleep", "60"], logdir=f"/tmp/log{port}")
+        yield procs
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
 
 
 def _board_not_allowed(c: Ctx, monkeypatch) -> str:
-    monkeypatch.setattr(board_mod, "_is_ours", lambda info: True)
-
-    def refuse(info, signum):
-        raise PermissionError(errno.EPERM, "Operation not permitted")
-
-    monkeypatch.setattr(board_mod, "_signal", refuse)
-    return raises(lambda: board_mod._stop_one(_board_info(4242), timeout=0.1)).message
+    # Root may signal anything, so "nobody" stops a board that root started.
+    state = c.world / "state"
+    with _recorded_boards(state, 7001) as (proc,):
+        message = message_as_nobody(c, f"board.stop(state=Path({str(state)!r}))", warm=_BOARD_WARM)
+        assert proc.poll() is None
+    assert message == (f"TensorBoard pid {proc.pid} on port 7001: not allowed to signal it; "
+                       "stop it as the user who started it")
+    return message
 
 
 def _board_survives(c: Ctx, monkeypatch) -> str:
-    monkeypatch.setattr(board_mod, "_is_ours", lambda info: True)
-    monkeypatch.setattr(board_mod, "_signal", lambda info, signum: None)
-    monkeypatch.setattr(board_mod, "_wait_gone", lambda info, timeout: False)
-    return raises(lambda: board_mod._stop_one(_board_info(4242), timeout=0.1)).message
+    # A process outlives SIGKILL only while stuck in the kernel (uninterruptible
+    # sleep), which a test cannot arrange: signals that never arrive stand in.
+    from inspector.tb import boardproc
+
+    monkeypatch.setattr(boardproc, "send_signal", lambda info, signum: None)
+    monkeypatch.setattr(boardproc, "KILL_GRACE_SECONDS", 0.2)
+    with _recorded_boards(c.root / "state", 7001) as (proc,):
+        message = raises(lambda: board_mod.stop(state=c.root / "state", timeout=0.1)).message
+    assert message == f"TensorBoard pid {proc.pid} on port 7001: still running after SIGKILL; check it with `ps -p {proc.pid}`"
+    return message
 
 
 def _board_several(c: Ctx, monkeypatch) -> str:
-    infos = (_board_info(1), SimpleNamespace(**{**_board_info(2).__dict__, "port": 7002}))
-    monkeypatch.setattr(board_mod, "_scan", lambda folder: (infos, ()))
-    return raises(lambda: board_mod.stop(state=c.root / "state")).message
+    with _recorded_boards(c.root / "state", 7001, 7002) as procs:
+        message = raises(lambda: board_mod.stop(state=c.root / "state")).message
+        assert all(proc.poll() is None for proc in procs)
+    return message
 
 
-def free_port_() -> int:
-    from conftest import free_port
-
-    return free_port()
-
-
-MONKEY_MESSAGES += [
+FAULT_MESSAGES += [
     ("board: privileged port", _board_privileged, lambda c: "port 80: binding it needs extra privileges; pass --port 1024 or higher"),
     ("board: tensorboard not installed", _board_not_installed,
      lambda c: f"tensorboard: not installed for {sys.executable}; install it with `pip install tensorboard`"),
     ("board: cannot launch", _board_cannot_launch,
-     lambda c: f"{c.root / 'no-python'}: cannot launch TensorBoard (No such file or directory); check the Python installation"),
+     lambda c: f"{c.root / 'bin' / 'python'}: cannot launch TensorBoard (No such file or directory); check the Python installation"),
     ("board: exits before answering", _board_exits, lambda c: None),
     ("board: does not answer", _board_silent, lambda c: None),
-    ("board: not allowed to signal", _board_not_allowed,
-     lambda c: "TensorBoard pid 4242 on port 7001: not allowed to signal it; stop it as the user who started it"),
-    ("board: survives SIGKILL", _board_survives,
-     lambda c: "TensorBoard pid 4242 on port 7001: still running after SIGKILL; check it with `ps -p 4242`"),
+    ("board: not allowed to signal", _board_not_allowed, lambda c: None),
+    ("board: survives SIGKILL", _board_survives, lambda c: None),
     ("board: several running", _board_several,
      lambda c: "2 inspector boards are running (ports 7001, 7002); pick one with --port or stop them all with --all"),
 ]
@@ -1532,8 +1575,19 @@ case("tfcompat: cannot load the SavedModel", _broken_saved_model,
 
 
 @pytest.fixture
-def ctx(tmp_path: Path) -> Ctx:
-    return Ctx(tmp_path)
+def ctx(tmp_path: Path, world_tmp: Path) -> Ctx:
+    return Ctx(tmp_path, world_tmp)
+
+
+def message_as_nobody(c: Ctx, call: str, *, warm: str) -> str:
+    """The InspectorError message of ``call`` (one Python statement) run by user "nobody" in a child."""
+    proc = run_as_nobody(
+        f"try:\n    {call}\nexcept InspectorError as exc:\n    print(json.dumps(exc.message))\nelse:\n    print('null')\n",
+        warm="import json\nfrom inspector.errors import InspectorError\n" + textwrap.dedent(warm), cwd=c.world)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    message = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert message is not None, f"{call}: raised no InspectorError as nobody"
+    return message
 
 
 def _assert_message(actual: str, expected) -> None:
@@ -1550,9 +1604,10 @@ def test_message_text(name, produce, expected, ctx: Ctx, monkeypatch):
     _assert_message(produce(ctx), expected(ctx))
 
 
-@pytest.mark.parametrize("name,produce,expected", MONKEY_MESSAGES, ids=[m[0] for m in MONKEY_MESSAGES])
+@pytest.mark.parametrize("name,produce,expected", FAULT_MESSAGES, ids=[m[0] for m in FAULT_MESSAGES])
 def test_message_text_of_faults(name, produce, expected, ctx: Ctx, monkeypatch):
-    """Messages of faults that need a stand-in (a refused unlink, a signal that is not allowed)."""
+    """Messages of faults made by a real part (a child run as "nobody", a Python without TensorBoard, a
+    stand-in TensorBoard process) or, where nothing real can make them, by a patch that says why."""
     monkeypatch.chdir(ctx.root)
     actual = produce(ctx, monkeypatch)
     wanted = expected(ctx)

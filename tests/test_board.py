@@ -8,107 +8,14 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import free_port
-
-from inspector.tb import board
+from conftest import ROOT, free_port
+from helpers import alive, get_json, hold_ports, spawn_sleep, tb_cmdline, write_info
 from inspector.errors import InspectorError
-
-# A stand-in for TensorBoard that answers /data/logdir like it does, so the
-# launch/wait/stop machinery can be tested in milliseconds instead of seconds.
-FAKE_SERVER = """\
-import argparse, http.server, json
-parser = argparse.ArgumentParser()
-parser.add_argument("--logdir")
-parser.add_argument("--host")
-parser.add_argument("--port", type=int)
-args = parser.parse_args()
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = json.dumps({"logdir": args.logdir}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-print("fake board ready", flush=True)
-http.server.HTTPServer((args.host, args.port), Handler).serve_forever()
-"""
-
-NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-
-
-@pytest.fixture
-def fake_tensorboard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    script = tmp_path / "fake_tensorboard.py"
-    script.write_text(FAKE_SERVER)
-
-    def argv(*, logdir: Path, host: str, port: int) -> list[str]:
-        return [sys.executable, str(script), "--logdir", str(logdir), "--host", host, "--port", str(port)]
-
-    monkeypatch.setattr(board, "_tensorboard_argv", argv)
-
-
-
-
-def alive(pid: int) -> bool:
-    """True while the pid runs and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def spawn_sleep() -> subprocess.Popen[bytes]:
-    """A `sleep 60` whose cmdline is already visible in /proc (Popen returns mid-exec)."""
-    proc = subprocess.Popen(["sleep", "60"])
-    deadline = time.monotonic() + 5
-    while Path(f"/proc/{proc.pid}/cmdline").read_bytes() != b"sleep\x0060\x00":
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    return proc
-
-
-def get_json(url: str) -> object:
-    with NO_PROXY.open(url, timeout=10) as response:
-        assert response.status == 200
-        return json.loads(response.read())
-
-
-def write_info(folder: Path, *, pid: int, port: int, cmdline: list[str], logdir: str = "/tmp/x") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"board-{pid}.json"
-    record = {
-        "tool": "inspector-board",
-        "format": 1,
-        "pid": pid,
-        "port": port,
-        "host": "127.0.0.1",
-        "logdir": logdir,
-        "start_time": time.time(),
-        "cmdline": cmdline,
-        "log_path": str(folder / f"board-{pid}.log"),
-        "version": "2.21.0",
-    }
-    path.write_text(json.dumps(record))
-    return path
-
-
-def tb_cmdline(port: int) -> list[str]:
-    return [sys.executable, "-m", "tensorboard.main", "--logdir", "/tmp/x", "--host", "127.0.0.1", "--port", str(port)]
-
+from inspector.tb import board, boardproc
 
 # --- without any server ----------------------------------------------------
 
@@ -226,15 +133,9 @@ def test_busy_port_moves_to_the_next_free_one() -> None:
         assert notes == (f"port {port} is taken; using {chosen}",)
 
 
-def test_busy_port_with_nothing_free_is_an_error(
-    state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(board, "_PORT_SCAN", 0)
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        with pytest.raises(InspectorError, match=f"ports {port}-{port} on 127.0.0.1 are all taken"):
+def test_busy_port_with_nothing_free_is_an_error(state: Path, tmp_path: Path) -> None:
+    with hold_ports(101) as port:  # the asked-for port and the 100 that start() tries after it
+        with pytest.raises(InspectorError, match=f"ports {port}-{port + 100} on 127.0.0.1 are all taken"):
             board.start(tmp_path / "logs", port=port, state=state)
     assert list(state.glob("board-*.json")) == []
 
@@ -280,21 +181,17 @@ def test_fake_board_lifecycle(state: Path, tmp_path: Path) -> None:
     assert not Path(info.log_path).exists()
 
 
+@pytest.mark.usefixtures("fake_tensorboard")
 def test_board_outlives_the_command_that_started_it(state: Path, tmp_path: Path) -> None:
-    script = tmp_path / "fake_tensorboard.py"
-    script.write_text(FAKE_SERVER)
     starter = f"""
-import sys
 from pathlib import Path
 from inspector.tb import board
-board._tensorboard_argv = lambda *, logdir, host, port: [
-    sys.executable, {str(script)!r}, "--logdir", str(logdir), "--host", host, "--port", str(port)]
 result = board.start(Path({str(tmp_path / "logs")!r}), port={free_port()}, state=Path({str(state)!r}))
 print(result.info.pid)
 """
     done = subprocess.run(
         [sys.executable, "-c", starter], capture_output=True, text=True, timeout=60, check=True,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=ROOT,
     )  # fmt: skip
     pid = int(done.stdout.strip())
     (info,) = board.status(state=state)
@@ -315,9 +212,8 @@ def test_bind_all_warns_that_the_board_is_on_the_network(state: Path, tmp_path: 
     board.stop(all=True, state=state)
 
 
-def test_early_exit_reports_the_log_tail(state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    code = "import sys\nfor i in range(30): print(f'line {i}')\nsys.exit(3)"
-    monkeypatch.setattr(board, "_tensorboard_argv", lambda **_: [sys.executable, "-c", code])
+def test_early_exit_reports_the_log_tail(state: Path, tmp_path: Path, tensorboard_stand_in) -> None:
+    tensorboard_stand_in("import sys\nfor i in range(30): print(f'line {i}')\nsys.exit(3)")
     with pytest.raises(InspectorError) as caught:
         board.start(tmp_path / "logs", port=free_port(), state=state)
     message, details = caught.value.message, caught.value.details
@@ -327,11 +223,8 @@ def test_early_exit_reports_the_log_tail(state: Path, tmp_path: Path, monkeypatc
     assert board.status(state=state) == ()
 
 
-def test_no_answer_before_timeout_stops_the_process(
-    state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    code = "import time\nprint('starting forever', flush=True)\ntime.sleep(60)"
-    monkeypatch.setattr(board, "_tensorboard_argv", lambda **_: [sys.executable, "-c", code])
+def test_no_answer_before_timeout_stops_the_process(state: Path, tmp_path: Path, tensorboard_stand_in) -> None:
+    tensorboard_stand_in("import time\nprint('starting forever', flush=True)\ntime.sleep(60)")
     with pytest.raises(InspectorError, match="did not answer .* within 1 s") as caught:
         board.start(tmp_path / "logs", port=free_port(), timeout=1, state=state)
     message = caught.value.message
@@ -339,7 +232,7 @@ def test_no_answer_before_timeout_stops_the_process(
     assert "starting forever" in caught.value.details
     pid = int(re.search(r"board-(\d+)\.log", message).group(1))
     assert not alive(pid)
-    assert pid not in board._children
+    assert pid not in boardproc.children
     assert list(state.glob("board-*.json")) == []
 
 
@@ -384,6 +277,8 @@ def test_tensorboard_start_reuse_status_stop(state: Path, tmp_path: Path) -> Non
 
 @pytest.mark.slow
 def test_tensorboard_that_rejects_its_flags(state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A patch, because nothing else makes the real TensorBoard refuse to start:
+    # start() checks the port, host and logdir first and passes no flags of the user's.
     real = board._tensorboard_argv
     monkeypatch.setattr(board, "_tensorboard_argv", lambda **kw: [*real(**kw), "--no_such_flag"])
     with pytest.raises(InspectorError, match="exited with code") as caught:

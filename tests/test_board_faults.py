@@ -20,19 +20,9 @@ from pathlib import Path
 import pytest
 
 from conftest import free_port
-from inspector.tb import board
+from helpers import alive, get_json, hold_ports, http_get, spawn_sleep, tb_cmdline, write_info
 from inspector.cli import main
-from test_board import FAKE_SERVER, alive, get_json, spawn_sleep, tb_cmdline, write_info
-
-
-@pytest.fixture
-def fake_tensorboard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    script = tmp_path / "fake_tensorboard.py"
-    script.write_text(FAKE_SERVER)
-    monkeypatch.setattr(
-        board, "_tensorboard_argv",
-        lambda *, logdir, host, port: [sys.executable, str(script), "--logdir", str(logdir), "--host", host, "--port", str(port)],
-    )  # fmt: skip
+from inspector.tb import board
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -64,11 +54,7 @@ def stop_process(proc: subprocess.Popen) -> None:
 
 
 def answers(port: int) -> bool:
-    import urllib.request
-
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(f"http://127.0.0.1:{port}/", timeout=5) as response:
-        return response.status == 200
+    return http_get(f"http://127.0.0.1:{port}/", timeout=5)[0] == 200
 
 
 # --- fast: the stand-in server ---------------------------------------------------
@@ -94,14 +80,14 @@ def test_port_taken_by_another_program_moves_on_and_leaves_it_alone(state: Path,
 
 
 @pytest.mark.usefixtures("fake_tensorboard")
-def test_port_taken_and_no_free_one_says_why(state: Path, tmp_path: Path, capsys, monkeypatch):
-    monkeypatch.setattr(board, "_PORT_SCAN", 0)
+def test_port_taken_and_no_free_one_says_why(state: Path, tmp_path: Path, capsys):
     other, port = other_program_on_a_port()
     try:
-        code, out, err = run(capsys, "board", "start", str(tmp_path / "logs"), "--port", str(port))
+        with hold_ports(100, first=port + 1):  # the ports start() tries after the taken one
+            code, out, err = run(capsys, "board", "start", str(tmp_path / "logs"), "--port", str(port))
         assert code == 2
         assert err == (
-            f"error: ports {port}-{port} on 127.0.0.1 are all taken; pass --port with a free port "
+            f"error: ports {port}-{port + 100} on 127.0.0.1 are all taken; pass --port with a free port "
             "or stop boards you no longer need\n"
         )
         assert other.poll() is None and answers(port)
@@ -110,9 +96,8 @@ def test_port_taken_and_no_free_one_says_why(state: Path, tmp_path: Path, capsys
         stop_process(other)
 
 
-def test_tensorboard_dying_right_after_start_shows_its_log_tail(state: Path, tmp_path: Path, capsys, monkeypatch):
-    code = "import sys\nprint('E0 TensorBoard cannot bind', flush=True)\nfor i in range(15): print(f'log line {i}')\nsys.exit(1)"
-    monkeypatch.setattr(board, "_tensorboard_argv", lambda **_: [sys.executable, "-c", code])
+def test_tensorboard_dying_right_after_start_shows_its_log_tail(state: Path, tmp_path: Path, capsys, tensorboard_stand_in):
+    tensorboard_stand_in("import sys\nprint('E0 TensorBoard cannot bind', flush=True)\nfor i in range(15): print(f'log line {i}')\nsys.exit(1)")
     exit_code, out, err = run(capsys, "board", "start", str(tmp_path / "logs"), "--port", str(free_port()))
     assert exit_code == 2
     lines = err.splitlines()

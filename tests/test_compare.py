@@ -6,22 +6,16 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from conftest import ROOT, fixture_path, free_port
+from helpers import get_bytes, get_json
 from inspector.tb import board
 from inspector.cli import main
 
 
-
-
-def _get(url: str) -> bytes:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(url, timeout=30) as response:
-        return response.read()
 
 
 def _node_names(pbtxt: bytes) -> set[str]:
@@ -47,12 +41,12 @@ def test_compare_real_pair_serves_both_runs_then_stop_leaves_nothing(tmp_path: P
     assert info.host == "127.0.0.1" and Path(info.logdir) == logdir.resolve()
     assert f"{info.url}#graph_diff&a=retrained&b=optimized" in out and f"{info.url}#graphs" in out
 
-    runs = json.loads(_get(f"{info.url}data/plugin/graphs/info"))
+    runs = get_json(f"{info.url}data/plugin/graphs/info")
     assert {name: runs[name]["run_graph"] for name in ("retrained", "optimized")} == {"retrained": True, "optimized": True}
     from inspector.graph.io import load_graph
 
     for name, path, count in (("retrained", a, 560), ("optimized", b, 420)):
-        served = _node_names(_get(f"{info.url}data/plugin/graphs/graph?run={name}"))
+        served = _node_names(get_bytes(f"{info.url}data/plugin/graphs/graph?run={name}"))
         assert len(served) == count
         assert served == {n.name for n in load_graph(path).graph.node}
 
@@ -116,9 +110,8 @@ def test_tb_runs_without_tensorflow(tmp_path: Path, small_pair, no_tf_env):
     assert list((tmp_path / "logs" / "retrained").glob("*tfevents*"))
 
 
-def test_board_start_failure_prints_one_error_line_and_the_log_tail(tmp_path: Path, state: Path, capsys, monkeypatch):
-    code = "import sys\nprint('TensorBoard could not bind', file=sys.stderr)\nsys.exit(1)"
-    monkeypatch.setattr(board, "_tensorboard_argv", lambda **_: [sys.executable, "-c", code])
+def test_board_start_failure_prints_one_error_line_and_the_log_tail(tmp_path: Path, state: Path, capsys, tensorboard_stand_in):
+    tensorboard_stand_in("import sys\nprint('TensorBoard could not bind', file=sys.stderr)\nsys.exit(1)")
     assert main(["board", "start", str(tmp_path / "logs"), "--port", str(free_port())]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("error: TensorBoard for ") and "exited with code 1" in err[0]
@@ -149,6 +142,6 @@ def test_demo_quick_start_in_a_fresh_folder(tmp_path: Path, state: Path):
         assert "#graph_diff&a=retrained&b=optimized" in proc.stdout
         infos = board.status(state=state)
         assert len(infos) == 1
-        assert json.loads(_get(f"{infos[0].url}data/plugin/graphs/info"))["optimized"]["run_graph"] is True
+        assert get_json(f"{infos[0].url}data/plugin/graphs/info")["optimized"]["run_graph"] is True
     finally:
         board.stop(all=True, state=state)

@@ -12,30 +12,31 @@ one of its input files, no traceback, no partial output and no temp file, in
 under 30 s. Commands run in a worker subprocess (fuzz/fuzzlib.py), so an abort
 inside TensorFlow's C++ counts as a crash instead of killing the test run.
 
-Derandomized for CI; the long run is ``python fuzz/run_fuzz.py --minutes 10``.
+Seeded for CI (the same mutants every run); the long run is ``python fuzz/run_fuzz.py --minutes 10``.
 """
 
 from __future__ import annotations
 
 import sys
+import zlib
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT
+from helpers import report_in_summary
 
 sys.path.insert(0, str(ROOT))
 from fuzz import fuzzlib  # noqa: E402
-from test_bad_inputs import report_in_summary  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 TIMEOUT = 30.0
-TALLY = fuzzlib.Tally()
+# Each test's tally, for the closing summary only: each test asserts its own.
+TALLIES: dict[str, fuzzlib.Tally] = {}
 
 CI = settings(
-    derandomize=True,
     database=None,
     deadline=None,
     print_blob=True,
@@ -48,8 +49,9 @@ def fuzz_env(tmp_path_factory: pytest.TempPathFactory, request):
     root = tmp_path_factory.mktemp("fuzz")
     seeds, seed_files, image = fuzzlib.write_seeds(root)
     worker = fuzzlib.Worker(timeout=TIMEOUT, log=root / "worker.log")
-    report_in_summary(request.config, "fuzz", lambda: [TALLY.line()] + [
-        f"  {name}: " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())) for name, c in sorted(TALLY.by_command.items())
+    report_in_summary(request.config, "fuzz", lambda: [
+        line for test, tally in sorted(TALLIES.items()) for line in [f"{test}: {tally.line()}"] + [
+            f"  {name}: " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())) for name, c in sorted(tally.by_command.items())]
     ])
     try:
         yield root, seeds, seed_files, image, worker
@@ -57,41 +59,46 @@ def fuzz_env(tmp_path_factory: pytest.TempPathFactory, request):
         worker.close()
 
 
-def _run(fuzz_env, data, *, commands, seeds_filter=None) -> None:
+def _run(fuzz_env, data, tally: fuzzlib.Tally, *, commands, seeds_filter=None) -> None:
     root, seeds, seed_files, image, worker = fuzz_env
     pool = [s for s in seeds if seeds_filter is None or seeds_filter(s)]
     draw = fuzzlib.HypothesisDraw(data)
-    seed = draw.choice(pool)
-    mutant = fuzzlib.mutate(seed, draw, seeds=seeds)
-    verdicts = fuzzlib.run_mutant(worker, mutant, commands, root=root, other=seed_files[seed.name], tally=TALLY,
+    origin = draw.choice(pool)
+    mutant = fuzzlib.mutate(origin, draw, seeds=seeds)
+    verdicts = fuzzlib.run_mutant(worker, mutant, commands, root=root, other=seed_files[origin.name], tally=tally,
                                   image=image if "label" in commands else None)
     bad = [(name, kind, why) for name, kind, why in verdicts if kind not in ("success", "clean error", "check failed")]
     assert not bad, f"{mutant.describe()}: {bad}"
 
 
-@settings(CI, max_examples=100)
-@given(data=st.data())
-def test_fuzz_protobuf_commands(fuzz_env, data):
+def fuzz(request, fuzz_env, examples: int, **kwargs) -> fuzzlib.Tally:
+    """``examples`` mutants through ``_run``; returns this test's own tally, judged by the test."""
+    tally = TALLIES[request.node.name] = fuzzlib.Tally()
+
+    # Seeded by the test's name: each test draws its own mutants, the same ones every run.
+    @seed(zlib.crc32(request.node.name.encode()))
+    @settings(CI, max_examples=examples)
+    @given(data=st.data())
+    def one(data):
+        _run(fuzz_env, data, tally, **kwargs)
+
+    one()
+    # Nothing crashed, hung or was left half written, and the mutants reached
+    # both sides: some ran through, some were refused with a clean error.
+    assert tally.bad == 0, tally.failures[:3]
+    assert tally.counts["success"] > 0 and tally.counts["clean error"] > 0, tally.line()
+    return tally
+
+
+def test_fuzz_protobuf_commands(request, fuzz_env):
     """diff, tb, summarize, graph_pb2tb and two-graph compare on mutants of every seed."""
-    _run(fuzz_env, data, commands=("diff", "tb", "summarize", "graph_pb2tb", "compare"))
+    fuzz(request, fuzz_env, 100, commands=("diff", "tb", "summarize", "graph_pb2tb", "compare"))
 
 
-@settings(CI, max_examples=60)
-@given(data=st.data())
-def test_fuzz_optimize(fuzz_env, data):
-    _run(fuzz_env, data, commands=("optimize",))
+def test_fuzz_optimize(request, fuzz_env):
+    fuzz(request, fuzz_env, 60, commands=("optimize",))
 
 
-@settings(CI, max_examples=25)
-@given(data=st.data())
-def test_fuzz_verify_and_label(fuzz_env, data):
+def test_fuzz_verify_and_label(request, fuzz_env):
     """The slower ones, on the generated seeds only."""
-    _run(fuzz_env, data, commands=("verify", "label"), seeds_filter=lambda s: s.name.startswith("generated/"))
-
-
-def test_fuzz_zz_tally(fuzz_env):
-    """The figures of this module's runs (also in the closing summary): nothing crashed, hung or was left half written."""
-    print(TALLY.line())
-    assert TALLY.bad == 0, TALLY.failures[:3]
-    if TALLY.inputs:
-        assert TALLY.counts["success"] > 0 and TALLY.counts["clean error"] > 0
+    fuzz(request, fuzz_env, 25, commands=("verify", "label"), seeds_filter=lambda s: s.name.startswith("generated/"))

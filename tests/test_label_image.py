@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from builders import retrained_like
 from conftest import ROOT, fixture_path
 from inspector.errors import InspectorError
 from inspector.graph.io import load_graph
@@ -51,13 +50,6 @@ def _parse(stdout: str) -> tuple[str, list[tuple[str, float]]]:
         assert match, line
         scores.append((match.group(1), float(match.group(2))))
     return lines[1], scores
-
-
-@pytest.fixture
-def small_graph(tmp_path: Path) -> Path:
-    path = tmp_path / "retrained_graph.pb"
-    path.write_bytes(retrained_like(size=16, classes=3).SerializeToString())
-    return path
 
 
 @pytest.fixture
@@ -158,15 +150,15 @@ def test_bad_image(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert str(fake) in line and "not an image" in line
 
 
-def test_empty_image(tmp_path: Path, small_graph: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_empty_image(tmp_path: Path, small_graph_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     empty = tmp_path / "empty.png"
     empty.write_bytes(b"")
-    line = _error(capsys, ["--graph", str(small_graph), "--image", str(empty)])
+    line = _error(capsys, ["--graph", str(small_graph_file), "--image", str(empty)])
     assert str(empty) in line and "empty" in line
 
 
-def test_graph_passed_as_image(small_graph: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    line = _error(capsys, ["--graph", str(small_graph), "--image", str(small_graph)])
+def test_graph_passed_as_image(small_graph_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    line = _error(capsys, ["--graph", str(small_graph_file), "--image", str(small_graph_file)])
     assert "swapped" in line
 
 
@@ -183,8 +175,8 @@ def test_missing_graph(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert str(missing) in line and "no such file" in line
 
 
-def test_missing_image(small_graph: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    line = _error(capsys, ["--graph", str(small_graph), "--image", str(tmp_path / "nope.jpg")])
+def test_missing_image(small_graph_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    line = _error(capsys, ["--graph", str(small_graph_file), "--image", str(tmp_path / "nope.jpg")])
     assert "nope.jpg" in line and "no such image" in line
 
 
@@ -233,8 +225,8 @@ def test_shapeless_input_with_size_matches_retrained(capsys: pytest.CaptureFixtu
 # --- generated graphs (no ../shared needed) ------------------------------------------
 
 
-def test_small_graph_png_without_labels(small_graph: Path, png: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert script.main(["--graph", str(small_graph), "--image", str(png)]) == 0
+def test_small_graph_png_without_labels(small_graph_file: Path, png: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert script.main(["--graph", str(small_graph_file), "--image", str(png)]) == 0
     out, err = capsys.readouterr()
     _, scores = _parse(out)
     # 3 classes, no labels file anywhere: class indices stand in, and only 3 lines.
@@ -243,9 +235,9 @@ def test_small_graph_png_without_labels(small_graph: Path, png: Path, capsys: py
     assert "--input_height=16" in err
 
 
-def test_small_graph_labels_beside_graph(small_graph: Path, png: Path) -> None:
-    (small_graph.parent / "retrained_labels.txt").write_text("daisy\ndandelion\nroses\n")
-    result = label_image(small_graph, png)
+def test_small_graph_labels_beside_graph(small_graph_file: Path, png: Path) -> None:
+    (small_graph_file.parent / "retrained_labels.txt").write_text("daisy\ndandelion\nroses\n")
+    result = label_image(small_graph_file, png)
     assert {p.label for p in result.top} == {"daisy", "dandelion", "roses"}
 
 

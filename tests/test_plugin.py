@@ -6,9 +6,7 @@ import gzip
 import json
 import subprocess
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ from werkzeug.test import Client
 
 from builders import retrained_like, without_identities
 from conftest import fixture_path, free_port
+from helpers import http_get
 from inspector.tb import board
 from inspector.analysis.diff import diff_graphs
 from inspector.errors import InspectorError
@@ -37,9 +36,6 @@ from inspector.tb.plugin.loader import GraphDiffLoader
 from inspector.tb.plugin.payload import ADDED, CHANGED, REMOVED, SAME
 from inspector.tb.events import record
 from inspector.tb.events import write_run
-
-NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
 
 # --- helpers ------------------------------------------------------------------
 
@@ -448,14 +444,6 @@ def _records(path: Path) -> list[bytes]:
 
 
 
-def _get(url: str) -> tuple[int, bytes]:
-    try:
-        with NO_PROXY.open(url, timeout=60) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
 @pytest.mark.slow
 def test_a_tensorboard_started_as_usual_serves_the_tab_and_the_text_summary(tmp_path: Path, state: Path):
     a = GraphDef.FromString(fixture_path("poets_pair/retrained_graph.pb").read_bytes())
@@ -468,7 +456,7 @@ def test_a_tensorboard_started_as_usual_serves_the_tab_and_the_text_summary(tmp_
 
     info = board.start(logdir, port=free_port(), state=state).info
     base = info.url.rstrip("/")
-    status, listing = _get(f"{base}/data/plugins_listing")
+    status, listing = http_get(f"{base}/data/plugins_listing")
     assert status == 200
     plugins = json.loads(listing)
     assert PLUGIN_NAME in plugins, (
@@ -479,18 +467,18 @@ def test_a_tensorboard_started_as_usual_serves_the_tab_and_the_text_summary(tmp_
     assert entry["enabled"] and entry["tab_name"] == "Graph diff"
     assert entry["loading_mechanism"] == {"type": "IFRAME", "module_path": "/data/plugin/graph_diff/index.js"}
 
-    status, body = _get(f"{base}/data/plugin/graph_diff/diff?a=retrained&b=optimized")
+    status, body = http_get(f"{base}/data/plugin/graph_diff/diff?a=retrained&b=optimized")
     assert status == 200
     rows = {r["op"]: (r["a"], r["b"]) for r in json.loads(body)["diff"]["ops"]}
     assert rows["Identity"] == (140, 0)
-    status, body = _get(f"{base}/data/plugin/graph_diff/diff?a=..&b=optimized")
+    status, body = http_get(f"{base}/data/plugin/graph_diff/diff?a=..&b=optimized")
     assert status == 400 and "error" in json.loads(body)
 
     # The Text tab, for boards without the plugin.
-    status, tags = _get(f"{base}/data/plugin/text/tags")
+    status, tags = http_get(f"{base}/data/plugin/text/tags")
     assert json.loads(tags) == {TEXT_RUN: ["retrained -> optimized"]}
     query = urllib.parse.urlencode({"run": TEXT_RUN, "tag": "retrained -> optimized"})
-    status, text = _get(f"{base}/data/plugin/text/text?{query}")
+    status, text = http_get(f"{base}/data/plugin/text/text?{query}")
     (entry,) = json.loads(text)
     assert "<td>Identity</td>\n<td>140</td>\n<td>0</td>" in entry["text"]
 

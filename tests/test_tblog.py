@@ -17,6 +17,7 @@ from tensorboard.compat.proto.tensor_pb2 import TensorProto
 from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
 from tensorboard.compat.proto.types_pb2 import DT_FLOAT, DT_INT64
 
+from builders import matmul_graph
 from inspector.tb import events as tblog
 from inspector.errors import InspectorError
 from inspector.tb.events import FILE_VERSION, GRAPH_FILE_SUFFIX, read_graph_events, strip_weights, write_run
@@ -47,29 +48,6 @@ def _node(name: str, op: str, inputs: tuple[str, ...] = (), **attrs: AttrValue) 
 
 def _const(name: str, tensor: TensorProto) -> NodeDef:
     return _node(name, "Const", dtype=AttrValue(type=tensor.dtype), value=AttrValue(tensor=tensor))
-
-
-def small_graph() -> GraphDef:
-    """input -> MatMul(weights/read) -> Mul(scale) -> BiasAdd(bias) -> Softmax final_result."""
-    f = AttrValue(type=DT_FLOAT)
-    weights = TensorProto(dtype=DT_FLOAT, tensor_shape=_shape(64, 64), tensor_content=bytes(range(256)) * 64)
-    scale = TensorProto(dtype=DT_FLOAT, tensor_shape=_shape(), float_val=[2.0])
-    bias = TensorProto(dtype=DT_FLOAT, tensor_shape=_shape(64), float_val=[0.5] * 64)  # 256 bytes: kept
-    graph = GraphDef(
-        node=[
-            _node("input", "Placeholder", dtype=f, shape=AttrValue(shape=_shape(-1, 64))),
-            _const("weights", weights),
-            _node("weights/read", "Identity", ("weights",), T=f),
-            _node("MatMul", "MatMul", ("input", "weights/read"), T=f),
-            _const("scale", scale),
-            _node("Mul", "Mul", ("MatMul", "scale"), T=f),
-            _const("bias", bias),
-            _node("BiasAdd", "BiasAdd", ("Mul", "bias"), T=f),
-            _node("final_result", "Softmax", ("BiasAdd",), T=f),
-        ]
-    )
-    graph.versions.producer = 27
-    return graph
 
 
 def _graph_of(event_file: Path) -> GraphDef:
@@ -105,7 +83,7 @@ def test_masked_crc32c_matches_known_vector_and_tensorboard():
 
 
 def test_strip_weights_leaves_out_big_payloads_and_keeps_dtype_and_shape():
-    graph = small_graph()
+    graph = matmul_graph()
     before = graph.SerializeToString()
     stripped, consts, nbytes = strip_weights(graph)
 
@@ -143,7 +121,7 @@ def test_strip_weights_counts_repeated_val_fields_and_honours_min_bytes():
 
 
 def test_strip_weights_keeps_an_existing_output_shapes_attr():
-    graph = small_graph()
+    graph = matmul_graph()
     weights = next(n for n in graph.node if n.name == "weights")
     mark = AttrValue(list=AttrValue.ListValue(shape=[_shape(7, 7)]))
     weights.attr["_output_shapes"].CopyFrom(mark)
@@ -156,7 +134,7 @@ def test_strip_weights_keeps_an_existing_output_shapes_attr():
 
 
 def test_write_run_round_trips_with_payload_left_out(tmp_path):
-    graph = small_graph()
+    graph = matmul_graph()
     written = write_run(graph, tmp_path, "retrained", wall_time=1234.5)
 
     assert written.run == "retrained"
@@ -183,7 +161,7 @@ def test_write_run_round_trips_with_payload_left_out(tmp_path):
 
 
 def test_keep_weights_logs_the_graph_unchanged(tmp_path):
-    graph = small_graph()
+    graph = matmul_graph()
     written = write_run(graph, tmp_path, "kept", keep_weights=True)
     events = read_graph_events(written.event_file)
     assert events[1].graph_def == graph.SerializeToString()
@@ -201,8 +179,8 @@ def test_writing_twice_replaces_only_our_earlier_graph(tmp_path):
     lookalike = run_dir / f"events.out.tfevents.1500000000.trainer{GRAPH_FILE_SUFFIX}.bak"
     lookalike.write_bytes(b"keep me")
 
-    first = write_run(small_graph(), tmp_path, "retrained")
-    second = write_run(small_graph(), tmp_path, "retrained/")
+    first = write_run(matmul_graph(), tmp_path, "retrained")
+    second = write_run(matmul_graph(), tmp_path, "retrained/")
 
     assert second.replaced == (first.event_file,)
     assert _our_files(run_dir) == [second.event_file]
@@ -214,9 +192,9 @@ def test_writing_twice_replaces_only_our_earlier_graph(tmp_path):
 
 
 def test_runs_side_by_side_and_nested_do_not_replace_each_other(tmp_path):
-    a = write_run(small_graph(), tmp_path, "retrained")
-    b = write_run(small_graph(), tmp_path, "poets/optimized")
-    c = write_run(small_graph(), tmp_path, ".")
+    a = write_run(matmul_graph(), tmp_path, "retrained")
+    b = write_run(matmul_graph(), tmp_path, "poets/optimized")
+    c = write_run(matmul_graph(), tmp_path, ".")
     assert (a.replaced, b.replaced, c.replaced) == ((), (), ())
     assert b.run_dir == tmp_path / "poets" / "optimized" and b.run == "poets/optimized"
     assert c.run_dir == tmp_path and c.run == "."
@@ -229,7 +207,7 @@ def test_runs_side_by_side_and_nested_do_not_replace_each_other(tmp_path):
 )
 def test_bad_run_names_are_rejected(tmp_path, run):
     with pytest.raises(InspectorError) as info:
-        write_run(small_graph(), tmp_path / "logs", run)
+        write_run(matmul_graph(), tmp_path / "logs", run)
     assert "\n" not in str(info.value)
     assert not (tmp_path / "logs").exists()
 
@@ -244,14 +222,14 @@ def test_run_names_are_normalised(run, name):
 def test_a_file_where_the_run_folder_goes_is_an_error(tmp_path):
     (tmp_path / "retrained").write_bytes(b"x")
     with pytest.raises(InspectorError, match="not a log folder"):
-        write_run(small_graph(), tmp_path, "retrained")
+        write_run(matmul_graph(), tmp_path, "retrained")
 
 
 # --- read_graph_events ---------------------------------------------------------------------
 
 
 def test_reader_rejects_corrupt_and_truncated_files(tmp_path):
-    written = write_run(small_graph(), tmp_path, "r")
+    written = write_run(matmul_graph(), tmp_path, "r")
     data = written.event_file.read_bytes()
 
     flipped = bytearray(data)
@@ -281,7 +259,7 @@ def test_reader_rejects_corrupt_and_truncated_files(tmp_path):
 
 
 def test_reader_framing_is_tfrecord(tmp_path):
-    written = write_run(small_graph(), tmp_path, "r")
+    written = write_run(matmul_graph(), tmp_path, "r")
     data = written.event_file.read_bytes()
     (length,) = struct.unpack("<Q", data[:8])
     assert struct.unpack("<I", data[8:12])[0] == tblog.masked_crc32c(data[:8])
@@ -361,7 +339,7 @@ def test_tblog_and_the_script_never_import_tensorflow(tmp_path):
         "raise ImportError('tensorflow is shadowed by a stub in this test')\n"
     )
     graph_file = tmp_path / "g.pb"
-    graph_file.write_bytes(small_graph().SerializeToString())
+    graph_file.write_bytes(matmul_graph().SerializeToString())
     code = f"""
         import sys
         from pathlib import Path
@@ -386,7 +364,7 @@ def test_tblog_and_the_script_never_import_tensorflow(tmp_path):
 
 @pytest.mark.slow
 def test_tensorboard_event_accumulator_reads_the_run(tmp_path):
-    graph = small_graph()
+    graph = matmul_graph()
     write_run(graph, tmp_path, "retrained")
     written = write_run(graph, tmp_path, "retrained")  # the replaced file must not confuse it
     assert _accumulator_node_names(written.run_dir) == [n.name for n in graph.node]
@@ -419,7 +397,7 @@ def test_tensorboard_event_accumulator_reads_the_codelab_graph(tmp_path):
 
 def test_script_as_the_codelab_runs_it(tmp_path):
     graph_file = tmp_path / "retrained_graph.pb"
-    graph_file.write_bytes(small_graph().SerializeToString())
+    graph_file.write_bytes(matmul_graph().SerializeToString())
     logdir = tmp_path / "training_summaries" / "retrained"
     result = subprocess.run(
         [sys.executable, "-m", "scripts.graph_pb2tb", str(logdir), str(graph_file)],
@@ -439,7 +417,7 @@ def test_script_as_the_codelab_runs_it(tmp_path):
 
 def test_main_writes_the_run_at_exactly_logdir(tmp_path, capsys):
     graph_file = tmp_path / "g.pb"
-    graph_file.write_bytes(small_graph().SerializeToString())
+    graph_file.write_bytes(matmul_graph().SerializeToString())
     logdir = tmp_path / "tf_files" / "training_summaries" / "retrained"
 
     assert graph_pb2tb.main([str(logdir), str(graph_file)]) == 0
@@ -450,7 +428,7 @@ def test_main_writes_the_run_at_exactly_logdir(tmp_path, capsys):
     assert "(weights kept)" in second and "replaced 1 earlier graph file" in second
     files = _our_files(logdir)
     assert len(files) == 1 and files[0].parent == logdir
-    assert _graph_of(files[0]) == small_graph()
+    assert _graph_of(files[0]) == matmul_graph()
 
 
 @needs_poets
@@ -463,7 +441,7 @@ def test_main_summary_for_the_codelab_graph(tmp_path, capsys):
 
 def test_main_reports_bad_input_as_one_error_line(tmp_path, capsys):
     graph_file = tmp_path / "g.pb"
-    graph_file.write_bytes(small_graph().SerializeToString())
+    graph_file.write_bytes(matmul_graph().SerializeToString())
     not_a_graph = tmp_path / "photo.jpg"
     not_a_graph.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)
     cases = [

@@ -1,14 +1,12 @@
-"""Background TensorBoard boards: start or reuse, list, and stop the ones inspector launched."""
+"""Background TensorBoard boards, the public API: start or reuse, list, and stop the ones inspector launched."""
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import http.client
 import ipaddress
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -16,13 +14,25 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from inspector.atomic import write_bytes_atomic
 from inspector.errors import InspectorError
+from inspector.tb import boardproc
+from inspector.tb.boardstate import (
+    WILDCARD_HOSTS,
+    BoardInfo,
+    info_path,
+    prepare_state,
+    read_info,
+    remove_files,
+    state_dir,
+    state_lock,
+    state_path,
+    url_host,
+    write_info,
+)
 
 __all__ = [
     "BoardInfo",
@@ -35,36 +45,9 @@ __all__ = [
     "stop",
 ]
 
-_INFO_FORMAT = 1
-_INFO_TOOL = "inspector-board"
 _PORT_SCAN = 100
 _LOG_TAIL_LINES = 10
 _POLL_SECONDS = 0.25
-_KILL_GRACE_SECONDS = 5.0
-_WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
-
-# Boards launched by this very process, kept so stop() can reap them with
-# Popen.wait() and Popen.__del__ never warns about a child "still running".
-_children: dict[int, subprocess.Popen[bytes]] = {}
-
-
-@dataclass(frozen=True)
-class BoardInfo:
-    """One background TensorBoard that inspector launched, as its info file records it."""
-
-    pid: int
-    port: int
-    host: str
-    logdir: str
-    start_time: float
-    cmdline: tuple[str, ...]
-    log_path: str
-    version: str
-
-    @property
-    def url(self) -> str:
-        """Where a browser on this machine reaches the board."""
-        return f"http://{_url_host(self.host)}:{self.port}/"
 
 
 @dataclass(frozen=True)
@@ -83,18 +66,6 @@ class StopResult:
 
     stopped: tuple[BoardInfo, ...]
     stale_removed: tuple[BoardInfo, ...]
-
-
-def state_dir() -> Path:
-    """The folder holding info and log files of background boards (not created here)."""
-    override = os.environ.get("INSPECTOR_STATE_DIR")
-    if override:
-        return Path(override).expanduser()
-    xdg = os.environ.get("XDG_STATE_HOME")
-    # The XDG spec says relative values are invalid and must be ignored.
-    if xdg and Path(xdg).is_absolute():
-        return Path(xdg) / "inspector" / "boards"
-    return Path.home() / ".local" / "state" / "inspector" / "boards"
 
 
 def graph_url(info: BoardInfo, run: str | None = None) -> str:
@@ -126,12 +97,12 @@ def start(
     if timeout <= 0:
         raise InspectorError(f"timeout {timeout}: must be positive; pass --timeout in seconds, e.g. 90")
     version = _tensorboard_version()
-    folder = _prepare_state(state)
+    folder = prepare_state(state)
     resolved = _prepare_logdir(Path(logdir))
     if bind_all:
         host = "0.0.0.0"
 
-    with _state_lock(folder):
+    with state_lock(folder):
         live, _stale = _scan(folder)
         if reuse:
             for board in live:
@@ -152,7 +123,7 @@ def start(
 
 def status(*, state: Path | None = None) -> tuple[BoardInfo, ...]:
     """Live boards, by port; info files of dead or foreign processes are removed."""
-    live, _stale = _scan(_state_path(state))
+    live, _stale = _scan(state_path(state))
     return live
 
 
@@ -170,7 +141,7 @@ def stop(
     board is not an error (the result is simply empty). Each board gets SIGTERM,
     then SIGKILL after ``timeout`` seconds.
     """
-    folder = _state_path(state)
+    folder = state_path(state)
     live, stale = _scan(folder)
     wanted = str(Path(logdir).expanduser().resolve()) if logdir is not None else None
     chosen = [
@@ -187,11 +158,11 @@ def stop(
     stopped: list[BoardInfo] = []
     gone: list[BoardInfo] = list(stale)
     for board in chosen:
-        if _stop_one(board, timeout=timeout):
+        if boardproc.stop_one(board, timeout=timeout):
             stopped.append(board)
         else:
             gone.append(board)
-        _remove_files(folder, board)
+        remove_files(folder, board)
     return StopResult(stopped=tuple(stopped), stale_removed=tuple(gone))
 
 
@@ -229,7 +200,7 @@ def _launch(folder: Path, *, logdir: Path, host: str, port: int, timeout: float,
         ) from None
     finally:
         os.close(fd)
-    _children[proc.pid] = proc
+    boardproc.children[proc.pid] = proc
     log_path = folder / f"board-{proc.pid}.log"
     try:
         os.replace(tmp_log, log_path)
@@ -247,12 +218,12 @@ def _launch(folder: Path, *, logdir: Path, host: str, port: int, timeout: float,
     )
     try:
         _wait_exec(proc, info)
-        _write_info(folder, info)
+        write_info(folder, info)
         _wait_ready(proc, info, timeout=timeout)
     except BaseException:
         # Covers failures and Ctrl-C alike: never leave a half-started board behind.
-        _kill_child(proc)
-        _info_path(folder, info.pid).unlink(missing_ok=True)
+        boardproc.kill_child(proc)
+        info_path(folder, info.pid).unlink(missing_ok=True)
         raise
     return info
 
@@ -262,13 +233,13 @@ def _wait_exec(proc: subprocess.Popen[bytes], info: BoardInfo) -> None:
     # cmdline reads as empty; an info file written then could be judged stale
     # and deleted by a concurrent status(). Bounded, since a platform whose
     # process listing never matches must still get a (short-lived) board.
-    deadline = time.monotonic() + _KILL_GRACE_SECONDS
-    while proc.poll() is None and not _is_ours(info) and time.monotonic() < deadline:
+    deadline = time.monotonic() + boardproc.KILL_GRACE_SECONDS
+    while proc.poll() is None and not boardproc.is_ours(info) and time.monotonic() < deadline:
         time.sleep(0.01)
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], info: BoardInfo, *, timeout: float) -> None:
-    probe = f"http://{_url_host(_connect_host(info.host))}:{info.port}/data/logdir"
+    probe = f"http://{url_host(_connect_host(info.host))}:{info.port}/data/logdir"
     deadline = time.monotonic() + timeout
     while True:
         code = proc.poll()
@@ -305,17 +276,6 @@ def _answers(url: str, logdir: str) -> bool:
     # would answer too; only our board reports our logdir.
     served = body.get("logdir") if isinstance(body, dict) else None
     return isinstance(served, str) and os.path.normpath(served) == os.path.normpath(logdir)
-
-
-def _kill_child(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=_KILL_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    _children.pop(proc.pid, None)
 
 
 def _log_tail(log_path: str) -> tuple[str, ...]:
@@ -395,7 +355,7 @@ def _is_loopback(host: str) -> bool:
 def _exposure_warnings(host: str) -> tuple[str, ...]:
     if _is_loopback(host):
         return ()
-    where = "every network interface" if host in _WILDCARD_HOSTS else host
+    where = "every network interface" if host in WILDCARD_HOSTS else host
     return (
         f"the board listens on {where}, so anyone who can reach this machine on the network "
         "can read your graphs; TensorBoard has no login",
@@ -405,36 +365,12 @@ def _exposure_warnings(host: str) -> tuple[str, ...]:
 def _connect_host(host: str) -> str:
     if host == "::":
         return "::1"
-    if host in _WILDCARD_HOSTS:
+    if host in WILDCARD_HOSTS:
         return "127.0.0.1"
     return host
 
 
-def _url_host(host: str) -> str:
-    if host in _WILDCARD_HOSTS:
-        return "localhost"
-    if ":" in host:
-        return f"[{host}]"
-    return host
-
-
-# --- info files and processes ----------------------------------------------
-
-
-def _state_path(state: Path | None) -> Path:
-    return Path(state).expanduser() if state is not None else state_dir()
-
-
-def _prepare_state(state: Path | None) -> Path:
-    folder = _state_path(state).absolute()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InspectorError(
-            f"{folder}: cannot create the board state folder ({exc.strerror}); "
-            "set INSPECTOR_STATE_DIR to a writable folder"
-        ) from None
-    return folder
+# --- the log folder, TensorBoard's version, and which recorded boards live
 
 
 def _prepare_logdir(logdir: Path) -> Path:
@@ -457,70 +393,6 @@ def _tensorboard_version() -> str:
         ) from None
 
 
-@contextlib.contextmanager
-def _state_lock(folder: Path) -> Iterator[None]:
-    # Serialises check-then-launch, so two concurrent starts for one logdir
-    # yield one board (the second reuses it) and never race for a port.
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: go without the lock
-        yield
-        return
-    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-def _info_path(folder: Path, pid: int) -> Path:
-    return folder / f"board-{pid}.json"
-
-
-def _write_info(folder: Path, info: BoardInfo) -> None:
-    record = {
-        "tool": _INFO_TOOL,
-        "format": _INFO_FORMAT,
-        "pid": info.pid,
-        "port": info.port,
-        "host": info.host,
-        "logdir": info.logdir,
-        "start_time": info.start_time,
-        "cmdline": list(info.cmdline),
-        "log_path": info.log_path,
-        "version": info.version,
-    }
-    data = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode("utf-8")
-    write_bytes_atomic(_info_path(folder, info.pid), data)
-
-
-def _read_info(path: Path) -> BoardInfo | None:
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or record.get("tool") != _INFO_TOOL:
-        return None
-    try:
-        cmdline = record["cmdline"]
-        info = BoardInfo(
-            pid=int(record["pid"]),
-            port=int(record["port"]),
-            host=str(record["host"]),
-            logdir=str(record["logdir"]),
-            start_time=float(record["start_time"]),
-            cmdline=tuple(str(arg) for arg in cmdline),
-            log_path=str(record["log_path"]),
-            version=str(record["version"]),
-        )
-    except (KeyError, TypeError, ValueError):
-        return None
-    if not isinstance(cmdline, list) or not cmdline or info.pid <= 0:
-        return None
-    return info
-
-
 def _scan(folder: Path) -> tuple[tuple[BoardInfo, ...], tuple[BoardInfo, ...]]:
     """(live, stale) boards; stale info files are removed on the way."""
     if not folder.is_dir():
@@ -528,160 +400,17 @@ def _scan(folder: Path) -> tuple[tuple[BoardInfo, ...], tuple[BoardInfo, ...]]:
     live: list[BoardInfo] = []
     stale: list[BoardInfo] = []
     for path in sorted(folder.glob("board-*.json")):
-        info = _read_info(path)
+        info = read_info(path)
         # Files this module cannot read are left alone rather than deleted.
         if info is None:
             continue
-        _reap(info.pid)
-        if _is_ours(info):
+        boardproc.reap(info.pid)
+        if boardproc.is_ours(info):
             live.append(info)
         else:
             stale.append(info)
-            _remove_files(folder, info)
+            remove_files(folder, info)
     live.sort(key=lambda board: (board.port, board.pid))
     return tuple(live), tuple(stale)
 
 
-def _remove_files(folder: Path, info: BoardInfo) -> None:
-    _info_path(folder, info.pid).unlink(missing_ok=True)
-    log = Path(info.log_path)
-    # Only ever delete a log inside the state folder, whatever the info file says.
-    if log.parent == folder or log.parent.resolve() == folder.resolve():
-        log.unlink(missing_ok=True)
-
-
-def _cmdline_of(pid: int) -> tuple[str, ...] | None:
-    """The argv of a running process, or None if it is gone, a zombie, or unreadable."""
-    proc = Path("/proc")
-    if proc.is_dir():
-        try:
-            raw = (proc / str(pid) / "cmdline").read_bytes()
-        except OSError:
-            return None
-        # A zombie (dead, not yet reaped) has an empty cmdline: treat it as gone.
-        if not raw:
-            return None
-        return tuple(os.fsdecode(part) for part in raw.rstrip(b"\0").split(b"\0"))
-    try:
-        done = subprocess.run(
-            ["ps", "-ww", "-o", "args=", "-p", str(pid)],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    text = done.stdout.strip()
-    if done.returncode != 0 or not text:
-        return None
-    # ps joins the arguments with spaces, so only the joined form is comparable.
-    return (text,)
-
-
-def _is_ours(info: BoardInfo) -> bool:
-    """True only if the pid runs exactly the command inspector launched."""
-    actual = _cmdline_of(info.pid)
-    if actual is None:
-        return False
-    if len(actual) == 1 and len(info.cmdline) > 1:
-        return actual[0] == " ".join(info.cmdline)
-    return actual == info.cmdline
-
-
-def _reap(pid: int) -> None:
-    # Only boards this process launched are reaped here; any other board is
-    # reaped by its own parent (or init), and /proc shows it gone as a zombie.
-    child = _children.get(pid)
-    if child is not None and child.poll() is not None:
-        del _children[pid]
-
-
-def _signal(info: BoardInfo, signum: int) -> None:
-    """Send ``signum`` only if the pid still runs the recorded command."""
-    pidfd_open = getattr(os, "pidfd_open", None)
-    send = getattr(signal, "pidfd_send_signal", None)
-    if pidfd_open is not None and send is not None:
-        try:
-            fd = pidfd_open(info.pid)
-        except ProcessLookupError:
-            return
-        except OSError:
-            fd = None  # kernel without pidfd: fall through to os.kill
-        if fd is not None:
-            # A pidfd names one process: if it exits after the check, the
-            # signal fails instead of reaching a program that reused the pid.
-            try:
-                if _is_ours(info):
-                    send(fd, signum)
-            except ProcessLookupError:
-                pass
-            finally:
-                os.close(fd)
-            return
-    if not _is_ours(info):
-        return
-    try:
-        os.kill(info.pid, signum)
-    except ProcessLookupError:
-        pass
-
-
-def _proc_state(pid: int) -> str | None:
-    """The one-letter state from /proc/<pid>/stat, or None if gone or not on Linux."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    # The command name in parentheses may itself contain spaces or ")".
-    fields = stat.rpartition(")")[2].split()
-    return fields[0] if fields else None
-
-
-def _exited(info: BoardInfo) -> bool:
-    if _is_ours(info):
-        return False
-    # A process that is still exiting has already lost its cmdline but is not
-    # a zombie yet; it only counts as gone once dead, or the pid runs another program.
-    state = _proc_state(info.pid)
-    return state is None or state in "ZX" or _cmdline_of(info.pid) is not None
-
-
-def _wait_gone(info: BoardInfo, timeout: float) -> bool:
-    child = _children.get(info.pid)
-    if child is not None:
-        # Our own child: waiting on it both observes and reaps the exit.
-        try:
-            child.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return False
-        _children.pop(info.pid, None)
-        return True
-    deadline = time.monotonic() + timeout
-    while not _exited(info):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
-def _stop_one(info: BoardInfo, *, timeout: float) -> bool:
-    """Stop one board; False if it had already exited on its own."""
-    if not _is_ours(info):
-        return False
-    try:
-        _signal(info, signal.SIGTERM)
-        if _wait_gone(info, timeout):
-            return True
-        _signal(info, getattr(signal, "SIGKILL", signal.SIGTERM))
-        if _wait_gone(info, _KILL_GRACE_SECONDS):
-            return True
-    except PermissionError:
-        raise InspectorError(
-            f"TensorBoard pid {info.pid} on port {info.port}: not allowed to signal it; "
-            "stop it as the user who started it"
-        ) from None
-    raise InspectorError(
-        f"TensorBoard pid {info.pid} on port {info.port}: still running after SIGKILL; "
-        f"check it with `ps -p {info.pid}`"
-    )
