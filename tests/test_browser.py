@@ -1,7 +1,8 @@
 """The Graph and Graph diff tabs in a real headless Chromium, driven over the DevTools protocol on a pipe.
 
 No browser download and no extra package: Chromium is Debian's (``apt-get
-install chromium``), started with ``--remote-debugging-pipe``, which speaks
+install chromium``; tests/browser_setup.py installs it when it is missing and
+the suite runs as root), started with ``--remote-debugging-pipe``, which speaks
 the DevTools protocol as NUL-separated JSON on file descriptors 3 and 4.
 Screenshots land in tests/screenshots/ (git-ignored) for a person to look at.
 """
@@ -14,28 +15,23 @@ import json
 import os
 import re
 import select
-import shutil
 import signal
 import subprocess
+import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+import browser_setup
 from conftest import ROOT, fixture_path, free_port
+from helpers import get_json, run_as_nobody
 from inspector.tb import board
 from inspector.cli import main
 from inspector.tb.plugin import TEXT_RUN, diff_tab_url, read_pair
 
 SCREENSHOTS = ROOT / "tests" / "screenshots"
 WIDTH, HEIGHT = 1400, 1000
-INSTALL_HINT = (
-    "Chromium is needed for the browser tests and is not installed: "
-    "run `apt-get update && apt-get install -y --no-install-recommends chromium` (as root), "
-    "or point INSPECTOR_CHROMIUM at a Chromium or Chrome binary"
-)
-
 # Finds elements through shadow roots (TensorBoard's Polymer graph view) and
 # same-origin iframes (dynamic plugins such as Graph diff).
 DEEP_QUERY = """
@@ -56,20 +52,6 @@ window.__deepAll = (selector) => {
 """
 # The Graph diff tab's document, inside TensorBoard's plugin iframe.
 DIFF_DOC = "(document.querySelector('iframe[src*=\"name=graph_diff\"]') || {}).contentDocument"
-
-
-def chromium_path() -> str:
-    override = os.environ.get("INSPECTOR_CHROMIUM")
-    if override:
-        if not os.access(override, os.X_OK):
-            pytest.fail(f"INSPECTOR_CHROMIUM={override}: not an executable file. {INSTALL_HINT}", pytrace=False)
-        return override
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        found = shutil.which(name)
-        if found:
-            return found
-    # A test that cannot see the browser must not pass quietly: CI installs it.
-    pytest.fail(INSTALL_HINT, pytrace=False)
 
 
 class Chromium:
@@ -208,14 +190,77 @@ class Chromium:
 
 
 @pytest.fixture
-def browser(tmp_path: Path):
-    chrome = Chromium(chromium_path(), tmp_path / "chromium-profile", tmp_path / "chromium.log")
+def browser(tmp_path: Path, request: pytest.FixtureRequest):
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    try:
+        executable = browser_setup.chromium(say=lambda line: reporter and reporter.write_line(line))
+    except browser_setup.NoBrowser as exc:
+        # A test that cannot see the browser must not pass quietly, nor be skipped.
+        pytest.fail(str(exc), pytrace=False)
+    chrome = Chromium(executable, tmp_path / "chromium-profile", tmp_path / "chromium.log")
     try:
         yield chrome
     finally:
         chrome.close()
 
 
+
+
+# --- finding or installing the browser -----------------------------------------------
+
+# Stands in for apt-get (only its PATH can see it): logs each call and
+# "installs" chromium by writing one beside itself, or fails like apt does.
+APT_STAND_IN = """#!{python}
+import json, os, sys
+here = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(here, "apt.log"), "a") as log:
+    log.write(json.dumps([sys.argv[1:], os.environ.get("DEBIAN_FRONTEND")]) + "\\n")
+if sys.argv[1] == "install":
+    if {fail!r}:
+        sys.exit("E: Unable to locate package chromium")
+    with open(os.path.join(here, "chromium"), "w") as browser:
+        browser.write("#!/bin/sh\\n")
+    os.chmod(os.path.join(here, "chromium"), 0o755)
+"""
+
+
+def _apt_stand_in(folder: Path, *, fail: bool) -> Path:
+    folder.mkdir()
+    apt = folder / "apt-get"
+    apt.write_text(APT_STAND_IN.format(python=sys.executable, fail=fail))
+    apt.chmod(0o755)
+    return folder
+
+
+def test_a_missing_chromium_is_installed_with_apt_get_as_root_and_named_otherwise(tmp_path: Path, world_tmp: Path, monkeypatch):
+    monkeypatch.delenv("INSPECTOR_CHROMIUM", raising=False)
+    steps = [[["update", "-qq"], "noninteractive"], [["install", "-y", "-qq", "--no-install-recommends", "chromium"], "noninteractive"]]
+    if os.geteuid() == 0:
+        bin_dir = _apt_stand_in(tmp_path / "bin", fail=False)
+        said: list[str] = []
+        assert browser_setup.chromium(path=str(bin_dir), say=said.append) == str(bin_dir / "chromium")
+        assert [json.loads(line) for line in (bin_dir / "apt.log").read_text().splitlines()] == steps
+        assert said == ["Chromium is missing: apt-get update -qq",
+                        "Chromium is missing: apt-get install -y -qq --no-install-recommends chromium"]
+        # Found now: nothing is installed again.
+        assert browser_setup.chromium(path=str(bin_dir)) == str(bin_dir / "chromium")
+        assert len((bin_dir / "apt.log").read_text().splitlines()) == 2
+
+        failing = _apt_stand_in(tmp_path / "failing", fail=True)
+        with pytest.raises(browser_setup.NoBrowser) as caught:
+            browser_setup.chromium(path=str(failing))
+        assert str(caught.value) == (
+            "Chromium is not installed and `apt-get install -y -qq --no-install-recommends chromium` failed "
+            "(E: Unable to locate package chromium); fix that, then run `apt-get update && apt-get install -y "
+            "--no-install-recommends chromium` as root, or point INSPECTOR_CHROMIUM at a Chromium or Chrome binary")
+    # Anyone else is told, in one line, how to install it (as "nobody" when the suite runs as root).
+    proc = run_as_nobody(
+        f"try:\n    browser_setup.chromium(path={str(world_tmp)!r})\nexcept browser_setup.NoBrowser as exc:\n    print(exc)\n",
+        warm=f"sys.path.insert(0, {str(ROOT / 'tests')!r})\nimport browser_setup\n", cwd=world_tmp)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == (
+        "Chromium is needed for tests/test_browser.py and is not installed: run `apt-get update && apt-get install -y "
+        "--no-install-recommends chromium` as root, or point INSPECTOR_CHROMIUM at a Chromium or Chrome binary\n")
 
 
 # What TensorBoard's Graph tab draws of each run: every node but the Consts,
@@ -244,8 +289,7 @@ def test_codelab_pair_in_the_graph_text_and_graph_diff_tabs(tmp_path: Path, stat
     assert Path(result["text_summary"]["event_file"]).is_file()
     info = board.start(logdir, port=free_port(), state=state).info
     url = info.url
-    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url + "data/plugins_listing", timeout=30) as response:
-        plugins = json.loads(response.read())
+    plugins = get_json(url + "data/plugins_listing")
     assert "graph_diff" in plugins, (
         "TensorBoard did not load the Graph diff plugin: the tensorboard_plugins entry point is not installed "
         "(pyproject.toml, then pip install -e .)"
