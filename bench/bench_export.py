@@ -7,7 +7,7 @@ Run from the project root with the project's Python (it is a script, not a modul
     .venv/bin/python bench/bench_export.py --only poets_224 --runs 50
 
 For every frozen graph under ``../shared/fixtures/graphs/`` and each of
-``--quantize none|dynamic|float16``, ``inspector.tflite.mobile.export`` converts the
+``--quantize none|dynamic|float16``, ``inspector.tflite.export.export`` converts the
 graph and runs the .tflite against it on the codelab's daisy photo and the
 three photos in ``poets_tf2/sample_images/`` (each resized to the graph's
 input). Reported per graph and mode: the .tflite's size and gzip size (what
@@ -42,7 +42,7 @@ NO_SHAPE = {"poets_pair/optimized_graph": 128}
 def run(graph: Path, mode: str, *, runs: int, folder: Path) -> dict:
     from inspector.errors import InspectorError
     from inspector.graph.io import load_graph
-    from inspector.tflite.mobile import export
+    from inspector.tflite.export import export
 
     name = f"{graph.parent.relative_to(FIXTURES / 'graphs')}/{graph.stem}"
     size = NO_SHAPE.get(name)

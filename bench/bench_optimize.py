@@ -267,7 +267,7 @@ def declared_size(graph: GraphDef, input_name: str) -> tuple[int, int] | None:
 
 def input_size(graph: GraphDef, input_name: str, output_name: str) -> tuple[tuple[int, int], bool]:
     """The image size the graph declares, else the first of PROBE_SIZES it runs on; and whether it was probed."""
-    from inspector.run.runners import random_batch
+    from inspector.run.images import random_batch
 
     size = declared_size(graph, input_name)
     if size is not None:
@@ -373,7 +373,7 @@ def time_mode(
     opt: Optimized, *, size: tuple[int, int], mode: str, threads: int | None, runs: int | None, budget_s: float, what: str,
     progress: Callable[[str], None],
 ) -> ModeResult:
-    from inspector.run.runners import random_batch
+    from inspector.run.images import random_batch
 
     config = session_config(mode, threads)
     batch = random_batch(size, rng=np.random.default_rng(SEED), mean=127.5, std=127.5)

@@ -1,4 +1,4 @@
-"""Tests for scripts.label_image and inspector.run.runners: real TensorFlow runs on real and generated graphs."""
+"""Tests for scripts.label_image, inspector.run.label and GraphRunner: real TensorFlow runs on real and generated graphs."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ import pytest
 from conftest import ROOT, fixture_path
 from inspector.errors import InspectorError
 from inspector.graph.io import load_graph
-from inspector.run.runners import GraphRunner, label_image, load_labels, random_ops_upstream, read_image
+from inspector.run.images import read_image
+from inspector.run.label import label_image
+from inspector.run.labels import load_labels
+from inspector.run.runners import GraphRunner, random_ops_upstream
 from inspector.codelab import label_image as script
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Tests for inspector.tflite.mobile and TFLiteRunner: TensorFlow Lite conversion, Select-op verdicts, export checked against the graph."""
+"""Tests for inspector.tflite (check, export) and TFLiteRunner: TensorFlow Lite conversion, Select-op verdicts, export checked against the graph."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from conftest import REAL_GRAPHS, fixture_path
 from inspector.graph import tfcompat
 from inspector.errors import CheckFailed, InspectorError
 from inspector.graph.io import LoadedGraph, load_graph
-from inspector.tflite.mobile import FLEX, UNSUPPORTED, check, export
-from inspector.run.runners import GraphRunner, TFLiteRunner, random_batch
+from inspector.tflite.check import FLEX, UNSUPPORTED, check
+from inspector.tflite.export import export
+from inspector.run.images import random_batch
+from inspector.run.runners import GraphRunner, TFLiteRunner
 from inspector.analysis.summary import summarize
 from inspector.run.verify import verify_runners
 

@@ -12,7 +12,8 @@ from conftest import fixture_path
 from inspector.errors import InspectorError
 from inspector.graph.io import LoadedGraph, load_graph
 from inspector.run.latency import bench
-from inspector.run.verify import VerifyReport, collect_images, verify
+from inspector.run.images import collect_images
+from inspector.run.verify import VerifyReport, verify
 
 pytestmark = pytest.mark.slow
 

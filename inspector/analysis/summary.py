@@ -11,15 +11,11 @@ from tensorboard.compat.proto.node_def_pb2 import NodeDef
 from tensorboard.compat.proto.types_pb2 import DataType
 
 from inspector.graph.io import LoadedGraph
-from inspector.graph.refs import node_of
-from inspector.graph.ops import (
-    CHECKPOINT_OPS, CONTROL_FLOW_OPS, DEBUG_OPS, NOT_OUTPUT_OPS, V1_CONTROL_FLOW_OPS, VARIABLE_ACCESS_OPS, is_random,
-    OPTIMIZER_PREFIXES, is_training_step,
-)
-from inspector.graph.refs import upstream
-from inspector.optimizer.passes.dropout import find_dropout
+from inspector.graph.ops import CONTROL_FLOW_OPS, V1_CONTROL_FLOW_OPS, is_random
+from inspector.graph.signature import TRAINING_FIX, InputSpec, LeftOut, OutputSpec, signature, training_reason
+from inspector.graph.stats import graph_stats
 from inspector.graph.workgraph import WorkGraph
-from inspector.graph.stats import TensorSpec, graph_stats, spec_json
+from inspector.optimizer.passes.dropout import find_dropout
 
 # Node names listed per flag; the count says how many there are in all.
 MAX_FLAG_NODES = 5
@@ -31,9 +27,6 @@ CONTROL_FLOW = "control_flow"
 FLOAT64 = "float64"
 UNKNOWN_DIMS = "unknown_dims"
 TRAINING_KINDS = frozenset({DROPOUT, TRAINING})
-
-
-_TRAINING_FIX = "export the inference graph (retrain.py writes it frozen, without training ops), or strip it with inspector's optimizer"
 
 
 @dataclass(frozen=True)
@@ -55,17 +48,6 @@ class Flag:
 
 
 @dataclass(frozen=True)
-class OutputSpec:
-    """A likely output: a node nothing reads that is not a constant, a no-op or a training leftover."""
-
-    name: str
-    op: str
-
-    def to_json(self) -> dict:
-        return {"name": self.name, "op": self.op}
-
-
-@dataclass(frozen=True)
 class GraphSummary:
     path: Path
     format: str
@@ -74,10 +56,12 @@ class GraphSummary:
     ops: dict[str, int]                     # op histogram, most used first
     params: int                             # elements held in Const tensors
     const_bytes: int                        # bytes held in Const tensors
-    inputs: tuple[TensorSpec, ...]          # placeholders a caller must feed
-    optional_inputs: tuple[TensorSpec, ...] # PlaceholderWithDefault: fed only to bypass what computes the default
-    outputs: tuple[OutputSpec, ...]
+    inputs: tuple[InputSpec, ...]           # model inputs (graph/signature.py decides them for every command)
+    optional_inputs: tuple[InputSpec, ...]  # PlaceholderWithDefault: fed only to bypass what computes the default
+    outputs: tuple[OutputSpec, ...]         # several: the graph is ambiguous, commands ask for --output_names
     flags: tuple[Flag, ...]
+    auxiliary_inputs: tuple[InputSpec, ...] = ()  # scalars, labels, encoded image bytes
+    left_out: tuple[LeftOut, ...] = ()            # sinks and placeholders that are neither, and why
 
     @property
     def training_flags(self) -> tuple[Flag, ...]:
@@ -97,9 +81,11 @@ class GraphSummary:
             "ops": dict(self.ops),
             "params": self.params,
             "const_bytes": self.const_bytes,
-            "inputs": [spec_json(s) for s in self.inputs],
-            "optional_inputs": [spec_json(s) for s in self.optional_inputs],
+            "inputs": [s.to_json() for s in self.inputs],
+            "optional_inputs": [s.to_json() for s in self.optional_inputs],
+            "auxiliary_inputs": [s.to_json() for s in self.auxiliary_inputs],
             "outputs": [o.to_json() for o in self.outputs],
+            "left_out": [x.to_json() for x in self.left_out],
             "inference_ready": self.inference_ready,
             "flags": [f.to_json() for f in self.flags],
         }
@@ -108,22 +94,14 @@ class GraphSummary:
 def summarize(loaded: LoadedGraph) -> GraphSummary:
     """Inputs, outputs, sizes, op histogram and flags of one graph; reads the protobuf only (no TensorFlow)."""
     graph = loaded.graph
-    stats = graph_stats(graph)
-    training = _training_flags(graph)
-    leftovers = {node.name for node in graph.node if _training_reason(node) is not None}
-    # A model's output read only by its backward pass or a check is still its output.
-    consumed = {node_of(raw) for node in graph.node if node.name not in leftovers for raw in node.input}
-    outputs = tuple(
-        OutputSpec(name=node.name, op=node.op)
-        for node in graph.node
-        if node.name not in consumed and node.name not in leftovers and node.op not in NOT_OUTPUT_OPS
-    )
+    sig = signature(graph)
+    stats = graph_stats(graph, sig=sig)
     flags = (
-        _dropout_flags(graph, inputs=[s.name for s in stats.inputs])
-        + training
+        _dropout_flags(graph, inputs=list(sig.input_names))
+        + _training_flags(graph)
         + _control_flow_flags(graph)
         + _float64_flags(graph)
-        + _unknown_dim_flags(stats.inputs)
+        + _unknown_dim_flags(sig.inputs)
     )
     return GraphSummary(
         path=loaded.path,
@@ -133,10 +111,12 @@ def summarize(loaded: LoadedGraph) -> GraphSummary:
         ops=stats.ops,
         params=stats.params,
         const_bytes=stats.const_bytes,
-        inputs=stats.inputs,
-        optional_inputs=stats.optional_inputs,
-        outputs=outputs,
+        inputs=sig.inputs,
+        optional_inputs=sig.optional,
+        outputs=sig.outputs,
         flags=tuple(flags),
+        auxiliary_inputs=sig.auxiliary,
+        left_out=sig.left_out,
     )
 
 
@@ -176,7 +156,7 @@ def _dropout_flags(graph: GraphDef, *, inputs: list[str]) -> list[Flag]:
         flags.append(_flag(
             TRAINING, op, names,
             "random numbers drawn at run time (an initializer or noise layer left from training), so outputs may vary; "
-            + _TRAINING_FIX,
+            + TRAINING_FIX,
         ))
     return flags
 
@@ -184,34 +164,13 @@ def _dropout_flags(graph: GraphDef, *, inputs: list[str]) -> list[Flag]:
 def _training_flags(graph: GraphDef) -> list[Flag]:
     buckets: dict[tuple[str, str], list[NodeDef]] = defaultdict(list)
     for node in graph.node:
-        reason = _training_reason(node)
+        reason = training_reason(node)
         if reason is not None:
             buckets[(reason, node.op)].append(node)
     flags = []
     for (reason, op), nodes in buckets.items():
         flags.append(_flag(TRAINING, op, [n.name for n in nodes], reason))
     return flags
-
-
-def _training_reason(node: NodeDef) -> str | None:
-    op = node.op
-    if op in VARIABLE_ACCESS_OPS:
-        return ("a variable (the graph is not frozen): the phone has no checkpoint to fill it from; "
-                "freeze the graph (retrain.py's output graph, or freeze_graph) so weights become constants")
-    if op in CHECKPOINT_OPS or node.name.startswith("save/"):
-        return f"checkpoint saving/restoring, used only while training; {_TRAINING_FIX}"
-    if op in DEBUG_OPS:
-        return f"a training-time check ({op}) that costs time on every run and is not a TensorFlow Lite op; {_TRAINING_FIX}"
-    if op.startswith(OPTIMIZER_PREFIXES):
-        return f"an optimizer update step, used only while training; {_TRAINING_FIX}"
-    if is_training_step(op) or _in_gradients_scope(node.name):
-        return f"part of the backward pass (gradients), used only while training; {_TRAINING_FIX}"
-    return None
-
-
-def _in_gradients_scope(name: str) -> bool:
-    # tf.gradients names its scope "gradients", then "gradients_1", ... on later calls.
-    return any(p == "gradients" or p.startswith("gradients_") for p in name.split("/")[:-1])
 
 
 def _control_flow_flags(graph: GraphDef) -> list[Flag]:
@@ -248,7 +207,7 @@ def _uses_double(node: NodeDef) -> bool:
     return False
 
 
-def _unknown_dim_flags(inputs: tuple[TensorSpec, ...]) -> list[Flag]:
+def _unknown_dim_flags(inputs: tuple[InputSpec, ...]) -> list[Flag]:
     flags = []
     for spec in inputs:
         if spec.shape is None:

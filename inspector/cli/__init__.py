@@ -311,7 +311,7 @@ def cmd_compare(args: argparse.Namespace, out: Output) -> int:
 
 def _verify_pair(args: argparse.Namespace, a, b, out: Output):
     """verify() on the compare's pair; the caller prints it and decides the exit code."""
-    from inspector.run.runners import find_labels
+    from inspector.run.labels import find_labels
     from inspector.run.verify import verify
 
     with out.progress("Verifying the optimized graph") as progress:
@@ -425,7 +425,7 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
 def cmd_label(args: argparse.Namespace, out: Output) -> int:
     from inspector.codelab import label_image as script
 
-    from inspector.run.runners import label_image
+    from inspector.run.label import label_image
 
     result = label_image(
         args.graph, args.image, labels=args.labels, top_k=args.top_k,
@@ -448,7 +448,7 @@ def cmd_verify(args: argparse.Namespace, out: Output) -> int:
     from inspector.cli.render import verify_report
     from inspector.run.verify import verify
 
-    from inspector.run.runners import find_labels
+    from inspector.run.labels import find_labels
 
     a, b = load_graph(args.a), load_graph(args.b)
     labels = args.labels or find_labels(a.path) or find_labels(b.path)
@@ -508,7 +508,7 @@ def cmd_summarize(args: argparse.Namespace, out: Output) -> int:
 def cmd_check(args: argparse.Namespace, out: Output) -> int:
     from inspector.errors import CheckFailed
     from inspector.graph.io import load_graph
-    from inspector.tflite.mobile import check
+    from inspector.tflite.check import check
     from inspector.cli.render import mobile_verdict
 
     loaded = load_graph(args.graph)
@@ -527,9 +527,9 @@ def cmd_check(args: argparse.Namespace, out: Output) -> int:
 def cmd_export(args: argparse.Namespace, out: Output) -> int:
     from inspector.errors import CheckFailed
     from inspector.graph.io import load_graph
-    from inspector.tflite.mobile import export
+    from inspector.tflite.export import export
     from inspector.cli.render import export_report
-    from inspector.run.runners import find_labels
+    from inspector.run.labels import find_labels
 
     loaded = load_graph(args.graph)
     target = args.tflite or loaded.path.with_suffix(".tflite")
@@ -554,7 +554,7 @@ def cmd_export(args: argparse.Namespace, out: Output) -> int:
 
 def _check_pair(a, b, names: tuple[str, str], out: Output) -> dict | None:
     """TensorFlow Lite verdicts for both graphs, side by side; None when the converter cannot be run here."""
-    from inspector.tflite.mobile import check
+    from inspector.tflite.check import check
     from inspector.cli.render import mobile_pair
 
     try:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from inspector.errors import InspectorError
-from inspector.run.runners import LabelResult, label_image
+from inspector.run.label import LabelResult, label_image
 
 # The codelab's defaults for the files, relative to its project folder.
 DEFAULT_GRAPH = Path("tf_files/retrained_graph.pb")

@@ -32,6 +32,10 @@ ASSERT_OPS = frozenset({"Assert"})
 # Losses and the gradient helpers TensorFlow adds next to a backward pass. (StopGradient is
 # left out: inference graphs keep it, and TensorFlow Lite converts it as an identity.)
 BACKWARD_OPS = frozenset({"BroadcastGradientArgs", "SoftmaxCrossEntropyWithLogits", "SparseSoftmaxCrossEntropyWithLogits"})
+# Losses, and for those that take labels the input index of the labels (input 0 is the logits):
+# a placeholder that reaches only that input is a label, never a model input.
+LOSS_LABEL_INPUT = {"SoftmaxCrossEntropyWithLogits": 1, "SparseSoftmaxCrossEntropyWithLogits": 1}
+LOSS_OPS = frozenset(LOSS_LABEL_INPUT) | frozenset({"L2Loss"})
 GRADIENT_SUFFIXES = ("Grad", "GradV2", "GradV3", "GradGrad")
 OPTIMIZER_PREFIXES = ("Apply", "ResourceApply", "SparseApply", "ResourceSparseApply")
 
@@ -51,8 +55,21 @@ SHAPE_OPS = frozenset({"Shape", "ShapeN", "Size", "Rank"})
 # Function-call plumbing that only exists inside a function body.
 FUNCTION_ARG_OPS = frozenset({"_Arg", "_Retval"})
 
+# TensorBoard summaries a training graph writes.
+SUMMARY_OPS = frozenset({
+    "ScalarSummary", "HistogramSummary", "ImageSummary", "AudioSummary", "AudioSummaryV2", "TensorSummary",
+    "TensorSummaryV2", "MergeSummary", "WriteSummary", "WriteScalarSummary", "WriteHistogramSummary",
+    "WriteImageSummary", "WriteAudioSummary",
+})
+
 # Sinks that are not model outputs.
-NOT_OUTPUT_OPS = CONST_OPS | VARIABLE_OPS | frozenset({"NoOp", "Assert", "SaveV2", "RestoreV2", "Save", "Restore"})
+NOT_OUTPUT_OPS = CONST_OPS | VARIABLE_OPS | SUMMARY_OPS | frozenset({"NoOp", "Assert", "SaveV2", "RestoreV2", "Save", "Restore"})
+
+# Image bytes in, pixels out (retrain.py's Inception v3 graphs start with DecodeJpeg), and the
+# preprocessing between them and the float image a network reads.
+DECODE_OPS = frozenset({"DecodeJpeg", "DecodeAndCropJpeg", "DecodePng", "DecodeBmp", "DecodeGif", "DecodeImage"})
+RESIZE_OPS = frozenset({"ResizeBilinear", "ResizeBicubic", "ResizeArea", "ResizeNearestNeighbor"})
+ELEMENTWISE_ARITHMETIC_OPS = frozenset({"Add", "AddV2", "Sub", "Mul", "RealDiv", "Div", "Maximum", "Minimum"})
 
 _RANDOM_EXTRA = frozenset({
     "TruncatedNormal", "StatelessTruncatedNormal", "StatelessTruncatedNormalV2", "ParameterizedTruncatedNormal",
@@ -68,6 +85,14 @@ def is_random(op: str) -> bool:
 def is_training_step(op: str) -> bool:
     """Gradient and optimizer-update ops: only a training step runs them."""
     return op.endswith(GRADIENT_SUFFIXES) or op.startswith(OPTIMIZER_PREFIXES) or op in BACKWARD_OPS
+
+
+def dtype_name(value: int) -> str:
+    """``1`` -> ``"DT_FLOAT"``; a number that is no DataType (a damaged file) -> ``"DT_INVALID_ENUM_99"``."""
+    try:
+        return DataType.Name(value)
+    except ValueError:
+        return f"DT_INVALID_ENUM_{value}"
 
 
 # Byte width of each dtype as stored in tensor_content.

@@ -1,4 +1,4 @@
-"""Facts about one GraphDef read from the protobuf alone: op histogram, likely inputs and outputs, sizes."""
+"""Facts about one GraphDef read from the protobuf alone: op histogram, sizes, and its signature's inputs and outputs."""
 
 from __future__ import annotations
 
@@ -7,23 +7,11 @@ from dataclasses import dataclass, field
 from math import prod
 
 from tensorboard.compat.proto.graph_pb2 import GraphDef
-from tensorboard.compat.proto.node_def_pb2 import NodeDef
 from tensorboard.compat.proto.tensor_pb2 import TensorProto
-from tensorboard.compat.proto.types_pb2 import DataType
 
-from inspector.graph.ops import DTYPE_BYTES, NOT_OUTPUT_OPS, PLACEHOLDER_OPS
-from inspector.graph.refs import node_of
-
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """A graph input as declared by its placeholder."""
-
-    name: str
-    op: str
-    dtype: str
-    shape: tuple[int, ...] | None  # None: unknown rank; -1: unknown dim
+# dtype_name lives with the op vocabulary; it is imported from here too (tfcompat, the optimizer).
+from inspector.graph.ops import CONST_OPS, DTYPE_BYTES, dtype_name
+from inspector.graph.signature import InputSpec, Signature, signature
 
 
 @dataclass(frozen=True)
@@ -32,9 +20,10 @@ class GraphStats:
     ops: dict[str, int]
     params: int                      # elements held in Const tensors
     const_bytes: int                 # bytes held in Const tensors
-    inputs: tuple[TensorSpec, ...]   # placeholders fed by nothing
-    outputs: tuple[str, ...]         # nodes nobody reads that are not Const/NoOp
-    optional_inputs: tuple[TensorSpec, ...] = field(default=())  # PlaceholderWithDefault
+    # From graph/signature.py, the one place that decides them.
+    inputs: tuple[InputSpec, ...]    # model inputs
+    outputs: tuple[str, ...]         # several: ambiguous
+    optional_inputs: tuple[InputSpec, ...] = field(default=())  # PlaceholderWithDefault
 
     def to_json(self) -> dict:
         return {
@@ -42,41 +31,33 @@ class GraphStats:
             "ops": dict(self.ops),
             "params": self.params,
             "const_bytes": self.const_bytes,
-            "inputs": [spec_json(s) for s in self.inputs],
-            "optional_inputs": [spec_json(s) for s in self.optional_inputs],
+            "inputs": [s.to_json() for s in self.inputs],
+            "optional_inputs": [s.to_json() for s in self.optional_inputs],
             "outputs": list(self.outputs),
         }
 
 
-def spec_json(spec: TensorSpec) -> dict:
-    return {"name": spec.name, "op": spec.op, "dtype": spec.dtype, "shape": list(spec.shape) if spec.shape is not None else None}
-
-
-def graph_stats(graph: GraphDef) -> GraphStats:
+def graph_stats(graph: GraphDef, *, sig: Signature | None = None) -> GraphStats:
+    """Counts and sizes; ``sig`` is the graph's signature when the caller has it already."""
     ops: Counter[str] = Counter()
-    consumed: set[str] = set()
     params = 0
     const_bytes = 0
     for node in graph.node:
         ops[node.op] += 1
-        for raw in node.input:
-            consumed.add(node_of(raw))
-        if node.op == "Const" and "value" in node.attr:
+        if node.op in CONST_OPS and "value" in node.attr:
             elements, nbytes = tensor_size(node.attr["value"].tensor)
             params += elements
             const_bytes += nbytes
-    inputs = tuple(placeholder_spec(n) for n in graph.node if n.op in PLACEHOLDER_OPS and not n.input)
-    optional = tuple(placeholder_spec(n) for n in graph.node if n.op == "PlaceholderWithDefault")
-    outputs = tuple(n.name for n in graph.node if n.name not in consumed and n.op not in NOT_OUTPUT_OPS)
+    sig = sig if sig is not None else signature(graph)
     ordered = dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0])))
     return GraphStats(
         nodes=len(graph.node),
         ops=ordered,
         params=params,
         const_bytes=const_bytes,
-        inputs=inputs,
-        outputs=outputs,
-        optional_inputs=optional,
+        inputs=sig.inputs,
+        outputs=sig.output_names,
+        optional_inputs=sig.optional,
     )
 
 
@@ -102,27 +83,10 @@ def tensor_size(tensor: TensorProto) -> tuple[int, int]:
     return elements, nbytes
 
 
-def dtype_name(value: int) -> str:
-    """``1`` -> ``"DT_FLOAT"``; a number that is no DataType (a damaged file) -> ``"DT_INVALID_ENUM_99"``."""
-    try:
-        return DataType.Name(value)
-    except ValueError:
-        return f"DT_INVALID_ENUM_{value}"
-
-
-def placeholder_spec(node: NodeDef) -> TensorSpec:
-    dtype = dtype_name(node.attr["dtype"].type) if "dtype" in node.attr else "?"
-    shape: tuple[int, ...] | None = None
-    if "shape" in node.attr:
-        proto = node.attr["shape"].shape
-        shape = None if proto.unknown_rank else tuple(d.size for d in proto.dim)
-    elif "_output_shapes" in node.attr and node.attr["_output_shapes"].list.shape:
-        proto = node.attr["_output_shapes"].list.shape[0]
-        shape = None if proto.unknown_rank else tuple(d.size for d in proto.dim)
-    return TensorSpec(name=node.name, op=node.op, dtype=dtype.removeprefix("DT_").lower(), shape=shape)
-
-
 def scope_of(name: str) -> str:
     """``a/b/c`` -> ``a/b``; a top-level name is its own scope's member, scope ``""``."""
     head, _, _ = name.rpartition("/")
     return head
+
+
+__all__ = ["GraphStats", "graph_stats", "tensor_shape", "tensor_size", "dtype_name", "scope_of"]

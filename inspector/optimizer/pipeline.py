@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -11,9 +10,9 @@ from tensorboard.compat.proto.graph_pb2 import GraphDef
 from tensorboard.compat.proto.types_pb2 import DataType
 
 from inspector.errors import InspectorError
-from inspector.graph.ops import VARIABLE_OPS
+from inspector.graph.ops import VARIABLE_OPS, dtype_name
 from inspector.graph.refs import node_of
-from inspector.graph.stats import GraphStats, dtype_name, graph_stats
+from inspector.graph.names import Resolver
 
 if TYPE_CHECKING:
     from inspector.graph.workgraph import WorkGraph
@@ -104,33 +103,21 @@ class OptimizeResult:
 
 
 
-def detect_names(graph: GraphDef, *, what: str = "the graph") -> DetectedNames:
-    """Inputs are placeholders fed by nothing; outputs are sinks that are not Const/NoOp.
+def detect_names(
+    graph: GraphDef,
+    *,
+    what: str = "the graph",
+    input_names: Sequence[str] | None = None,
+    output_names: Sequence[str] | None = None,
+) -> DetectedNames:
+    """Given names resolved, the others read from the graph's signature (inspector.graph.signature).
 
-    Several candidates for one role is an error that asks for the flag rather
-    than a guess: picking the wrong output silently optimizes the wrong model.
+    The inputs are its model inputs; the output its one output. Several possible
+    outputs is an error that asks for the flag rather than a guess: picking the
+    wrong output silently optimizes the wrong model.
     """
-    stats = graph_stats(graph)
-    return DetectedNames(inputs=_detect_inputs(stats, what), outputs=_detect_outputs(stats, what))
-
-
-def _detect_inputs(stats: GraphStats, what: str) -> tuple[str, ...]:
-    inputs = tuple(s.name for s in stats.inputs)
-    if not inputs:
-        raise InspectorError(f"{what}: found no input placeholder; pass --input_names")
-    if len(inputs) > 1:
-        raise InspectorError(f"{what}: several input placeholders ({', '.join(inputs)}); pick with --input_names")
-    return inputs
-
-
-def _detect_outputs(stats: GraphStats, what: str) -> tuple[str, ...]:
-    outputs = stats.outputs
-    if not outputs:
-        raise InspectorError(f"{what}: found no output (every node is read by another); pass --output_names")
-    if len(outputs) > 1:
-        shown = ", ".join(outputs[:6]) + (" ..." if len(outputs) > 6 else "")
-        raise InspectorError(f"{what}: several possible outputs ({shown}); pick with --output_names")
-    return outputs
+    names = Resolver(graph, what=what)
+    return DetectedNames(inputs=names.inputs(input_names), outputs=names.outputs(output_names))
 
 
 def optimize(
@@ -162,10 +149,9 @@ def optimize(
 
     skipped = checked_skip(skip)
     _check_structure(graph, what)
-    stats = graph_stats(graph)
     detected = input_names is None or output_names is None
-    inputs = _given_names(graph, input_names, "--input_names", what) if input_names is not None else _detect_inputs(stats, what)
-    outputs = _given_names(graph, output_names, "--output_names", what) if output_names is not None else _detect_outputs(stats, what)
+    names = detect_names(graph, what=what, input_names=input_names, output_names=output_names)
+    inputs, outputs = names.inputs, names.outputs
     originals = {node.name: node for node in graph.node}
     for name in inputs:
         node = originals[name]
@@ -338,29 +324,6 @@ def _check_structure(graph: GraphDef, what: str) -> None:
         for raw in node.input:
             if node_of(raw) not in names:
                 raise InspectorError(f"{what}: node {node.name!r} reads {raw!r}, which is not in the graph; export the graph again")
-
-
-def _given_names(graph: GraphDef, names: Sequence[str], flag: str, what: str) -> tuple[str, ...]:
-    if isinstance(names, str):
-        names = [names]
-    known = {node.name for node in graph.node}
-    cleaned: list[str] = []
-    for raw in names:
-        name = raw.strip()
-        if name.endswith(":0"):
-            name = name[:-2]
-        if ":" in name and name.rsplit(":", 1)[1].isdigit():
-            raise InspectorError(f"{what}: {raw!r} names a tensor, not a node; pass the node name to {flag}")
-        if name and name not in cleaned:
-            cleaned.append(name)
-    if not cleaned:
-        raise InspectorError(f"{what}: {flag} is empty; pass at least one node name")
-    missing = [name for name in cleaned if name not in known]
-    if missing:
-        close = difflib.get_close_matches(missing[0], sorted(known), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else "; list the nodes with `inspector stats`"
-        raise InspectorError(f"{what}: no node named {', '.join(repr(m) for m in missing)} ({flag}){hint}")
-    return tuple(cleaned)
 
 
 def _restore_inputs(result: GraphDef, originals: dict, info: dict, inputs: Sequence[str], dtype: int) -> None:

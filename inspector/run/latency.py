@@ -12,7 +12,9 @@ import numpy as np
 
 from inspector.errors import InspectorError
 from inspector.graph.io import LoadedGraph
-from inspector.run.runners import GraphRunner, one_name, random_batch, read_image, resolve_size
+from inspector.run.images import random_batch, read_image
+from inspector.run.inputs import resolve_size
+from inspector.run.runners import GraphRunner, Runner, one_name
 
 # One intra-op and one inter-op thread by default: slower than TensorFlow's
 # one-thread-per-core default, but run-to-run spread drops several-fold (no
@@ -171,25 +173,49 @@ def bench(
         raise
     with runner_a, runner_b:
         size, notes = resolve_size([runner_a, runner_b], input_height=input_height, input_width=input_width)
-        if image is not None:
-            batch = read_image(Path(image), size=size, mean=input_mean, std=input_std)
-            source = str(image)
-        else:
-            batch = random_batch(size, rng=np.random.default_rng(seed), mean=input_mean, std=input_std)
-            source = f"random (seed {seed})"
-        for _ in range(warmup):
-            runner_a.run(batch)
-            runner_b.run(batch)
-        times_a: list[float] = []
-        times_b: list[float] = []
-        for done in range(1, runs + 1):
-            times_a.append(_time_ms(runner_a, batch))
-            times_b.append(_time_ms(runner_b, batch))
-            if progress is not None:
-                progress(done, runs)
+        return bench_runners(
+            runner_a, runner_b, size=size, image=image, seed=seed, mean=input_mean, std=input_std, runs=runs,
+            warmup=warmup, threads=threads, progress=progress, notes=notes,
+        )
+
+
+def bench_runners(
+    runner_a: Runner,
+    runner_b: Runner,
+    *,
+    size: tuple[int, int],
+    image: Path | None = None,
+    seed: int = 0,
+    mean: float,
+    std: float,
+    runs: int,
+    warmup: int,
+    threads: int | None,
+    progress: Callable[[int, int], None] | None = None,
+    notes: tuple[str, ...] = (),
+) -> BenchReport:
+    """:func:`bench`'s measurement for two models already open (graphs, or a graph and a .tflite).
+
+    The input is ``image`` read at ``size``, else a random "photo" from ``seed``;
+    ``warmup`` untimed pairs, then ``runs`` timed pairs a, b, a, b...
+    """
+    if image is not None:
+        batch, source = read_image(Path(image), size=size, mean=mean, std=std), str(image)
+    else:
+        batch, source = random_batch(size, rng=np.random.default_rng(seed), mean=mean, std=std), f"random (seed {seed})"
+    for _ in range(warmup):
+        runner_a.run(batch)
+        runner_b.run(batch)
+    times_a: list[float] = []
+    times_b: list[float] = []
+    for done in range(1, runs + 1):
+        times_a.append(_time_ms(runner_a, batch))
+        times_b.append(_time_ms(runner_b, batch))
+        if progress is not None:
+            progress(done, runs)
     return BenchReport(
-        a=GraphTiming(a.path, runner_a.input_name, runner_a.output_name, tuple(times_a)),
-        b=GraphTiming(b.path, runner_b.input_name, runner_b.output_name, tuple(times_b)),
+        a=_timing(runner_a, times_a),
+        b=_timing(runner_b, times_b),
         runs=runs,
         warmup=warmup,
         threads=threads,
@@ -198,6 +224,11 @@ def bench(
         ratio_ci=bootstrap_ratio_ci(times_a, times_b, seed=seed),
         notes=notes,
     )
+
+
+def _timing(runner: Runner, samples: list[float]) -> GraphTiming:
+    path = runner.path if runner.path is not None else Path(runner.what)
+    return GraphTiming(path, runner.input_name, runner.output_name, tuple(samples))
 
 
 def bootstrap_ratio_ci(
@@ -212,7 +243,7 @@ def bootstrap_ratio_ci(
     return float(np.quantile(ratios, tail)), float(np.quantile(ratios, 1.0 - tail))
 
 
-def _time_ms(runner: GraphRunner, batch: np.ndarray) -> float:
+def _time_ms(runner: Runner, batch: np.ndarray) -> float:
     start = time.perf_counter_ns()
     runner.run(batch)
     return (time.perf_counter_ns() - start) / 1e6
@@ -224,4 +255,4 @@ def _quantile(values: tuple[float, ...], q: float) -> float:
     return float(np.quantile(np.asarray(values), q))
 
 
-__all__ = ["bench", "BenchReport", "GraphTiming", "DEFAULT_THREADS"]
+__all__ = ["bench", "bench_runners", "bootstrap_ratio_ci", "BenchReport", "GraphTiming", "DEFAULT_THREADS"]

@@ -10,19 +10,10 @@ import numpy as np
 
 from inspector.errors import InspectorError
 from inspector.graph.io import LoadedGraph
-from inspector.run.runners import (
-    GraphRunner,
-    Prediction,
-    Runner,
-    load_labels,
-    one_name,
-    random_batch,
-    read_image,
-    resolve_size,
-    top_predictions,
-)
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif"})
+from inspector.run.images import collect_images, random_batch, read_image
+from inspector.run.inputs import resolve_size
+from inspector.run.labels import Prediction, load_labels, top_predictions
+from inspector.run.runners import GraphRunner, Runner, one_name
 
 
 @dataclass(frozen=True)
@@ -363,32 +354,6 @@ def check_inputs(
         read_image(path, size=size, mean=mean, std=std)
 
 
-def collect_images(images: Sequence[Path], image_dirs: Sequence[Path]) -> tuple[Path, ...]:
-    """The given images, then each folder's images (recursively, sorted), without duplicates."""
-    found: list[Path] = []
-    for image in images:
-        image = Path(image)
-        if not image.exists():
-            raise InspectorError(f"{image}: no such image; check the path")
-        if image.is_dir():
-            raise InspectorError(f"{image}: is a folder; pass folders of images with --image_dir")
-        found.append(image)
-    for folder in image_dirs:
-        folder = Path(folder)
-        if not folder.is_dir():
-            what = "is a file, not a folder" if folder.exists() else "no such folder"
-            raise InspectorError(f"{folder}: {what}; pass a folder of images (e.g. tf_files/flower_photos)")
-        inside = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        if not inside:
-            suffixes = "/".join(sorted(IMAGE_SUFFIXES))
-            raise InspectorError(f"{folder}: no {suffixes} files in it or its subfolders; pass a folder of photos")
-        found.extend(inside)
-    unique: dict[Path, None] = {}
-    for path in found:
-        unique.setdefault(path, None)
-    return tuple(unique)
-
-
 def _inputs(
     files: Sequence[Path], *, random_inputs: int, seed: int, size: tuple[int, int], mean: float, std: float
 ) -> Iterator[tuple[str, np.ndarray]]:
@@ -428,4 +393,4 @@ def _side(runner: Runner, classes: int) -> VerifiedGraph:
     )
 
 
-__all__ = ["verify", "verify_runners", "check_inputs", "VerifyReport", "VerifiedGraph", "InputComparison", "collect_images", "IMAGE_SUFFIXES"]
+__all__ = ["verify", "verify_runners", "check_inputs", "VerifyReport", "VerifiedGraph", "InputComparison"]

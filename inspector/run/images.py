@@ -1,0 +1,113 @@
+"""Images in, batches out: the codelab's image reading and preprocessing, random "photos", and the image files a command runs."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from inspector.errors import InspectorError
+from inspector.graph import tfcompat
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif"})
+
+
+class _ImageReader:
+    """The codelab's read_tensor_from_image_file as one graph, built once and fed per image."""
+
+    def __init__(self) -> None:
+        tf = tfcompat.tf()
+        self._graph = tf.Graph()
+        with self._graph.as_default():
+            v1 = tf.compat.v1
+            self._data = v1.placeholder(tf.string, [], name="file_contents")
+            self._size = v1.placeholder(tf.int32, [2], name="size")
+            self._mean = v1.placeholder(tf.float32, [], name="mean")
+            self._std = v1.placeholder(tf.float32, [], name="std")
+            # decode_image reads JPEG, PNG, GIF (first frame) and BMP by their bytes,
+            # where the codelab goes by the file name's extension.
+            image = tf.io.decode_image(self._data, channels=3, expand_animations=False)
+            batch = tf.expand_dims(tf.cast(image, tf.float32), 0)
+            # resize_bilinear without half-pixel centres: what the TF 1.x codelab ran
+            # (tf.image.resize in TF 2 samples differently and shifts scores).
+            resized = v1.image.resize_bilinear(batch, self._size)
+            self._out = tf.divide(tf.subtract(resized, [self._mean]), [self._std])
+        self._session = v1.Session(graph=self._graph, config=v1.ConfigProto(device_count={"GPU": 0}))
+
+    def __call__(self, data: bytes, *, size: tuple[int, int], mean: float, std: float) -> np.ndarray:
+        return self._session.run(
+            self._out, {self._data: data, self._size: list(size), self._mean: mean, self._std: std}
+        )
+
+
+@functools.lru_cache(maxsize=1)
+def _image_reader() -> _ImageReader:
+    return _ImageReader()
+
+
+def read_image(path: Path, *, size: tuple[int, int], mean: float, std: float) -> np.ndarray:
+    """A [1, H, W, 3] float32 batch from an image file, preprocessed as the codelab's label_image does."""
+    path = Path(path)
+    if std == 0:
+        raise InspectorError("the input std is 0; pass a non-zero --input_std (127.5 for retrain.py's MobileNet)")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InspectorError(f"{path}: no such image; check the path") from None
+    except IsADirectoryError:
+        raise InspectorError(f"{path}: is a folder, not an image; pass one image file") from None
+    except PermissionError:
+        raise InspectorError(f"{path}: permission denied; make the file readable (chmod +r)") from None
+    except OSError as exc:
+        raise InspectorError(f"{path}: cannot read ({exc.strerror}); check the file and its permissions") from None
+    return decode_image(data, size=size, mean=mean, std=std, what=str(path))
+
+
+def decode_image(data: bytes, *, size: tuple[int, int], mean: float, std: float, what: str = "the image") -> np.ndarray:
+    """Image bytes -> [1, H, W, 3] float32: decode, cast, expand, resize_bilinear, (x - mean) / std."""
+    tf = tfcompat.tf()
+    try:
+        return _image_reader()(data, size=size, mean=mean, std=std)
+    except tf.errors.OpError:
+        hint = "pass a JPEG, PNG, GIF or BMP photo"
+        if data[:4] in (b"\x0a\x0c\x0a\x05", b"\x0a\x0b\x0a\x05") or what.endswith((".pb", ".pbtxt")):
+            hint = "this looks like a graph: are --graph and --image swapped?"
+        kind = "an empty file" if not data else "not an image TensorFlow can decode"
+        raise InspectorError(f"{what}: {kind}; {hint}") from None
+
+
+def random_batch(size: tuple[int, int], *, rng: np.random.Generator, mean: float, std: float) -> np.ndarray:
+    """A random "photo": uniform 0..255 pixels, normalised like a real one."""
+    pixels = rng.uniform(0.0, 255.0, size=(1, size[0], size[1], 3))
+    return ((pixels - mean) / std).astype(np.float32)
+
+
+def collect_images(images: Sequence[Path], image_dirs: Sequence[Path]) -> tuple[Path, ...]:
+    """The given images, then each folder's images (recursively, sorted), without duplicates."""
+    found: list[Path] = []
+    for image in images:
+        image = Path(image)
+        if not image.exists():
+            raise InspectorError(f"{image}: no such image; check the path")
+        if image.is_dir():
+            raise InspectorError(f"{image}: is a folder; pass folders of images with --image_dir")
+        found.append(image)
+    for folder in image_dirs:
+        folder = Path(folder)
+        if not folder.is_dir():
+            what = "is a file, not a folder" if folder.exists() else "no such folder"
+            raise InspectorError(f"{folder}: {what}; pass a folder of images (e.g. tf_files/flower_photos)")
+        inside = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not inside:
+            suffixes = "/".join(sorted(IMAGE_SUFFIXES))
+            raise InspectorError(f"{folder}: no {suffixes} files in it or its subfolders; pass a folder of photos")
+        found.extend(inside)
+    unique: dict[Path, None] = {}
+    for path in found:
+        unique.setdefault(path, None)
+    return tuple(unique)
+
+
+__all__ = ["read_image", "decode_image", "random_batch", "collect_images", "IMAGE_SUFFIXES"]

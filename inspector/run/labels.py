@@ -1,0 +1,71 @@
+"""A classifier's labels: the file retrain.py writes beside a graph, and the top-k classes of one output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from inspector.errors import InspectorError
+
+# Where retrain.py (and the model zoo) leave the labels next to a graph.
+LABEL_FILE_NAMES = ("retrained_labels.txt", "output_labels.txt", "labels.txt")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One class of a classifier's output: its index, its label (the index as text without labels) and score."""
+
+    index: int
+    label: str
+    score: float
+
+    def to_json(self) -> dict:
+        return {"index": self.index, "label": self.label, "score": self.score}
+
+
+def load_labels(path: Path, *, classes: int | None = None, output: str = "the output") -> tuple[str, ...]:
+    """One label per line, as retrain.py writes them; fewer labels than classes is an error."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        raise InspectorError(f"{path}: no such labels file; pass the labels retrain.py wrote (tf_files/retrained_labels.txt)") from None
+    except IsADirectoryError:
+        raise InspectorError(f"{path}: is a folder, not a labels file; pass a text file with one label per line") from None
+    except OSError as exc:
+        raise InspectorError(f"{path}: cannot read ({exc.strerror}); check the file and its permissions") from None
+    labels = [line.rstrip() for line in text.splitlines()]
+    while labels and not labels[-1]:
+        labels.pop()
+    if classes is not None and len(labels) < classes:
+        raise InspectorError(
+            f"{path}: {len(labels)} labels but {output} has {classes} classes; "
+            "pass the labels file written with this graph (retrain.py --output_labels)"
+        )
+    return tuple(labels)
+
+
+def find_labels(graph_path: Path | None) -> Path | None:
+    """The labels file retrain.py (or the model zoo) left next to a graph, if any."""
+    if graph_path is None:
+        return None
+    folder = graph_path if graph_path.is_dir() else graph_path.parent
+    for name in LABEL_FILE_NAMES:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def top_predictions(scores: np.ndarray, labels: Sequence[str] = (), *, k: int) -> tuple[Prediction, ...]:
+    """The k best classes, best first (ties: lower index first)."""
+    order = np.argsort(-scores, kind="stable")[: max(k, 0)]
+    return tuple(
+        Prediction(index=int(i), label=labels[i] if i < len(labels) else str(int(i)), score=float(scores[i]))
+        for i in order
+    )
+
+
+__all__ = ["Prediction", "load_labels", "find_labels", "top_predictions", "LABEL_FILE_NAMES"]

@@ -1,0 +1,284 @@
+"""Export a frozen graph as a .tflite, then check the file against the graph on the same inputs and time both."""
+
+from __future__ import annotations
+
+import gzip
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal, Sequence
+
+from inspector.analysis.summary import Flag, summarize
+from inspector.atomic import write_bytes_atomic
+from inspector.errors import CheckFailed, InspectorError
+from inspector.graph.io import LoadedGraph
+from inspector.run.images import collect_images
+from inspector.run.latency import DEFAULT_THREADS, BenchReport, bench_runners
+from inspector.run.runners import GraphRunner, TFLiteRunner, one_name
+from inspector.run.verify import VerifyReport, check_inputs, verify_runners
+from inspector.tflite.check import FLEX, UNSUPPORTED, OpIssue, find_issues, issue_nodes, issues_text, mib
+from inspector.tflite.convert import Attempt, convert, fold, input_shapes, tflite_ops, to_tf
+
+Quantize = Literal["none", "dynamic", "float16"]
+QUANTIZE_MODES: tuple[str, ...] = ("none", "dynamic", "float16")
+
+_QUANTIZE_WORDS = {"none": "float32", "dynamic": "dynamic-range quantized (8-bit weights)", "float16": "float16 weights"}
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """A .tflite written from a frozen graph, and how it compares with the graph on the same inputs.
+
+    ``verify`` compares a = the graph with b = the .tflite; ``latency`` times them
+    the same way (a = graph, b = .tflite), so its ratio above 1 means the .tflite is faster.
+    """
+
+    graph: Path
+    tflite: Path
+    quantize: str
+    input_name: str
+    output_name: str
+    input_shape: tuple[int, ...]
+    tflite_bytes: int
+    gzip_bytes: int              # gzip -9 of the .tflite: what the app download grows by
+    graph_bytes: int
+    graph_gzip_bytes: int
+    tflite_ops: dict[str, int]
+    select_ops: tuple[str, ...]  # TensorFlow ops left for the Flex delegate (only with select_tf_ops)
+    folded: tuple[str, ...]      # constant nodes computed in TensorFlow and stored as constants
+    verify: VerifyReport | None  # None: the .tflite needs Select ops, which this interpreter cannot run
+    latency: BenchReport | None
+    flags: tuple[Flag, ...]      # training-only ops the graph (and so the .tflite) still has
+    notes: tuple[str, ...]
+    convert_seconds: float
+
+    @property
+    def max_abs_diff(self) -> float | None:
+        return self.verify.max_abs_diff if self.verify is not None else None
+
+    @property
+    def top1_agreeing(self) -> int:
+        return sum(1 for c in self.verify.inputs if c.same_top1) if self.verify is not None else 0
+
+    @property
+    def top1_agreement(self) -> float | None:
+        """Share of the inputs on which the .tflite's best class is the graph's."""
+        if self.verify is None or not self.verify.inputs:
+            return None
+        return self.top1_agreeing / len(self.verify.inputs)
+
+    @property
+    def ok(self) -> bool:
+        """Unquantized: agrees to 5 decimals with the same top-1 everywhere. Quantized: both ran steadily (figures are reported, not judged)."""
+        if self.verify is None:
+            return False
+        steady = self.verify.self_consistent_a and self.verify.self_consistent_b
+        if self.quantize != "none":
+            return steady
+        return self.verify.ok and self.top1_agreeing == len(self.verify.inputs)
+
+    @property
+    def message(self) -> str:
+        size = (f"{self.tflite} ({_QUANTIZE_WORDS[self.quantize]}, {mib(self.tflite_bytes)}, "
+                f"{mib(self.gzip_bytes)} gzipped; the graph is {mib(self.graph_bytes)})")
+        if self.verify is None:
+            return (f"wrote {size}, which needs TensorFlow Select ops ({', '.join(self.select_ops)}); not verified: "
+                    "this TensorFlow's Lite interpreter cannot run Select ops, so test it in the app")
+        report = self.verify
+        if not (report.self_consistent_a and report.self_consistent_b):
+            diff = max(report.self_diff_a, report.self_diff_b)
+            cause = (f"random ops still active ({', '.join(report.a.random_ops[:3])}): training dropout left in the graph"
+                     if report.a.random_ops else "something in it is not deterministic")
+            return (f"wrote {size}, but cannot verify it: two runs on the same input differ by up to {diff:.3g}; "
+                    f"{cause}. Export the graph for inference (without dropout) and export again")
+        count = len(report.inputs)
+        what = (f"{count} random input{'s' if count != 1 else ''} (seed {report.seed})" if report.random_inputs
+                else f"{count} image{'s' if count != 1 else ''}")
+        top1 = f"same top-1 on {self.top1_agreeing} of {count}"
+        speed = ""
+        if self.latency is not None:
+            speed = (f"; TensorFlow Lite {self.latency.b.median_ms:.2f} ms vs graph {self.latency.a.median_ms:.2f} ms "
+                     f"per run")
+        if self.quantize != "none":
+            return (f"wrote {size}: same top-1 on {self.top1_agreeing} of {what}, largest probability difference {report.max_abs_diff:.3g} "
+                    f"(quantized: not expected to agree to {report.decimals} decimals){speed}")
+        if self.ok:
+            return (f"wrote {size}: agrees with the graph to {report.decimals} decimals on {what} "
+                    f"(largest difference {report.max_abs_diff:.2g}), {top1}{speed}")
+        worst = max(report.inputs, key=lambda c: c.max_abs_diff)
+        return (f"wrote {size}, but it differs from the graph beyond {report.decimals} decimals on "
+                f"{len(report.disagreeing)} of {what} (largest difference {worst.max_abs_diff:.3g}, on {worst.source}), "
+                f"{top1}")
+
+    def to_json(self) -> dict:
+        return {
+            "ok": self.ok,
+            "message": self.message,
+            "graph": str(self.graph),
+            "tflite": str(self.tflite),
+            "quantize": self.quantize,
+            "input_name": self.input_name,
+            "output_name": self.output_name,
+            "input_shape": list(self.input_shape),
+            "tflite_bytes": self.tflite_bytes,
+            "gzip_bytes": self.gzip_bytes,
+            "graph_bytes": self.graph_bytes,
+            "graph_gzip_bytes": self.graph_gzip_bytes,
+            "tflite_ops": dict(self.tflite_ops),
+            "select_ops": list(self.select_ops),
+            "folded": list(self.folded),
+            "max_abs_diff": self.max_abs_diff,
+            "top1_agreement": self.top1_agreement,
+            "verify": self.verify.to_json() if self.verify is not None else None,
+            "latency": self.latency.to_json() if self.latency is not None else None,
+            "flags": [f.to_json() for f in self.flags],
+            "notes": list(self.notes),
+            "convert_seconds": self.convert_seconds,
+        }
+
+
+def export(
+    loaded: LoadedGraph,
+    out: Path | str,
+    *,
+    quantize: Quantize = "none",
+    select_tf_ops: bool = False,
+    images: Sequence[Path] = (),
+    image_dirs: Sequence[Path] = (),
+    random_inputs: int = 3,
+    seed: int = 0,
+    input_names: Sequence[str] | str | None = None,
+    output_names: Sequence[str] | str | None = None,
+    input_height: int | None = None,
+    input_width: int | None = None,
+    input_mean: float = 127.5,
+    input_std: float = 127.5,
+    labels: Path | None = None,
+    top_k: int = 3,
+    latency_runs: int = 20,
+    latency_warmup: int = 3,
+    threads: int | None = DEFAULT_THREADS,
+    progress: Callable[[int, int], None] | None = None,
+) -> ExportReport:
+    """Convert the graph to ``out`` (a .tflite, written atomically), then check it against the graph.
+
+    ``quantize``: "none" keeps float32 weights; "dynamic" stores 8-bit weights
+    (dynamic-range quantization); "float16" stores float16 weights. Ops without
+    a builtin whose inputs are all constants (TF1's quantized-weight Dequantize)
+    are computed in TensorFlow and stored as constants first. Other ops without
+    a builtin are a CheckFailed unless ``select_tf_ops``, which keeps them as
+    Select ops; such a .tflite cannot run here, so it is written but not verified.
+
+    The .tflite is then run on the same inputs as the graph, through verify
+    (``images``/``image_dirs``, else ``random_inputs`` seeded "photos"), and both
+    are timed ``latency_runs`` times, interleaved (0: no timing), with
+    ``threads`` threads each. ``progress(done, total)`` is called after each
+    compared input, then after each timed pair.
+    """
+    if quantize not in QUANTIZE_MODES:
+        raise InspectorError(f"quantize must be one of {', '.join(QUANTIZE_MODES)}, not {quantize!r}")
+    if latency_runs < 0 or latency_warmup < 0:
+        raise InspectorError(f"latency runs and warm-up must be 0 or more, not {latency_runs} and {latency_warmup}")
+    if threads is not None and threads < 1:
+        raise InspectorError(f"threads must be at least 1, not {threads}")
+    out = Path(out)
+    what = str(loaded.path)
+    files = collect_images(images, image_dirs)
+    if not files and random_inputs < 1:
+        raise InspectorError("nothing to compare: no image given and random inputs set to 0; pass --image or --random N")
+    input_name = one_name(input_names, "--input_names")
+    output_name = one_name(output_names, "--output_names")
+
+    with GraphRunner(loaded, input_name=input_name, output_name=output_name, threads=threads, what=f"graph ({what})") as graph_runner:
+        (shape,) = input_shapes(loaded, (graph_runner.input_name,), input_height=input_height, input_width=input_width,
+                                sig=graph_runner.signature)
+        if len(shape) == 4:
+            # A bad image or labels file is found now, not after the .tflite is written.
+            check_inputs(graph_runner, files, labels=labels, size=(shape[1], shape[2]), mean=input_mean, std=input_std)
+        notes: list[str] = []
+        inputs, outputs = [(graph_runner.input_name, shape)], (graph_runner.output_name,)
+        tf_graph = to_tf(loaded, what)
+        start = time.perf_counter()
+        attempt = convert(tf_graph, inputs=inputs, outputs=outputs, quantize=quantize, select=False, what=what)
+        folded: tuple[str, ...] = ()
+        if attempt.model is None:
+            select = convert(tf_graph, inputs=inputs, outputs=outputs, quantize=quantize, select=True, what=what)
+            issues = find_issues(loaded.graph, outputs, attempt, select)
+            if issues and all(i.constant for i in issues):
+                names = tuple(issue_nodes(loaded.graph, outputs, issues))
+                refolded = convert(
+                    fold(tf_graph, names), inputs=inputs, outputs=outputs, quantize=quantize, select=False, what=what
+                )
+                if refolded.model is not None:
+                    attempt, folded = refolded, names
+                    notes.append(
+                        f"computed {len(names)} constant {'/'.join(sorted({i.op for i in issues}))} node(s) in "
+                        "TensorFlow and stored the results: TensorFlow Lite has no builtin for them"
+                    )
+            if attempt.model is None and select_tf_ops and select.model is not None:
+                attempt = select
+            if attempt.model is None:
+                raise _not_convertible(loaded.path, issues, attempt, select, select_tf_ops=select_tf_ops)
+        convert_seconds = time.perf_counter() - start
+        model = attempt.model
+        assert model is not None
+        write_bytes_atomic(out, model, refuse=(loaded.path,))
+        ops = tflite_ops(model)
+        select_ops = tuple(sorted(op.removeprefix("Flex") for op in ops if op.startswith("Flex")))
+        graph_bytes = loaded.path.read_bytes() if loaded.path.is_file() else loaded.graph.SerializeToString()
+        common = dict(
+            graph=loaded.path, tflite=out, quantize=quantize, input_name=graph_runner.input_name,
+            output_name=graph_runner.output_name, input_shape=shape, tflite_bytes=len(model),
+            gzip_bytes=_gzip_size(model), graph_bytes=len(graph_bytes), graph_gzip_bytes=_gzip_size(graph_bytes),
+            tflite_ops=ops, select_ops=select_ops, folded=folded,
+            flags=summarize(loaded).training_flags, convert_seconds=convert_seconds,
+        )
+        if select_ops:
+            return ExportReport(verify=None, latency=None, notes=tuple(notes), **common)
+
+        # Read back from disk: what is verified is the file the app will ship.
+        with TFLiteRunner(
+            out, input_name=graph_runner.input_name, output_name=graph_runner.output_name, threads=threads,
+            what=f"tflite ({out})", random_ops=graph_runner.random_ops,
+        ) as tflite_runner:
+            report = verify_runners(
+                graph_runner, tflite_runner, images=files, decimals=5, labels=labels, top_k=top_k,
+                random_inputs=random_inputs, seed=seed, input_height=input_height, input_width=input_width,
+                input_mean=input_mean, input_std=input_std, progress=progress,
+            )
+            latency = None
+            if latency_runs > 0:
+                latency = bench_runners(
+                    graph_runner, tflite_runner, size=report.input_size, image=files[0] if files else None, seed=seed,
+                    mean=input_mean, std=input_std, runs=latency_runs, warmup=latency_warmup, threads=threads,
+                    progress=progress,
+                )
+    return ExportReport(verify=report, latency=latency, notes=tuple(notes) + report.notes, **common)
+
+
+def _not_convertible(
+    path: Path, issues: Sequence[OpIssue], builtin: Attempt, select: Attempt, *, select_tf_ops: bool
+) -> CheckFailed:
+    unsupported = [i for i in issues if i.status == UNSUPPORTED]
+    flex = [i for i in issues if i.status == FLEX]
+    if unsupported:
+        return CheckFailed(
+            f"{path}: cannot convert to TensorFlow Lite: {issues_text(unsupported, UNSUPPORTED)} neither a builtin "
+            "nor a Select op; build the model without them"
+        )
+    if flex and not select_tf_ops:
+        return CheckFailed(
+            f"{path}: TensorFlow Lite has no builtin for {issues_text(flex, FLEX)}; pass --select_tf_ops to export "
+            "with TensorFlow Select ops (the app must link tensorflow-lite-select-tf-ops)"
+        )
+    failure = select.failure if select_tf_ops and select.failure else builtin.failure
+    return CheckFailed(f"{path}: the TensorFlow Lite converter fails: {failure or 'no reason given'}")
+
+
+def _gzip_size(data: bytes) -> int:
+    # mtime=0: the size must not depend on the clock (the header is fixed-size anyway).
+    return len(gzip.compress(data, compresslevel=9, mtime=0))
+
+
+
+__all__ = ["export", "ExportReport", "QUANTIZE_MODES", "Quantize"]
