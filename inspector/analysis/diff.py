@@ -177,31 +177,41 @@ def summarise_scopes(
     """
     if not members:
         return ()
-    total: Counter[str] = Counter()
-    hit: Counter[str] = Counter()
-    kept: Counter[str] = Counter()
+    # Scopes are numbered by a trie walk, not built as strings: every prefix
+    # string of a name 60,000 scopes deep would be quadratic in time and memory.
+    trie: dict[tuple[int, str], int] = {}
+    total: Counter[int] = Counter()
+    hit: Counter[int] = Counter()
+    kept: Counter[int] = Counter()
+    walks: list[tuple[NodeDef, list[str], list[int]]] = []
     for node in graph.node:
         inside = node.name in members
         touched = node.name in rewritten
-        for prefix in _prefixes(node.name):
-            total[prefix] += 1
-            hit[prefix] += inside
-            kept[prefix] += touched
-    groups: dict[str, list[NodeDef]] = defaultdict(list)
-    for node in graph.node:
-        if node.name not in members:
-            continue
+        parts, ids = _prefix_ids(node.name, trie)
+        for scope in ids:
+            total[scope] += 1
+            hit[scope] += inside
+            kept[scope] += touched
+        if inside:
+            walks.append((node, parts, ids))
+    groups: dict[int, list[NodeDef]] = defaultdict(list)
+    names: dict[int, str] = {}
+    for node, parts, ids in walks:
         # A removed node whose own name is also a scope with surviving children
         # (Keras's ReadVariableOp/resource) accounts for no scope: it stands alone.
-        top = next((p for p in _prefixes(node.name) if hit[p] + kept[p] == total[p]), node.name)
+        depth = next((i for i, p in enumerate(ids) if hit[p] + kept[p] == total[p]), len(ids) - 1)
+        top = ids[depth]
+        if top not in names:
+            names[top] = "/".join(parts[: depth + 1])
         groups[top].append(node)
     scoped: list[ScopeChange] = []
     loose: dict[str, list[NodeDef]] = defaultdict(list)
-    for prefix, nodes in groups.items():
+    for top, nodes in groups.items():
+        prefix = names[top]
         if len(nodes) == 1 and nodes[0].name == prefix:
             loose[nodes[0].op].append(nodes[0])
             continue
-        scoped.append(_scope_change(prefix, nodes, kind, examples, changed=kept[prefix]))
+        scoped.append(_scope_change(prefix, nodes, kind, examples, changed=kept[top]))
     for op, nodes in loose.items():
         scoped.append(_scope_change("", nodes, kind, examples))
     scoped.sort(key=lambda c: (-c.nodes, c.scope == "", c.scope))
@@ -222,11 +232,22 @@ def _scope_change(scope: str, nodes: list[NodeDef], kind: str, examples: int, *,
     )
 
 
-def _prefixes(name: str):
-    """``a/b/c`` -> ``a``, ``a/b``, ``a/b/c``: outermost first."""
+def _prefix_ids(name: str, trie: dict[tuple[int, str], int]) -> tuple[list[str], list[int]]:
+    """``a/b/c``'s parts and the ids of ``a``, ``a/b``, ``a/b/c`` (outermost first), numbered in ``trie``.
+
+    One id per distinct prefix: the same parts below the same parent are the same scope.
+    """
     parts = name.split("/")
-    for i in range(1, len(parts) + 1):
-        yield "/".join(parts[:i])
+    ids = []
+    parent = 0
+    for part in parts:
+        key = (parent, part)
+        scope = trie.get(key)
+        if scope is None:
+            scope = trie[key] = len(trie) + 1
+        ids.append(scope)
+        parent = scope
+    return parts, ids
 
 
 def run_names(a: Path, b: Path) -> tuple[str, str]:

@@ -1,12 +1,11 @@
-"""GraphDiffPlugin: the "Graph diff" tab's HTTP routes (runs, diff, static files) over per-file caches."""
+"""GraphDiffPlugin: the "Graph diff" tab's HTTP routes (runs, diff, static files) over byte-bounded caches."""
 
 from __future__ import annotations
 
 import gzip
-import json
 import logging
 import threading
-from collections import OrderedDict
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,17 +16,36 @@ from werkzeug import wrappers
 
 from inspector.analysis.diff import diff_graphs
 from inspector.errors import InspectorError
-from inspector.tb.plugin.logdir import GraphStore, RunGraph
+from inspector.tb.plugin.logdir import GraphStore, RunGraph, StoreStats
 from inspector.tb.plugin.metadata import PLUGIN_NAME, TAB_NAME
 from inspector.tb.plugin.pair import read_pair
-from inspector.tb.plugin.payload import diff_payload
+from inspector.tb.plugin.payload import diff_payload, payload_json
+from inspector.tb.plugin.shared import ByteLRU, LogOnce, SingleFlight, one_line
 
 # Static files the ES module loads, by route; nothing else under static/ is served.
 _STATIC = {"/index.js": ("index.js", "text/javascript"), "/style.css": ("style.css", "text/css")}
-# Diffs kept ready to send, as gzipped JSON (a warm answer is a dict lookup).
-_MAX_PAYLOADS = 16
+# Diffs kept ready to send, as gzipped JSON (a warm answer is a dict lookup), by their size.
+DEFAULT_MAX_PAYLOAD_BYTES = 64 << 20
 
 _log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PluginStats:
+    """Counters of one GraphDiffPlugin: diffs computed, the payload cache, and its store's reads."""
+
+    diffs_computed: int
+    payloads_cached: int
+    payload_cache_bytes: int
+    store: StoreStats | None
+
+    def to_json(self) -> dict:
+        return {
+            "diffs_computed": self.diffs_computed,
+            "payloads_cached": self.payloads_cached,
+            "payload_cache_bytes": self.payload_cache_bytes,
+            "store": self.store.to_json() if self.store is not None else None,
+        }
 
 
 class GraphDiffPlugin(base_plugin.TBPlugin):
@@ -35,13 +53,28 @@ class GraphDiffPlugin(base_plugin.TBPlugin):
 
     plugin_name = PLUGIN_NAME
 
-    def __init__(self, context: base_plugin.TBContext) -> None:
+    def __init__(self, context: base_plugin.TBContext, *, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> None:
         logdir = getattr(context, "logdir", None) or ""
         # --logdir_spec (several named logdirs) leaves logdir empty; the tab then says so.
         self._logdir = Path(logdir).expanduser() if logdir else None
         self._store = GraphStore(self._logdir) if self._logdir else None
-        self._payloads: OrderedDict[tuple, bytes] = OrderedDict()
+        # The lock guards the cache and the counter; diffs are computed outside it, once per key.
         self._lock = threading.Lock()
+        self._payloads: ByteLRU[bytes] = ByteLRU(max_payload_bytes)
+        self._flights = SingleFlight()
+        self._failures = LogOnce(_log)
+        self._computed = 0
+
+    def stats(self) -> PluginStats:
+        """How much work the tab has done and what its caches hold."""
+        with self._lock:
+            computed, cached, size = self._computed, len(self._payloads), self._payloads.bytes
+        return PluginStats(
+            diffs_computed=computed,
+            payloads_cached=cached,
+            payload_cache_bytes=size,
+            store=self._store.stats() if self._store is not None else None,
+        )
 
     def get_plugin_apps(self) -> dict[str, Any]:
         apps: dict[str, Any] = {"/runs": self._serve_runs, "/diff": self._serve_diff}
@@ -84,21 +117,26 @@ class GraphDiffPlugin(base_plugin.TBPlugin):
         }
 
     def diff_json_bytes(self, a: str, b: str) -> bytes:
-        """The gzipped JSON of :func:`payload.diff_payload` for runs ``a`` and ``b``, cached per file version."""
+        """The gzipped JSON of :func:`payload.diff_payload` for runs ``a`` and ``b``, cached per logged graph."""
         if self._store is None:
             raise InspectorError("this TensorBoard was started without --logdir; the Graph diff tab needs --logdir")
         ga, gb = self._store.graph(a), self._store.graph(b)
         key = (ga.run, ga.source, gb.run, gb.source)
         with self._lock:
             cached = self._payloads.get(key)
-            if cached is not None:
-                self._payloads.move_to_end(key)
-                return cached
+        if cached is not None:
+            return cached
+        return self._flights.run(key, lambda: self._compute(key, ga, gb))
+
+    def _compute(self, key: tuple, ga: RunGraph, gb: RunGraph) -> bytes:
+        with self._lock:
+            cached = self._payloads.get(key)  # computed by a request that finished just now
+        if cached is not None:
+            return cached
         body = _compute(ga, gb)
         with self._lock:
-            self._payloads[key] = body
-            while len(self._payloads) > _MAX_PAYLOADS:
-                self._payloads.popitem(last=False)
+            self._computed += 1
+            self._payloads.put(key, body, len(body))
         return body
 
     # --- routes ------------------------------------------------------------
@@ -109,6 +147,8 @@ class GraphDiffPlugin(base_plugin.TBPlugin):
             return http_util.Respond(request, self.runs_json(), "application/json")
         except InspectorError as exc:
             return _error(request, exc.message, 400)
+        except Exception as exc:  # noqa: BLE001 - the tab shows a message instead of a blank page
+            return self._bug(request, "listing the runs", exc)
 
     @wrappers.Request.application
     def _serve_diff(self, request: wrappers.Request) -> wrappers.Response:
@@ -120,9 +160,13 @@ class GraphDiffPlugin(base_plugin.TBPlugin):
         except InspectorError as exc:
             return _error(request, exc.message, 400)
         except Exception as exc:  # noqa: BLE001 - the tab shows a message instead of a blank page
-            _log.exception("Graph diff: comparing %r with %r failed", a, b)
-            return _error(request, f"comparing {a!r} with {b!r} failed ({type(exc).__name__}: {exc}); this is a bug in inspector, please report it", 500)
+            return self._bug(request, f"comparing {a!r} with {b!r}", exc)
         return http_util.Respond(request, body, "application/json", content_encoding="gzip")
+
+    def _bug(self, request: wrappers.Request, what: str, exc: Exception) -> wrappers.Response:
+        # Logged once per distinct failure: a page that retries must not fill the log.
+        self._failures.failure(what, exc)
+        return _error(request, f"{what} failed ({type(exc).__name__}: {one_line(exc)}); this is a bug in inspector, please report it", 500)
 
     @wrappers.Request.application
     def _serve_static(self, request: wrappers.Request) -> wrappers.Response:
@@ -146,7 +190,7 @@ def _compute(ga: RunGraph, gb: RunGraph) -> bytes:
             for side, g in (("a", ga), ("b", gb))
         }
     }
-    text = json.dumps(diff_payload(diff, ga.graph, gb.graph, extra=extra), separators=(",", ":"))
+    text = payload_json(diff_payload(diff, ga.graph, gb.graph, extra=extra))
     return gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)
 
 

@@ -1,39 +1,50 @@
-"""Runs with graphs in a TensorBoard logdir: found as TensorBoard finds runs, read from any writer's event files, cached per file version."""
+"""Runs with graphs in a TensorBoard logdir: found as TensorBoard finds runs, each event file streamed once and resumed as it grows."""
 
 from __future__ import annotations
 
+import itertools
+import logging
 import os
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 from google.protobuf.message import DecodeError
-from tensorboard.compat.proto.event_pb2 import Event
 from tensorboard.compat.proto.graph_pb2 import GraphDef
 from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef
 
 from inspector.errors import InspectorError
 from inspector.graph.ops import CONST_OPS
-from inspector.tb.events import GRAPH_FILE_SUFFIX, normalize_run_name, read_graph_events
+from inspector.tb.events import GRAPH_FILE_SUFFIX, normalize_run_name
+from inspector.tb.plugin.shared import ByteLRU, LogOnce, SingleFlight, one_line
+from inspector.tb.records import GraphRecord, open_event_file, read_event, scan_records
 
 # TensorBoard's own test for an event file (io_wrapper.IsTensorFlowEventsFile).
 _EVENTS_MARK = "tfevents"
-# Parsed graphs kept in memory; a graph logged with --keep-weights can be ~100 MB.
-DEFAULT_MAX_GRAPHS = 8
+# Parsed graphs kept in memory, by their size as logged; a graph logged with
+# --keep-weights can be ~100 MB.
+DEFAULT_MAX_GRAPH_BYTES = 256 << 20
 _VALUE_FIELDS = (
     "half_val", "float_val", "double_val", "int_val", "string_val", "scomplex_val", "int64_val", "bool_val",
     "dcomplex_val", "resource_handle_val", "variant_val", "uint32_val", "uint64_val", "float8_val",
 )
 
+_log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
-class FileVersion:
-    """An event file as it was when read: a new mtime or size means it must be read again."""
+class GraphSource:
+    """Which logged graph: its event file, the read of that file, and the record.
+
+    ``generation`` is new each time the file is read from its start (a new or
+    replaced file), so a key never names two different graphs; a file that
+    only grew keeps its generation and its graph's key.
+    """
 
     path: str
-    mtime_ns: int
-    size: int
+    generation: int
+    offset: int
+    length: int
 
 
 @dataclass(frozen=True)
@@ -41,7 +52,7 @@ class RunGraph:
     """The graph TensorBoard's Graph tab shows for one run: the last one logged."""
 
     run: str
-    source: FileVersion  # the event file it came from
+    source: GraphSource  # the event file and record it came from
     graph: GraphDef
     graph_bytes: int  # size of the GraphDef as logged
     wall_time: float
@@ -73,31 +84,111 @@ class RunInfo:
 
 
 @dataclass(frozen=True)
-class _Scanned:
-    graph: GraphDef
+class StoreStats:
+    """What a GraphStore has read and keeps, since it was made."""
+
+    bytes_read: int  # from event files, all passes and graph reads
+    scans: int  # passes over event files (a resumed pass counts one)
+    graphs_parsed: int
+    files_tracked: int  # event files with a remembered state
+    graphs_cached: int
+    graph_cache_bytes: int  # their size as logged, within max_graph_bytes
+
+    def to_json(self) -> dict:
+        return {
+            "bytes_read": self.bytes_read,
+            "scans": self.scans,
+            "graphs_parsed": self.graphs_parsed,
+            "files_tracked": self.files_tracked,
+            "graphs_cached": self.graphs_cached,
+            "graph_cache_bytes": self.graph_cache_bytes,
+        }
+
+
+@dataclass(frozen=True)
+class _Facts:
+    # What /runs shows of a graph: kept per file, so an evicted graph costs nothing until diffed.
+    nodes: int
     graph_bytes: int
     wall_time: float
     weights_in_log: bool
 
 
-class GraphStore:
-    """The graphs of one logdir's runs, each event file parsed once per version.
+@dataclass(frozen=True)
+class _FileState:
+    """One event file as last read: its identity, where reading resumes, and its last graph."""
 
-    Thread-safe: TensorBoard serves requests from several threads. Files
-    without a graph are remembered cheaply; at most ``max_graphs`` parsed
-    graphs stay in memory (least recently used go first).
+    path: str
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+    generation: int  # 0: never scanned (not a regular file, or unreadable)
+    end: int
+    records: int
+    graph: GraphRecord | None
+    facts: _Facts | None
+    graph_problem: str | None  # the last graph record could not be decoded
+    file_problem: str | None  # damage, a graph still being written, or why the file is not read
+
+    def same_version(self, info: os.stat_result) -> bool:
+        return (self.device, self.inode, self.size, self.mtime_ns) == (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+    def grew_from(self, info: os.stat_result) -> bool:
+        # Appended to (what a training job does); anything else is read again from the start.
+        return (
+            self.generation > 0
+            and (self.device, self.inode) == (info.st_dev, info.st_ino)
+            and info.st_size > self.size
+            and info.st_mtime_ns >= self.mtime_ns
+        )
+
+    @property
+    def source(self) -> GraphSource | None:
+        if self.graph is None:
+            return None
+        return GraphSource(self.path, self.generation, self.graph.offset, self.graph.length)
+
+    @property
+    def problem(self) -> str | None:
+        """Why this file shows no graph, when that is worth a line in /runs."""
+        if self.facts is not None:
+            return None
+        return self.graph_problem or self.file_problem
+
+
+class GraphStore:
+    """The graphs of one logdir's runs; each event file is streamed once, and again only past what was read.
+
+    Thread-safe: TensorBoard serves requests from several threads. The lock
+    guards the caches only; files are read and graphs parsed outside it, one
+    reader per file (others asking for that file wait for its result), so a
+    slow file never holds up requests for other runs. Parsed graphs are kept
+    up to ``max_graph_bytes`` (their size as logged; least recently used go first).
     """
 
-    def __init__(self, logdir: Path, *, max_graphs: int = DEFAULT_MAX_GRAPHS) -> None:
+    def __init__(self, logdir: Path, *, max_graph_bytes: int = DEFAULT_MAX_GRAPH_BYTES) -> None:
         self.logdir = Path(logdir)
-        self._max_graphs = max_graphs
-        self._lock = threading.RLock()
-        self._graphs: OrderedDict[FileVersion, _Scanned] = OrderedDict()
-        self._no_graph: set[FileVersion] = set()
-        self._unreadable: dict[FileVersion, str] = {}
-        # The version last seen of each file: a log that grows (training) must
-        # not leave one cache entry per size it ever had.
-        self._current: dict[str, FileVersion] = {}
+        self._lock = threading.Lock()
+        self._files: dict[str, _FileState] = {}
+        self._graphs: ByteLRU[GraphDef] = ByteLRU(max_graph_bytes)
+        self._flights = SingleFlight()
+        self._generations = itertools.count(1)
+        self._bytes_read = 0
+        self._scans = 0
+        self._parsed = 0
+        self._bugs = LogOnce(_log)
+
+    def stats(self) -> StoreStats:
+        with self._lock:
+            return StoreStats(
+                bytes_read=self._bytes_read,
+                scans=self._scans,
+                graphs_parsed=self._parsed,
+                files_tracked=len(self._files),
+                graphs_cached=len(self._graphs),
+                graph_cache_bytes=self._graphs.bytes,
+            )
 
     def has_event_files(self) -> bool:
         """Whether any run exists at all; stops at the first event file, so it stays cheap on big logdirs."""
@@ -110,15 +201,23 @@ class GraphStore:
         """Runs that have a graph, by name, and one line per event file that could not be read."""
         found: list[RunInfo] = []
         problems: list[str] = []
+        seen: set[str] = set()
         for folder, files in _walk(self.logdir):
             events = sorted(name for name in files if _EVENTS_MARK in name)
             if not events:
                 continue
+            seen.update(os.path.join(folder, name) for name in events)
             run = _run_name(self.logdir, folder)
-            graph, issues = self._last_graph(run, Path(folder), events)
+            try:
+                state, issues = self._last_graph(Path(folder), events)
+            except Exception as exc:  # noqa: BLE001 - one run's bug must not cost the tab the others
+                self._bugs.failure(f"reading run {run!r}", exc)
+                problems.append(f"run {run!r}: reading it failed ({type(exc).__name__}: {one_line(exc)}); this is a bug in inspector, please report it")
+                continue
             problems.extend(issues)
-            if graph is not None:
-                found.append(_info(graph))
+            if state is not None:
+                found.append(_info(run, state))
+        self._forget_all_but(seen)
         found.sort(key=lambda info: info.run)
         return tuple(found), tuple(problems)
 
@@ -127,7 +226,8 @@ class GraphStore:
         name = normalize_run_name(run)
         folder = self.logdir if name == "." else self.logdir.joinpath(*name.split("/"))
         try:
-            files = [entry.name for entry in os.scandir(folder) if entry.is_file()]
+            # Not folders; FIFOs and the like stay, to be named as problems.
+            files = [entry.name for entry in os.scandir(folder) if not entry.is_dir()]
         except FileNotFoundError:
             raise InspectorError(f"run {name!r}: no such run in {self.logdir}; pick one from /runs") from None
         except NotADirectoryError:
@@ -137,89 +237,201 @@ class GraphStore:
         events = sorted(f for f in files if _EVENTS_MARK in f)
         if not events:
             raise InspectorError(f"run {name!r}: {folder} holds no event files; pick a run from /runs")
-        graph, issues = self._last_graph(name, folder, events)
-        if graph is None:
+        state, issues = self._last_graph(folder, events)
+        if state is None:
             why = f" ({'; '.join(issues)})" if issues else ""
             raise InspectorError(f"run {name!r}: its event files hold no graph{why}; log one with `inspector tb`")
-        return graph
+        facts = state.facts
+        assert facts is not None and state.source is not None
+        return RunGraph(
+            run=name,
+            source=state.source,
+            graph=self._graph_def(state),
+            graph_bytes=facts.graph_bytes,
+            wall_time=facts.wall_time,
+            weights_in_log=facts.weights_in_log,
+        )
 
-    def _last_graph(self, run: str, folder: Path, events: list[str]) -> tuple[RunGraph | None, list[str]]:
+    # --- files -------------------------------------------------------------
+
+    def _last_graph(self, folder: Path, events: list[str]) -> tuple[_FileState | None, list[str]]:
         # TensorBoard reads a run's files in name order and the Graph tab shows
         # the last graph it met, so the newest file with a graph wins.
         issues: list[str] = []
         for name in reversed(events):
-            path = folder / name
-            try:
-                stat = path.stat()
-            except OSError:
+            state = self._state(folder / name)
+            if state is None:
                 continue  # removed since the listing: write_run replaces files
-            version = FileVersion(str(path), stat.st_mtime_ns, stat.st_size)
-            scanned = self._scan(version)
-            if isinstance(scanned, str):
-                issues.append(scanned)
-                continue
-            if scanned is None:
-                continue
-            return RunGraph(
-                run=run,
-                source=version,
-                graph=scanned.graph,
-                graph_bytes=scanned.graph_bytes,
-                wall_time=scanned.wall_time,
-                weights_in_log=scanned.weights_in_log,
-            ), issues
+            if state.facts is not None:
+                return state, issues
+            if state.problem:
+                issues.append(state.problem)
         return None, issues
 
-    def _scan(self, version: FileVersion) -> _Scanned | str | None:
+    def _state(self, path: Path) -> _FileState | None:
+        """The file's state, read (or read on from where it was) if it changed; None if it is gone."""
+        key = str(path)
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return _unread(key, None, f"{path}: cannot read ({exc.strerror}); check the file and its permissions")
         with self._lock:
-            if version in self._graphs:
-                self._graphs.move_to_end(version)
-                return self._graphs[version]
-            if version in self._no_graph:
-                return None
-            if version in self._unreadable:
-                return self._unreadable[version]
-            self._forget(self._current.get(version.path))
-            self._current[version.path] = version
-            try:
-                scanned = _read_last_graph(Path(version.path))
-            except InspectorError as exc:
-                self._unreadable[version] = exc.message
-                return exc.message
-            if scanned is None:
-                self._no_graph.add(version)
-                return None
-            self._graphs[version] = scanned
-            while len(self._graphs) > self._max_graphs:
-                self._graphs.popitem(last=False)
-            return scanned
+            cached = self._files.get(key)
+        if cached is not None and cached.same_version(info):
+            return cached
+        return self._flights.run(("file", key), lambda: self._refresh(path))
 
-    def _forget(self, version: FileVersion | None) -> None:
-        if version is None:
-            return
-        self._graphs.pop(version, None)
-        self._no_graph.discard(version)
-        self._unreadable.pop(version, None)
+    def _refresh(self, path: Path) -> _FileState | None:
+        key = str(path)
+        with self._lock:
+            prev = self._files.get(key)
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return _unread(key, None, f"{path}: cannot read ({exc.strerror}); check the file and its permissions")
+        if prev is not None and prev.same_version(info):
+            return prev  # another request read it just now
+        try:
+            # Refuses (without opening) a FIFO, which would block the read, or a device, which would never end it.
+            fd, info = open_event_file(path)
+        except InspectorError as exc:
+            return self._keep(_unread(key, info, exc.message))
+        try:
+            state = self._read(fd, path, info, prev)
+        finally:
+            os.close(fd)
+        return self._keep(state)
 
-
-def _read_last_graph(path: Path) -> _Scanned | None:
-    last: Event | None = None
-    for event in read_graph_events(path):
-        if event.graph_def or event.meta_graph_def:
-            last = event
-    if last is None:
-        return None
-    try:
-        if last.graph_def:
-            data = last.graph_def
-            graph = GraphDef.FromString(data)
+    def _read(self, fd: int, path: Path, info: os.stat_result, prev: _FileState | None) -> _FileState:
+        resume = prev is not None and prev.grew_from(info)
+        if resume:
+            assert prev is not None
+            generation, start, records, graph = prev.generation, prev.end, prev.records, prev.graph
         else:
+            generation, start, records, graph = next(self._generations), 0, 0, None
+        scan = scan_records(fd, path, size=info.st_size, start=start, records=records, graph=graph)
+        read = scan.bytes_read
+        facts = graph_problem = None
+        if resume and prev is not None and scan.graph == prev.graph:
+            # Only summaries were appended: the graph (if any) is the one already parsed.
+            facts, graph_problem = prev.facts, prev.graph_problem
+        else:
+            with self._lock:
+                self._graphs.discard_where(lambda s: s.path == str(path))
+            if scan.graph is not None:
+                source = GraphSource(str(path), generation, scan.graph.offset, scan.graph.length)
+                try:
+                    parsed, facts = _parse(fd, path, scan.graph)
+                except InspectorError as exc:
+                    graph_problem = exc.message
+                else:
+                    with self._lock:
+                        self._parsed += 1
+                        self._graphs.put(source, parsed, facts.graph_bytes)
+                read += scan.graph.length + 4
+        with self._lock:
+            self._bytes_read += read
+            self._scans += 1
+        return _FileState(
+            path=str(path),
+            device=info.st_dev,
+            inode=info.st_ino,
+            size=info.st_size,
+            mtime_ns=info.st_mtime_ns,
+            generation=generation,
+            end=scan.end,
+            records=scan.records,
+            graph=scan.graph,
+            facts=facts,
+            graph_problem=graph_problem,
+            file_problem=scan.damage or scan.pending,
+        )
+
+    def _keep(self, state: _FileState) -> _FileState:
+        with self._lock:
+            if state.device or state.inode:
+                self._files[state.path] = state
+        return state
+
+    def _graph_def(self, state: _FileState) -> GraphDef:
+        source = state.source
+        assert source is not None and state.graph is not None
+        with self._lock:
+            cached = self._graphs.get(source)
+        if cached is not None:
+            return cached
+        return self._flights.run(("graph", source), lambda: self._reparse(state, source))
+
+    def _reparse(self, state: _FileState, source: GraphSource) -> GraphDef:
+        # Evicted from the cache: read the one record again, if the file is still the one scanned.
+        assert state.graph is not None
+        with self._lock:
+            cached = self._graphs.get(source)
+            current = self._files.get(source.path)
+        if cached is not None:
+            return cached
+        path = Path(source.path)
+        changed = InspectorError(f"{path}: changed while it was being read; reload the page")
+        if current is None or current.generation != source.generation:
+            raise changed
+        fd, info = open_event_file(path)
+        try:
+            if (info.st_dev, info.st_ino) != (state.device, state.inode) or info.st_size < state.end:
+                raise changed
+            parsed, facts = _parse(fd, path, state.graph)
+        finally:
+            os.close(fd)
+        with self._lock:
+            self._parsed += 1
+            self._bytes_read += state.graph.length + 4
+            self._graphs.put(source, parsed, facts.graph_bytes)
+        return parsed
+
+    def _forget_all_but(self, paths: set[str]) -> None:
+        # Files gone from the logdir: their states and graphs go too.
+        with self._lock:
+            for key in [k for k in self._files if k not in paths]:
+                del self._files[key]
+            self._graphs.discard_where(lambda s: s.path not in paths)
+
+
+def _unread(path: str, info: os.stat_result | None, problem: str) -> _FileState:
+    # Remembered by identity (when known), so it is not tried again until it changes.
+    return _FileState(
+        path=path,
+        device=info.st_dev if info else 0,
+        inode=info.st_ino if info else 0,
+        size=info.st_size if info else -1,
+        mtime_ns=info.st_mtime_ns if info else -1,
+        generation=0,
+        end=0,
+        records=0,
+        graph=None,
+        facts=None,
+        graph_problem=None,
+        file_problem=problem,
+    )
+
+
+def _parse(fd: int, path: Path, record: GraphRecord) -> tuple[GraphDef, _Facts]:
+    event = read_event(fd, path, record)
+    try:
+        if event.graph_def:
+            graph = GraphDef.FromString(event.graph_def)
+            size = len(event.graph_def)
+        elif event.meta_graph_def:
             # Only a MetaGraphDef (tf.compat.v1 FileWriter.add_meta_graph): its graph is what the Graph tab draws.
-            graph = MetaGraphDef.FromString(last.meta_graph_def).graph_def
-            data = graph.SerializeToString()
+            graph = MetaGraphDef.FromString(event.meta_graph_def).graph_def
+            size = graph.ByteSize()
+        else:
+            raise ValueError("no graph in the record")
     except (DecodeError, RuntimeError, ValueError):
         raise InspectorError(f"{path}: the logged graph is not a valid GraphDef; write the run again") from None
-    return _Scanned(graph=graph, graph_bytes=len(data), wall_time=last.wall_time, weights_in_log=_weights_kept(graph))
+    return graph, _Facts(nodes=len(graph.node), graph_bytes=size, wall_time=event.wall_time, weights_in_log=_weights_kept(graph))
 
 
 def _weights_kept(graph: GraphDef) -> bool:
@@ -237,15 +449,17 @@ def _weights_kept(graph: GraphDef) -> bool:
     return True
 
 
-def _info(graph: RunGraph) -> RunInfo:
+def _info(run: str, state: _FileState) -> RunInfo:
+    facts = state.facts
+    assert facts is not None
     return RunInfo(
-        run=graph.run,
-        nodes=len(graph.graph.node),
-        event_file=graph.source.path,
-        graph_bytes=graph.graph_bytes,
-        wall_time=graph.wall_time,
-        weights_in_log=graph.weights_in_log,
-        written_by_inspector=graph.source.path.endswith(GRAPH_FILE_SUFFIX),
+        run=run,
+        nodes=facts.nodes,
+        event_file=state.path,
+        graph_bytes=facts.graph_bytes,
+        wall_time=facts.wall_time,
+        weights_in_log=facts.weights_in_log,
+        written_by_inspector=state.path.endswith(GRAPH_FILE_SUFFIX),
     )
 
 
@@ -260,4 +474,4 @@ def _run_name(logdir: Path, folder: str) -> str:
     return "." if rel == "." else rel.replace(os.sep, "/")
 
 
-__all__ = ["FileVersion", "GraphStore", "RunGraph", "RunInfo"]
+__all__ = ["GraphSource", "GraphStore", "RunGraph", "RunInfo", "StoreStats", "DEFAULT_MAX_GRAPH_BYTES"]

@@ -1,7 +1,8 @@
-"""The Graph diff tab's JSON: GraphDiff.to_json() plus both graphs as compact name-scope trees."""
+"""The Graph diff tab's JSON: GraphDiff.to_json() plus both graphs as compact name-scope trees, encoded without recursion."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -15,10 +16,11 @@ SAME, REMOVED, ADDED, CHANGED = 0, 1, 2, 3
 WHAT_CODES = {"op": "o", "inputs": "i", "value": "v", "attrs": "a", "device": "d"}
 
 _DIGITS = re.compile(r"(\d+)")
+_COMPACT = (",", ":")
 
 
 def diff_payload(diff: GraphDiff, a: GraphDef, b: GraphDef, *, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Everything the tab draws for one pair, in one JSON object.
+    """Everything the tab draws for one pair, in one JSON object (serialise it with :func:`payload_json`).
 
     ``diff`` keeps GraphDiff.to_json()'s keys, except that the node-name lists
     (only_a, only_b, changed) are replaced by ``counts``: the trees carry every
@@ -42,6 +44,25 @@ def diff_payload(diff: GraphDiff, a: GraphDef, b: GraphDef, *, extra: dict[str, 
     }
 
 
+def payload_json(payload: dict[str, Any]) -> str:
+    """``json.dumps(payload, separators=(",", ":"))``, but the trees are written without recursion.
+
+    A tree is as deep as a node name has scopes: a graph from anywhere can
+    have 60,000, far past what json.dumps can nest.
+    """
+    parts = []
+    for key, value in payload.items():
+        if key == "trees":
+            text = "{" + ",".join(
+                json.dumps(name) + ":" + (tree_json(tree) if name in ("a", "b") else json.dumps(tree, separators=_COMPACT))
+                for name, tree in value.items()
+            ) + "}"
+        else:
+            text = json.dumps(value, separators=_COMPACT)
+        parts.append(json.dumps(key) + ":" + text)
+    return "{" + ",".join(parts) + "}"
+
+
 def scope_tree(
     graph: GraphDef, *, marked: set[str], mark: int, changed: dict[str, str], ops: dict[str, int]
 ) -> list[Any]:
@@ -63,15 +84,65 @@ def scope_tree(
             here["w"] = changed[node.name]
         else:
             here["s"] = SAME
-    return _encode("", root)
+    return _encode(root)
 
 
-def _encode(segment: str, entry: dict[str, Any]) -> list[Any]:
-    kids = [_encode(name, child) for name, child in sorted(entry["k"].items(), key=lambda kv: _natural(kv[0]))]
+def tree_json(tree: list[Any]) -> str:
+    """One encoded tree as compact JSON, walked with an explicit stack (any depth, linear time)."""
+    out: list[str] = []
+    dumps = json.dumps
+    # Each frame: the node's trailing fields still to write after its children, and its children left.
+    stack: list[tuple[str, list[Any], int]] = []
+    node: list[Any] | None = tree
+    while True:
+        if node is not None:
+            out.append(f"[{dumps(node[0])},{node[1]},{node[2]}")
+            if len(node) > 3:
+                tail = (f",{dumps(node[4])}]" if len(node) > 4 else "]")
+                kids = node[3]
+                out.append(",[")
+                stack.append(("]" + tail, kids, 0))
+            else:
+                out.append("]")
+            node = None
+        if not stack:
+            break
+        close, kids, i = stack[-1]
+        if i < len(kids):
+            if i:
+                out.append(",")
+            stack[-1] = (close, kids, i + 1)
+            node = kids[i]
+        else:
+            stack.pop()
+            out.append(close)
+    return "".join(out)
+
+
+def _encode(root: dict[str, Any]) -> list[Any]:
+    # Parents before children with an explicit stack: each node's list is made
+    # (and put in its parent's) before its own children are filled in.
+    encoded, kids = _node("", root)
+    stack = [(root, kids)]
+    while stack:
+        entry, into = stack.pop()
+        for name, child in sorted(entry["k"].items(), key=lambda kv: _natural(kv[0])):
+            out, child_kids = _node(name, child)
+            into.append(out)
+            if child["k"]:
+                stack.append((child, child_kids))
+    return encoded
+
+
+def _node(segment: str, entry: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+    kids: list[Any] = []
     out: list[Any] = [segment, entry.get("op", -1), entry.get("s", -1), kids, entry.get("w", "")]
-    while len(out) > 3 and not out[-1]:
+    # Trailing empty fields left out; the children list is empty exactly when the entry has none.
+    if not out[4]:
         out.pop()
-    return out
+        if not entry["k"]:
+            out.pop()
+    return out, kids
 
 
 def _natural(name: str) -> tuple:
