@@ -34,6 +34,9 @@ class LoadedGraph:
     def name(self) -> str:
         return self.path.name
 
+    def to_json(self) -> dict:
+        return {"path": str(self.path), "format": self.format, "size_bytes": self.size_bytes, "nodes": len(self.graph.node)}
+
 
 def load_graph(path: Path | str, *, signature: str = "serving_default") -> LoadedGraph:
     """Read a frozen graph; a SavedModel folder is frozen for ``signature`` (imports TensorFlow)."""

@@ -44,6 +44,18 @@ class RunWritten:
     bytes_stripped: int  # payload bytes left out
     replaced: tuple[Path, ...]  # our earlier graph event files in that run that were removed
 
+    def to_json(self) -> dict:
+        return {
+            "run": self.run,
+            "run_dir": str(self.run_dir),
+            "event_file": str(self.event_file),
+            "nodes": self.nodes,
+            "bytes_written": self.bytes_written,
+            "consts_stripped": self.consts_stripped,
+            "bytes_stripped": self.bytes_stripped,
+            "replaced": [str(p) for p in self.replaced],
+        }
+
 
 def strip_weights(graph: GraphDef, *, min_bytes: int = DEFAULT_MIN_BYTES) -> tuple[GraphDef, int, int]:
     """Copy ``graph`` with every Const payload over ``min_bytes`` left out.
