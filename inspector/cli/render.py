@@ -194,11 +194,12 @@ def optimize_report(result) -> RenderableType:
     table.add_column("Notes")
     for p in result.passes:
         idle = not p.removed and not p.added
+        notes = "; ".join(p.notes) if p.notes else ("did nothing" if idle else "")
         table.add_row(
             Text(p.name, style="dim" if idle else ""),
             Text(str(p.removed), style=REMOVED_STYLE if p.removed else "dim"),
             Text(str(p.added), style=ADDED_STYLE if p.added else "dim"),
-            "; ".join(p.notes) if p.notes else ("did nothing" if idle else ""),
+            Text(f"skipped: {p.skipped}", style="dim") if p.skipped else notes,
         )
     parts: list[RenderableType] = [table]
     for item in result.unfolded:
@@ -320,4 +321,74 @@ def export_report(report) -> RenderableType:
     parts.extend(message("warning", f"the .tflite still has {f.op} ({f.kind}): {f.why}") for f in report.flags)
     if report.ok:
         parts.append(message("ok", report.message))
+    return Group(*parts)
+
+
+def run_line(w) -> str:
+    """One TensorBoard run written: its name, folder, size, and what was left out or replaced."""
+    line = f"run [bold]{w.run}[/] -> {w.run_dir}: {w.nodes} nodes, {human_bytes(w.bytes_written)}"
+    if w.consts_stripped:
+        line += f" (weights left out: {human_bytes(w.bytes_stripped)} in {w.consts_stripped} Consts)"
+    if w.replaced:
+        line += f"; replaced {len(w.replaced)} earlier graph file{'s' if len(w.replaced) > 1 else ''}"
+    return line
+
+
+def _started_line(started) -> str:
+    info = started.info
+    verb = "Reusing" if started.reused else "Started"
+    return f"{verb} TensorBoard (pid {info.pid}) on {info.url} for {info.logdir}"
+
+
+def board_started(started, *, graph_url: str) -> RenderableType:
+    """`board start`: which board, where its Graph tab is, how to stop it."""
+    info = started.info
+    stop = "Stop it with: inspector board stop" + (f" --port {info.port}" if info.port != 6006 else "")
+    return Group(_started_line(started), f"  Graph tab: {graph_url}", stop)
+
+
+def board_table(infos, *, now: float) -> RenderableType:
+    """`board status`: the boards inspector started that still run."""
+    if not infos:
+        return Text("No TensorBoard started by inspector is running.")
+    table = Table(title="TensorBoards started by inspector")
+    for col in ("pid", "url", "logdir", "up"):
+        table.add_column(col)
+    for info in infos:
+        up = int(now - info.start_time)
+        table.add_row(str(info.pid), info.url, info.logdir, f"{up // 3600}h{up % 3600 // 60:02d}m{up % 60:02d}s")
+    return table
+
+
+def board_stopped(result) -> RenderableType:
+    """`board stop`: what was stopped, and stale records cleaned up."""
+    lines: list[RenderableType] = [f"Stopped TensorBoard pid {i.pid} on {i.url} ({i.logdir})" for i in result.stopped]
+    if result.stale_removed:
+        lines.append(f"Removed {len(result.stale_removed)} stale record(s) of TensorBoards that had already exited.")
+    if not result.stopped:
+        lines.append("No TensorBoard started by inspector is running; nothing to stop.")
+    return Group(*lines)
+
+
+def compare_report(result, *, max_rows: int | None = 25) -> RenderableType:
+    """compare's terminal page: optimize and verify (one graph), the diff, both TFLite verdicts, the runs, the board."""
+    parts: list[RenderableType] = []
+    if result.optimized is not None:
+        parts += [optimize_report(result.optimized), f"Wrote {result.output}", verify_report(result.verify)]
+    parts.append(diff_report(result.diff, max_rows=max_rows))
+    if result.check is not None:
+        parts.append(mobile_pair(*result.check, result.names))
+    parts.append(Text(""))
+    parts += [run_line(w) for w in result.runs]
+    if result.board is not None:
+        first, second = result.names
+        parts += [
+            _started_line(result.board),
+            f"  Graph diff tab, both side by side: {result.diff_url}",
+            # TensorBoard 2.x's Graph tab ignores a run in the URL, so say where to pick it.
+            f"  Graph tab: {result.graph_url}  (pick [bold]{first}[/] or [bold]{second}[/] in its Run menu)",
+            "Stop it with: inspector board stop",
+        ]
+    elif result.board_error is None:
+        parts.append(f"TensorBoard not started (--no-board). View with: inspector board start {result.logdir}")
     return Group(*parts)

@@ -1,0 +1,107 @@
+"""Output: where a command writes: rich on stdout, JSON, one-line notes and warnings on stderr, spinners and bars."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+
+class Output:
+    """Where a command writes: rich on stdout, one-line errors and notes on stderr."""
+
+    def __init__(self, *, json_mode: bool = False) -> None:
+        from rich.console import Console
+
+        self.json_mode = json_mode
+        self.console = Console(highlight=False, soft_wrap=True)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def print(self, *renderables: Any) -> None:
+        if not self.json_mode:
+            self.console.print(*renderables)
+
+    def json(self, data: Any) -> None:
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+        sys.stdout.flush()
+
+    def note(self, text: str) -> None:
+        """Side information: on stderr, so --json output stays parseable."""
+        from inspector.cli.render import message
+
+        self.err.print(message("note", text))
+
+    def warn(self, text: str) -> None:
+        from inspector.cli.render import message
+
+        self.err.print(message("warning", text))
+
+    def status(self, text: str):
+        """A spinner for long waits; silent when stderr is not a terminal."""
+        return self.err.status(text)
+
+    @contextlib.contextmanager
+    def progress(self, text: str) -> Iterator[Callable[[int, int], None]]:
+        """A progress bar on stderr, yielding the ``progress(done, total)`` callback the library takes."""
+        if self._quiet:
+            # Off for pipes and --json: a non-terminal gets no bar and no stray blank line.
+            yield lambda done, total: None
+            return
+        from rich.progress import Progress
+
+        with Progress(console=self.err, transient=True) as bar:
+            task = bar.add_task(text, total=None)
+            yield lambda done, total: bar.update(task, completed=done, total=total)
+
+    @contextlib.contextmanager
+    def steps(self) -> Iterator[Callable[[str, int | None, int | None], None]]:
+        """One line on stderr for a workflow of several steps, yielding its ``progress(step, done, total)``.
+
+        A step without a count shows a spinner, one with a count a bar; off
+        (and nothing imported) for pipes and --json.
+        """
+        shown = _Steps(self.err, quiet=self._quiet)
+        try:
+            yield shown.update
+        finally:
+            shown.close()
+
+    @property
+    def _quiet(self) -> bool:
+        return self.json_mode or not self.err.is_terminal
+
+
+class _Steps:
+    """The spinner or bar of Output.steps: one rich live display at a time, replaced when the step changes."""
+
+    def __init__(self, console: Any, *, quiet: bool) -> None:
+        self.console = console
+        self.quiet = quiet
+        self.step: str | None = None
+        self.live: Any = None  # a rich Status or Progress, started
+        self.task: Any = None  # the Progress's task, when a bar is shown
+
+    def update(self, step: str, done: int | None = None, total: int | None = None) -> None:
+        if self.quiet:
+            return
+        counted = total is not None
+        if step != self.step or (counted and self.task is None):
+            self.close()
+            self.step = step
+            if counted:
+                from rich.progress import Progress
+
+                self.live = Progress(console=self.console, transient=True)
+                self.task = self.live.add_task(step, total=total)
+            else:
+                self.live = self.console.status(f"{step} ...")
+            self.live.start()
+        if counted:
+            self.live.update(self.task, completed=done or 0, total=total)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+        self.live = self.task = None
