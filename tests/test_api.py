@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from builders import retrained_like
-from conftest import DAISY, ROOT
+from conftest import DAISY, ROOT, free_port
 
 import inspector
 from inspector.cli import main
@@ -222,3 +222,39 @@ def test_the_readme_example_runs(tmp_path: Path, small_pair):
     assert "retrained: 50 nodes -> optimized: 38 nodes" in proc.stdout
     assert "Identity: 12 -> 0" in proc.stdout and "['retrained', 'optimized'] True" in proc.stdout
     assert list((tmp_path / "tf_files" / "training_summaries").iterdir())
+
+
+def test_compare_with_a_board_returns_its_urls(tmp_path: Path, small_pair, state: Path, fake_tensorboard):
+    a, b = small_pair
+    port = free_port()
+    result = inspector.compare(a, b, logdir=tmp_path / "logs", check=False, port=port, timeout=30)
+    try:
+        assert result.board is not None and result.board_error is None and not result.board.reused
+        info = result.board.info
+        assert info.port == port and Path(info.logdir) == (tmp_path / "logs").resolve()
+        assert result.diff_url == f"{info.url}#graph_diff&a=retrained&b=optimized"
+        assert result.graph_url == f"{info.url}#graphs"
+        board = json.loads(json.dumps(result.to_json()))["board"]
+        assert board["pid"] == info.pid and board["reused"] is False and board["diff_url"] == result.diff_url
+    finally:
+        from inspector.tb import board as boards
+
+        boards.stop(all=True, state=state, timeout=5)
+
+
+def test_a_board_that_does_not_start_is_the_results_error_and_the_clis_last_line(
+        tmp_path: Path, small_pair, state: Path, tensorboard_stand_in, capsys):
+    tensorboard_stand_in("import sys\nprint('TensorBoard could not bind', file=sys.stderr)\nsys.exit(1)")
+    a, b = small_pair
+    logs = tmp_path / "logs"
+    result = inspector.compare(a, b, logdir=logs, check=False, port=free_port(), timeout=30)
+    assert result.board is None and result.diff_url is None
+    assert isinstance(result.board_error, inspector.InspectorError) and "exited with code 1" in result.board_error.message
+    assert all(run.event_file.is_file() for run in result.runs)  # the runs and the diff are done all the same
+
+    # The CLI prints the diff and the runs, then exits with the board's error line and the log's tail.
+    assert main(["compare", str(a), str(b), "--logdir", str(logs), "--no-check", "--port", str(free_port())]) == 2
+    captured = capsys.readouterr()
+    assert "Identity" in captured.out and "run retrained ->" in captured.out and "TensorBoard not started" not in captured.out
+    err = captured.err.splitlines()
+    assert err[-2].startswith("error: TensorBoard for ") and err[-1] == "    TensorBoard could not bind"

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from inspector.cli.options import DEFAULT_LOGDIR, Parser
 from inspector.cli.output import Output
 from inspector.errors import InspectorError
+
+if TYPE_CHECKING:
+    from inspector.tb.board import StartResult
 
 
 def board_options(p: argparse.ArgumentParser) -> None:
@@ -17,7 +21,7 @@ def board_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for TensorBoard to answer (default 90)")
 
 
-def note_board(out: Output, started) -> None:
+def note_board(out: Output, started: StartResult) -> None:
     """What start() had to say: a port moved, a board reused elsewhere, a board exposed to the network."""
     for note in started.notes:
         out.note(note)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from inspector.cli.board import board_options, note_board
 from inspector.cli.optimize import note_detected, optimizer_kwargs, optimizer_options
 from inspector.cli.options import DEFAULT_LOGDIR, AddCommand
 from inspector.cli.output import Output
+
+if TYPE_CHECKING:
+    from inspector.workflows.compare import CompareResult
 
 
 def add_compare(add: AddCommand) -> None:
@@ -44,7 +48,7 @@ def cmd_compare(args: argparse.Namespace, out: Output) -> int:
     return show_compare(result, out, all_ops=args.all_ops, open_browser=args.open)
 
 
-def show_compare(result, out: Output, *, all_ops: bool = False, open_browser: bool = False) -> int:
+def show_compare(result: CompareResult, out: Output, *, all_ops: bool = False, open_browser: bool = False) -> int:
     """compare's page (or JSON), then its exit: the board's error if it did not start, 1 if verify said no."""
     from inspector.cli.render import compare_report
     from inspector.errors import CheckFailed
@@ -69,7 +73,7 @@ def show_compare(result, out: Output, *, all_ops: bool = False, open_browser: bo
         if not webbrowser.open(result.diff_url):
             out.warn(f"could not open a browser here; open {result.diff_url} yourself")
     if not result.ok:
-        raise CheckFailed(f"verify: {result.verify.message}")
+        raise CheckFailed(f"verify: {result.message}")
     return 0
 
 
