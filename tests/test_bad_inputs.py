@@ -1157,11 +1157,11 @@ case("optimize: cannot import", lambda c: _optimize_error(c, pure_cycle(), outpu
      lambda c: "g.pb: TensorFlow cannot import this graph (2 nodes in a cycle); check that it loads with "
                "tf.graph_util.import_graph_def (a custom op, or a graph from a newer TensorFlow?)")
 case("optimize: no name", lambda c: _optimize_error(c, graph_of(ph(), NodeDef(op="Relu", input=["input"]))),
-     lambda c: "g.pb: node #1 has no name; export the graph again")
+     lambda c: "g.pb: node #1 has no name; the file is corrupt, export the graph again")
 case("optimize: duplicate", lambda c: _optimize_error(c, graph_of(ph(), ph())),
-     lambda c: "g.pb: two nodes are named 'input'; export the graph again")
+     lambda c: "g.pb: two nodes are named 'input'; node names must be unique, export the graph again")
 case("optimize: dangling", lambda c: _optimize_error(c, graph_of(ph(), op("out", "Relu", "gone:0"))),
-     lambda c: "g.pb: node 'out' reads 'gone:0', which is not in the graph; export the graph again")
+     lambda c: "g.pb: node 'out' reads 'gone:0', which names no node in the graph (a truncated or hand-edited file?); export the graph again")
 
 
 def _variables() -> GraphDef:

@@ -28,9 +28,13 @@ def node_of(ref: str) -> str:
     return split_ref(ref)[0]
 
 
-def upstream(graph: GraphDef, outputs: Iterable[str]) -> set[str]:
-    """Names of the nodes ``outputs`` depend on (data and control inputs), the outputs included."""
+def upstream(graph: GraphDef, outputs: Iterable[str], *, stop: Iterable[str] = ()) -> set[str]:
+    """Names of the nodes ``outputs`` depend on (data and control inputs), the outputs included.
+
+    Nodes in ``stop`` (fed inputs) are included but not walked past: what they read is not needed.
+    """
     by_name = {node.name: node for node in graph.node}
+    fed = set(stop)
     seen: set[str] = set()
     stack = list(outputs)
     while stack:
@@ -38,5 +42,6 @@ def upstream(graph: GraphDef, outputs: Iterable[str]) -> set[str]:
         if name in seen or name not in by_name:
             continue
         seen.add(name)
-        stack.extend(node_of(raw) for raw in by_name[name].input)
+        if name not in fed:
+            stack.extend(node_of(raw) for raw in by_name[name].input)
     return seen

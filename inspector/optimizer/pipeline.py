@@ -11,7 +11,8 @@ from tensorboard.compat.proto.types_pb2 import DataType
 
 from inspector.errors import InspectorError
 from inspector.graph.ops import VARIABLE_OPS, dtype_name
-from inspector.graph.refs import node_of
+from inspector.graph.io import check_graph
+from inspector.graph.refs import node_of, upstream
 from inspector.graph.names import Resolver
 
 if TYPE_CHECKING:
@@ -148,7 +149,7 @@ def optimize(
     from inspector.optimizer.passes.context import Options, PassContext
 
     skipped = checked_skip(skip)
-    _check_structure(graph, what)
+    check_graph(graph, path=what)
     detected = input_names is None or output_names is None
     names = detect_names(graph, what=what, input_names=input_names, output_names=output_names)
     inputs, outputs = names.inputs, names.outputs
@@ -295,35 +296,11 @@ def _some(names: Sequence[str], limit: int = 3) -> str:
 
 def _needed_variables(graph: GraphDef, *, inputs: Sequence[str], outputs: Sequence[str]) -> list[str]:
     """Variable nodes the outputs read, short of the inputs (what strip_unused would keep of them)."""
-    by_name = {node.name: node for node in graph.node}
-    fed = set(inputs)
-    seen: set[str] = set()
-    stack = list(outputs)
-    while stack:
-        name = stack.pop()
-        if name in seen or name not in by_name:
-            continue
-        seen.add(name)
-        if name not in fed:
-            stack.extend(node_of(ref) for ref in by_name[name].input)
+    seen = upstream(graph, outputs, stop=inputs)
     return [node.name for node in graph.node if node.name in seen and node.op in VARIABLE_OPS]
 
 
 # --- checks -------------------------------------------------------------------
-
-
-def _check_structure(graph: GraphDef, what: str) -> None:
-    names: set[str] = set()
-    for index, node in enumerate(graph.node):
-        if not node.name or not node.op:
-            raise InspectorError(f"{what}: node #{index} has no {'name' if not node.name else 'op'}; export the graph again")
-        if node.name in names:
-            raise InspectorError(f"{what}: two nodes are named {node.name!r}; export the graph again")
-        names.add(node.name)
-    for node in graph.node:
-        for raw in node.input:
-            if node_of(raw) not in names:
-                raise InspectorError(f"{what}: node {node.name!r} reads {raw!r}, which is not in the graph; export the graph again")
 
 
 def _restore_inputs(result: GraphDef, originals: dict, info: dict, inputs: Sequence[str], dtype: int) -> None:
