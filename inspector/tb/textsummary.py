@@ -20,6 +20,7 @@ from inspector.analysis.diff import GraphDiff, ScopeChange
 from inspector.errors import InspectorError
 from inspector.tb.plugin.metadata import TEXT_RUN
 from inspector.tb.events import FILE_VERSION, normalize_run_name, record, write_event_file
+from inspector.text import visible
 
 TEXT_FILE_SUFFIX = ".inspector-diff"
 _OUR_FILE = re.compile(r"^events\.out\.tfevents\.(\d{19,})\..*\.([0-9a-f]{12})" + re.escape(TEXT_FILE_SUFFIX) + r"$")
@@ -77,7 +78,12 @@ def write_text_summary(
 
 
 def diff_markdown(diff: GraphDiff, *, max_scopes: int = 20) -> str:
-    """The terminal diff's facts as markdown: op table with totals and sizes, then scope changes."""
+    """The terminal diff's facts as markdown: op table with totals and sizes, then scope changes.
+
+    Every name in it (run, op, scope, node) is data: escaped (``_md``) or in a
+    code span (``_code``), so TensorBoard's Text tab shows it as it is and no
+    graph can put a link, an image or a tag there.
+    """
     a, b = diff.a, diff.b
     lines = [
         f"**{_md(a.label)} → {_md(b.label)}**: {a.stats.nodes} → {b.stats.nodes} nodes"
@@ -119,15 +125,15 @@ def diff_markdown(diff: GraphDiff, *, max_scopes: int = 20) -> str:
 
 
 def _scope_md(change: ScopeChange) -> str:
-    ops = ", ".join(f"{op}×{n}" if n > 1 else op for op, n in list(change.ops.items())[:4])
+    ops = ", ".join(f"{_md(op)}×{n}" if n > 1 else _md(op) for op, n in list(change.ops.items())[:4])
     if len(change.ops) > 4:
         ops += ", …"
     noun = "node" if change.nodes == 1 else "nodes"
     if change.scope:
         rewritten = f", {change.changed} rewritten" if change.changed else ""
-        return f"`{change.scope}`: {change.nodes} {noun} {change.kind}{rewritten} ({ops})"
+        return f"{_code(change.scope)}: {change.nodes} {noun} {change.kind}{rewritten} ({ops})"
     op = next(iter(change.ops))
-    examples = ", ".join(f"`{e}`" for e in change.examples[:2])
+    examples = ", ".join(_code(e) for e in change.examples[:2])
     return f"{change.nodes} single {_md(op)} {noun} {change.kind}, one per scope (e.g. {examples})"
 
 
@@ -139,9 +145,36 @@ def _delta(before: int, after: int) -> str:
     return f"{delta:+,}{pct}"
 
 
+# Python-Markdown's backslash escapes (the tables extension adds |); CommonMark
+# takes a backslash before any ASCII punctuation, so both read these the same.
+_MD_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|])")
+# HTML's specials as entities: Python-Markdown passes a tag through (and
+# TensorBoard's sanitiser keeps <a href>), and a backslash does not stop that.
+_HTML_ENTITY = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
+_HTML_SPECIAL = re.compile("[&<>\"']")
+
+
 def _md(text: str) -> str:
-    # Run names and op types go into table cells: a | or * would break the markdown.
-    return re.sub(r"([\\|*_`\[\]<>])", r"\\\1", text)
+    """``text`` as markdown that renders as exactly that text: no emphasis, link, image, tag or table cell break."""
+    # Controls first (a newline would start a block of its own), then markdown
+    # (which adds only backslashes), then HTML (whose entities hold # and ;).
+    escaped = _MD_PUNCTUATION.sub(r"\\\1", visible(text))
+    return _HTML_SPECIAL.sub(lambda m: _HTML_ENTITY[m.group()], escaped)
+
+
+def _code(text: str) -> str:
+    """``text`` as a code span: fenced by more backticks than its longest run, so it cannot close the span early.
+
+    Markdown escapes a code span's content for HTML itself (and reads no
+    entities or backslashes in it), so only control characters are replaced.
+    """
+    shown = visible(text)
+    longest = max((len(run) for run in re.findall("`+", shown)), default=0)
+    fence = "`" * (longest + 1)
+    # A backtick or space at either end would join the fence: pad both ends
+    # (CommonMark strips one space each side, Python-Markdown all of them).
+    pad = " " if shown[:1] in ("`", " ") or shown[-1:] in ("`", " ") else ""
+    return f"{fence}{pad}{shown}{pad}{fence}"
 
 
 def _our_files(run_dir: Path, key: str) -> list[tuple[int, Path]]:

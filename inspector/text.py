@@ -1,0 +1,30 @@
+"""Text from a graph, a labels file or a path made visible: control, line-separator and bidi characters shown escaped."""
+
+from __future__ import annotations
+
+import re
+
+# C0 (newline and tab too: a name must not start a line of its own), DEL, C1,
+# the Unicode line and paragraph separators, the bidi embeddings, overrides and
+# isolates (text that reads differently from what it is), and lone surrogates
+# (undecodable bytes in a path, which no terminal encoding can write).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _shown(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(text: object) -> str:
+    """``text`` as a string with every unsafe character written as its Python escape (ESC is ``\\x1b``).
+
+    Idempotent: what it returns has nothing left to replace.
+    """
+    value = str(text)
+    if _UNSAFE.search(value) is None:
+        return value
+    return _UNSAFE.sub(_shown, value)
+
+
+__all__ = ["visible"]
