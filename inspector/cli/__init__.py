@@ -16,6 +16,7 @@ from inspector.cli import board, compare, graphs, optimize, run, tflite
 from inspector.cli.options import Parser
 from inspector.cli.output import Output
 from inspector.errors import InspectorError
+from inspector.text import visible
 
 __all__ = ["main", "build_parser", "Output"]
 
@@ -56,9 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = Output(json_mode=getattr(args, "json", False))
         return int(args.func(args, out) or 0)
     except InspectorError as exc:
-        sys.stderr.write(f"error: {exc.message}\n")
+        # Messages carry paths, names and TensorFlow's words: shown, never obeyed by the terminal.
+        sys.stderr.write(f"error: {visible(exc.message)}\n")
         for line in exc.details:
-            sys.stderr.write(f"    {line}\n")
+            sys.stderr.write(f"    {visible(line)}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")

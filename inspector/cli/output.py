@@ -13,11 +13,12 @@ class Output:
     """Where a command writes: rich on stdout, one-line errors and notes on stderr."""
 
     def __init__(self, *, json_mode: bool = False) -> None:
-        from rich.console import Console
+        from inspector.cli.safe import SafeConsole
 
         self.json_mode = json_mode
-        self.console = Console(highlight=False, soft_wrap=True)
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+        # Both read every str as data (names and paths come from anyone's files).
+        self.console = SafeConsole(soft_wrap=True)
+        self.err = SafeConsole(stderr=True, soft_wrap=True)
 
     def print(self, *renderables: Any) -> None:
         if not self.json_mode:
@@ -40,7 +41,10 @@ class Output:
 
     def status(self, text: str):
         """A spinner for long waits; silent when stderr is not a terminal."""
-        return self.err.status(text)
+        from inspector.cli.safe import plain
+
+        # A Text: rich's spinner would read a str as markup (a path with [/] in it).
+        return self.err.status(plain(text))
 
     @contextlib.contextmanager
     def progress(self, text: str) -> Iterator[Callable[[int, int], None]]:
@@ -51,8 +55,10 @@ class Output:
             return
         from rich.progress import Progress
 
+        from inspector.cli.safe import markup_escaped
+
         with Progress(console=self.err, transient=True) as bar:
-            task = bar.add_task(text, total=None)
+            task = bar.add_task(markup_escaped(text), total=None)
             yield lambda done, total: bar.update(task, completed=done, total=total)
 
     @contextlib.contextmanager
@@ -93,10 +99,15 @@ class _Steps:
             if counted:
                 from rich.progress import Progress
 
+                from inspector.cli.safe import markup_escaped
+
                 self.live = Progress(console=self.console, transient=True)
-                self.task = self.live.add_task(step, total=total)
+                # Progress reads its description as markup, whatever the console says.
+                self.task = self.live.add_task(markup_escaped(step), total=total)
             else:
-                self.live = self.console.status(f"{step} ...")
+                from inspector.cli.safe import styled
+
+                self.live = self.console.status(styled(step, " ..."))
             self.live.start()
         if counted:
             self.live.update(self.task, completed=done or 0, total=total)

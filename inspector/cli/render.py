@@ -1,4 +1,8 @@
-"""Rich renderables for reports: the before/after op table, scope summaries, messages. Pure: nothing printed here."""
+"""Rich renderables for reports: the before/after op table, scope summaries, messages. Pure: nothing printed here.
+
+Every name, label, path and run name in them is data: each reaches rich
+through inspector.cli.safe (plain, styled, lines), never inside markup.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from inspector.analysis.diff import GraphDiff, ScopeChange
+from inspector.cli.safe import lines, plain, styled
 
 REMOVED_STYLE = "green"   # fewer nodes is the optimizer doing its job
 ADDED_STYLE = "yellow"    # more nodes deserves a look
@@ -36,19 +41,19 @@ def human_count(n: int) -> str:
 def _delta_text(before: float, after: float, fmt=str) -> Text:
     delta = after - before
     if delta == 0:
-        return Text("")
+        return plain("")
     sign = "+" if delta > 0 else "-"
     pct = f" ({delta / before:+.0%})" if before else ""
-    return Text(f"{sign}{fmt(abs(delta))}{pct}", style=ADDED_STYLE if delta > 0 else REMOVED_STYLE)
+    return plain(f"{sign}{fmt(abs(delta))}{pct}", ADDED_STYLE if delta > 0 else REMOVED_STYLE)
 
 
 def diff_table(diff: GraphDiff, *, max_rows: int | None = None) -> Table:
     """One row per op type, biggest change first, a totals row, then sizes and parameters."""
     a, b = diff.a, diff.b
-    table = Table(title=f"{a.label} -> {b.label}", title_style="bold", show_footer=False)
+    table = Table(title=plain(f"{a.label} -> {b.label}"), title_style="bold", show_footer=False)
     table.add_column("Op type")
-    table.add_column(a.label, justify="right")
-    table.add_column(b.label, justify="right")
+    table.add_column(plain(a.label), justify="right")
+    table.add_column(plain(b.label), justify="right")
     table.add_column("Change", justify="right")
     rows = diff.rows
     hidden = 0
@@ -64,11 +69,11 @@ def diff_table(diff: GraphDiff, *, max_rows: int | None = None) -> Table:
             style = REMOVED_STYLE
         elif row.delta > 0:
             style = ADDED_STYLE
-        table.add_row(Text(row.op, style=style or ""), str(row.before), str(row.after), _delta_text(row.before, row.after))
+        table.add_row(plain(row.op, style or ""), str(row.before), str(row.after), _delta_text(row.before, row.after))
     if hidden:
-        table.add_row(Text(f"... {hidden} more op types (--all-ops or --json)", style="dim"), "", "", "")
+        table.add_row(plain(f"... {hidden} more op types (--all-ops or --json)", "dim"), "", "", "")
     table.add_section()
-    table.add_row(Text("Total nodes", style="bold"), str(a.stats.nodes), str(b.stats.nodes),
+    table.add_row(plain("Total nodes", "bold"), str(a.stats.nodes), str(b.stats.nodes),
                   _delta_text(a.stats.nodes, b.stats.nodes))
     table.add_row("Parameters", human_count(a.stats.params), human_count(b.stats.params),
                   _delta_text(a.stats.params, b.stats.params, human_count))
@@ -90,21 +95,16 @@ def _ops_text(ops: dict[str, int], limit: int = 4) -> str:
 def scope_line(change: ScopeChange) -> Text:
     style = ADDED_STYLE if change.kind == "added" else REMOVED_STYLE
     noun = "node" if change.nodes == 1 else "nodes"
-    line = Text("  ")
     if change.scope:
-        line.append(change.scope, style="bold")
-        line.append(f": {change.nodes} {noun} ")
-        line.append(change.kind, style=style)
-        if change.changed:
-            line.append(f", {change.changed} rewritten")
-        line.append(f" ({_ops_text(change.ops)})", style="dim")
-    else:
-        op = next(iter(change.ops))
-        line.append(f"{change.nodes} single {op} {noun} ")
-        line.append(change.kind, style=style)
-        line.append(", one per scope", style="")
-        line.append(f" (e.g. {', '.join(change.examples[:2])})", style="dim")
-    return line
+        return styled(
+            "  ", (change.scope, "bold"), f": {change.nodes} {noun} ", (change.kind, style),
+            f", {change.changed} rewritten" if change.changed else "", (f" ({_ops_text(change.ops)})", "dim"),
+        )
+    op = next(iter(change.ops))
+    return styled(
+        f"  {change.nodes} single {op} {noun} ", (change.kind, style), ", one per scope",
+        (f" (e.g. {', '.join(change.examples[:2])})", "dim"),
+    )
 
 
 def scope_summary(diff: GraphDiff, *, limit: int = 12) -> RenderableType:
@@ -116,33 +116,30 @@ def scope_summary(diff: GraphDiff, *, limit: int = 12) -> RenderableType:
     ):
         if not changes:
             continue
-        parts.append(Text(f"{title}: {count} node{'s' if count != 1 else ''}", style="bold"))
+        parts.append(plain(f"{title}: {count} node{'s' if count != 1 else ''}", "bold"))
         for change in changes[:limit]:
             parts.append(scope_line(change))
         if len(changes) > limit:
-            parts.append(Text(f"  ... {len(changes) - limit} more scopes (--json lists every node)", style="dim"))
+            parts.append(plain(f"  ... {len(changes) - limit} more scopes (--json lists every node)", "dim"))
     if diff.changed:
         by_what: dict[str, int] = {}
         for c in diff.changed:
             for w in c.what:
                 by_what[w] = by_what.get(w, 0) + 1
         detail = ", ".join(f"{n} {w}" for w, n in sorted(by_what.items(), key=lambda kv: -kv[1]))
-        parts.append(Text(f"Changed in place: {len(diff.changed)} nodes ({detail})", style="bold"))
+        parts.append(plain(f"Changed in place: {len(diff.changed)} nodes ({detail})", "bold"))
     if not parts:
-        parts.append(Text("The graphs have the same nodes.", style="bold"))
+        parts.append(plain("The graphs have the same nodes.", "bold"))
     return Group(*parts)
 
 
 def diff_report(diff: GraphDiff, *, max_rows: int | None = 25) -> RenderableType:
-    return Group(diff_table(diff, max_rows=max_rows), Text(""), scope_summary(diff))
+    return Group(diff_table(diff, max_rows=max_rows), plain(""), scope_summary(diff))
 
 
 def message(kind: str, text: str) -> Text:
     styles = {"ok": "bold green", "note": "cyan", "warning": "bold yellow", "error": "bold red"}
-    out = Text()
-    out.append(f"{kind}: ", style=styles.get(kind, "bold"))
-    out.append(text)
-    return out
+    return styled((f"{kind}: ", styles.get(kind, "bold")), text)
 
 
 def _top(preds) -> str:
@@ -151,7 +148,7 @@ def _top(preds) -> str:
 
 def verify_report(report) -> RenderableType:
     """Per input: each graph's top labels and the largest difference; then the verdict."""
-    table = Table(title=f"a = {report.a.path}\nb = {report.b.path}", title_style="")
+    table = Table(title=lines(f"a = {report.a.path}", f"b = {report.b.path}"), title_style="")
     table.add_column("Input")
     table.add_column("Top (a)")
     table.add_column("Top (b)")
@@ -159,8 +156,8 @@ def verify_report(report) -> RenderableType:
     table.add_column("", justify="center")
     for row in report.inputs:
         source = row.source if row.source.startswith("random") else Path(row.source).name
-        mark = Text("ok", style=REMOVED_STYLE) if row.agree else Text("DIFF", style="bold red")
-        table.add_row(source, _top(row.top_a), _top(row.top_b), f"{row.max_abs_diff:.2g}", mark)
+        mark = plain("ok", REMOVED_STYLE) if row.agree else plain("DIFF", "bold red")
+        table.add_row(plain(source), plain(_top(row.top_a)), plain(_top(row.top_b)), f"{row.max_abs_diff:.2g}", mark)
     parts: list[RenderableType] = [table]
     for note in report.notes:
         parts.append(message("note", note))
@@ -171,17 +168,17 @@ def verify_report(report) -> RenderableType:
 
 
 def bench_report(report) -> RenderableType:
-    table = Table(title=f"Latency, {report.runs} interleaved runs after {report.warmup} warm-up, input {report.input}")
+    table = Table(title=plain(f"Latency, {report.runs} interleaved runs after {report.warmup} warm-up, input {report.input}"))
     table.add_column("Graph")
     table.add_column("Median ms", justify="right")
     table.add_column("Q1-Q3 ms", justify="right")
     table.add_column("Min ms", justify="right")
     for name, timing in (("a", report.a), ("b", report.b)):
-        table.add_row(f"{name}: {Path(timing.path).name}", f"{timing.median_ms:.2f}", f"{timing.q1_ms:.2f}-{timing.q3_ms:.2f}", f"{timing.min_ms:.2f}")
+        table.add_row(plain(f"{name}: {Path(timing.path).name}"), f"{timing.median_ms:.2f}", f"{timing.q1_ms:.2f}-{timing.q3_ms:.2f}", f"{timing.min_ms:.2f}")
     parts: list[RenderableType] = [table]
     for note in report.notes:
         parts.append(message("note", note))
-    parts.append(Text(report.message, style="bold"))
+    parts.append(plain(report.message, "bold"))
     return Group(*parts)
 
 
@@ -196,10 +193,10 @@ def optimize_report(result) -> RenderableType:
         idle = not p.removed and not p.added
         notes = "; ".join(p.notes) if p.notes else ("did nothing" if idle else "")
         table.add_row(
-            Text(p.name, style="dim" if idle else ""),
-            Text(str(p.removed), style=REMOVED_STYLE if p.removed else "dim"),
-            Text(str(p.added), style=ADDED_STYLE if p.added else "dim"),
-            Text(f"skipped: {p.skipped}", style="dim") if p.skipped else notes,
+            plain(p.name, "dim" if idle else ""),
+            plain(p.removed, REMOVED_STYLE if p.removed else "dim"),
+            plain(p.added, ADDED_STYLE if p.added else "dim"),
+            plain(f"skipped: {p.skipped}", "dim") if p.skipped else plain(notes),
         )
     parts: list[RenderableType] = [table]
     for item in result.unfolded:
@@ -221,20 +218,20 @@ def _spec(s) -> str:
 
 def summary_report(summary, *, max_ops: int | None = 15) -> RenderableType:
     """summarize_graph's answer: inputs, outputs, sizes, op histogram, then each flag with its fix."""
-    table = Table(title=f"{summary.path}  ({human_bytes(summary.size_bytes)}, {summary.nodes} nodes)", title_style="", show_header=False)
+    table = Table(title=plain(f"{summary.path}  ({human_bytes(summary.size_bytes)}, {summary.nodes} nodes)"), title_style="", show_header=False)
     table.add_column("What")
     table.add_column("Value")
     for s in summary.inputs:
-        table.add_row("input", _spec(s))
+        table.add_row("input", plain(_spec(s)))
     for s in summary.optional_inputs:
-        table.add_row(Text("optional input", style="dim"), Text(_spec(s) + "  (PlaceholderWithDefault: has a default)", style="dim"))
+        table.add_row(plain("optional input", "dim"), plain(_spec(s) + "  (PlaceholderWithDefault: has a default)", "dim"))
     for o in summary.outputs:
-        table.add_row("output", f"{o.name}  ({o.op})")
+        table.add_row("output", plain(f"{o.name}  ({o.op})"))
     table.add_row("parameters", f"{human_count(summary.params)} in constants, {human_bytes(summary.const_bytes)}")
     ops = list(summary.ops.items())
     shown = ops if max_ops is None else ops[:max_ops]
     more = f"  ... {len(ops) - len(shown)} more (--all-ops)" if len(shown) < len(ops) else ""
-    table.add_row("ops", ", ".join(f"{op} {n}" for op, n in shown) + more)
+    table.add_row("ops", plain(", ".join(f"{op} {n}" for op, n in shown) + more))
     parts: list[RenderableType] = [table]
     for flag in summary.flags:
         parts.append(message("warning" if flag.training_only else "note", _flag_text(flag)))
@@ -251,22 +248,21 @@ def _flag_text(flag) -> str:
 def mobile_verdict(verdict) -> RenderableType:
     """The converter's answer: each op that stops a builtin-only model, its status and nodes; then what is not needed."""
     shapes = ", ".join(f"{n} [{','.join(map(str, s))}]" for n, s in zip(verdict.input_names, verdict.input_shapes))
-    parts: list[RenderableType] = [Text(f"{verdict.path}: {shapes} -> {', '.join(verdict.output_names)}", style="dim")]
+    parts: list[RenderableType] = [plain(f"{verdict.path}: {shapes} -> {', '.join(verdict.output_names)}", "dim")]
     if verdict.issues:
         table = Table(title="Ops without a TensorFlow Lite builtin", title_style="")
         for name, justify in (("Op", "left"), ("Needs", "left"), ("Nodes", "right"), ("e.g.", "left")):
             table.add_column(name, justify=justify)
         for issue in verdict.issues:
-            needs = Text("Select ops (Flex)", style=ADDED_STYLE) if issue.status == "flex" else Text("a custom op", style="bold red")
-            if issue.constant:
-                needs.append("; constant: export folds it", style=REMOVED_STYLE)
-            table.add_row(issue.op, needs, str(issue.count), ", ".join(issue.nodes[:2]))
+            needs = ("Select ops (Flex)", ADDED_STYLE) if issue.status == "flex" else ("a custom op", "bold red")
+            folds = ("; constant: export folds it", REMOVED_STYLE) if issue.constant else ""
+            table.add_row(plain(issue.op), styled(needs, folds), str(issue.count), plain(", ".join(issue.nodes[:2])))
         parts.append(table)
         parts.extend(message("note", issue.why) for issue in verdict.issues)
     for flag in verdict.not_needed:
         parts.append(message("warning", f"not needed at inference: {_flag_text(flag)}"))
     if verdict.tflite_ops:
-        parts.append(Text("TensorFlow Lite ops: " + ", ".join(f"{op} {n}" for op, n in list(verdict.tflite_ops.items())[:8]), style="dim"))
+        parts.append(plain("TensorFlow Lite ops: " + ", ".join(f"{op} {n}" for op, n in list(verdict.tflite_ops.items())[:8]), "dim"))
     if verdict.ok:  # a "no" is the CLI's error line instead, so it is said once
         parts.append(message("ok", verdict.message))
     return Group(*parts)
@@ -276,17 +272,17 @@ def mobile_pair(a, b, labels: tuple[str, str]) -> Table:
     """Two check verdicts side by side, as compare shows them for the graph before and after optimizing."""
     table = Table(title="Will it load on the phone? (TensorFlow Lite, builtin ops)")
     table.add_column("")
-    table.add_column(labels[0])
-    table.add_column(labels[1])
+    table.add_column(plain(labels[0]))
+    table.add_column(plain(labels[1]))
 
     def verdict(v) -> Text:
-        return Text("yes", style=REMOVED_STYLE) if v.ok else Text("no", style="bold red")
+        return plain("yes", REMOVED_STYLE) if v.ok else plain("no", "bold red")
 
-    def ops(v) -> str:
-        return ", ".join(f"{i.op} ({i.status})" for i in v.issues) or "-"
+    def ops(v) -> Text:
+        return plain(", ".join(f"{i.op} ({i.status})" for i in v.issues) or "-")
 
-    def extra(v) -> str:
-        return ", ".join(f"{f.op} ({f.kind})" for f in v.not_needed) or "-"
+    def extra(v) -> Text:
+        return plain(", ".join(f"{f.op} ({f.kind})" for f in v.not_needed) or "-")
 
     table.add_row("builtin ops only", verdict(a), verdict(b))
     table.add_row("ops in the way", ops(a), ops(b))
@@ -297,7 +293,7 @@ def mobile_pair(a, b, labels: tuple[str, str]) -> Table:
 
 def export_report(report) -> RenderableType:
     """Sizes, agreement per input, latency, then the verdict (when it is a yes)."""
-    parts: list[RenderableType] = [Text(f"{report.graph} -> {report.tflite} (quantize: {report.quantize})", style="dim")]
+    parts: list[RenderableType] = [plain(f"{report.graph} -> {report.tflite} (quantize: {report.quantize})", "dim")]
     sizes = Table()
     for name in ("", "File", "gzip -9", "Median ms"):
         sizes.add_column(name, justify="right" if name else "left")
@@ -311,12 +307,12 @@ def export_report(report) -> RenderableType:
             table.add_column(name, justify=justify)
         for row in report.verify.inputs:
             source = row.source if row.source.startswith("random") else Path(row.source).name
-            mark = Text("same", style=REMOVED_STYLE) if row.same_top1 else Text("CHANGED", style="bold red")
-            table.add_row(source, _top(row.top_a), _top(row.top_b), f"{row.max_abs_diff:.2g}", mark)
+            mark = plain("same", REMOVED_STYLE) if row.same_top1 else plain("CHANGED", "bold red")
+            table.add_row(plain(source), plain(_top(row.top_a)), plain(_top(row.top_b)), f"{row.max_abs_diff:.2g}", mark)
         parts.append(table)
     if lat is not None:
-        parts.append(Text(f"latency ({lat.runs} interleaved runs, {lat.threads or 'default'} thread(s)): the .tflite runs at "
-                          f"{lat.ratio:.2f}x the graph's speed (95% interval {lat.ratio_ci[0]:.2f}-{lat.ratio_ci[1]:.2f})", style="dim"))
+        parts.append(plain(f"latency ({lat.runs} interleaved runs, {lat.threads or 'default'} thread(s)): the .tflite runs at "
+                           f"{lat.ratio:.2f}x the graph's speed (95% interval {lat.ratio_ci[0]:.2f}-{lat.ratio_ci[1]:.2f})", "dim"))
     parts.extend(message("note", note) for note in report.notes)
     parts.extend(message("warning", f"the .tflite still has {f.op} ({f.kind}): {f.why}") for f in report.flags)
     if report.ok:
@@ -324,71 +320,71 @@ def export_report(report) -> RenderableType:
     return Group(*parts)
 
 
-def run_line(w) -> str:
+def run_line(w) -> Text:
     """One TensorBoard run written: its name, folder, size, and what was left out or replaced."""
-    line = f"run [bold]{w.run}[/] -> {w.run_dir}: {w.nodes} nodes, {human_bytes(w.bytes_written)}"
+    rest = f" -> {w.run_dir}: {w.nodes} nodes, {human_bytes(w.bytes_written)}"
     if w.consts_stripped:
-        line += f" (weights left out: {human_bytes(w.bytes_stripped)} in {w.consts_stripped} Consts)"
+        rest += f" (weights left out: {human_bytes(w.bytes_stripped)} in {w.consts_stripped} Consts)"
     if w.replaced:
-        line += f"; replaced {len(w.replaced)} earlier graph file{'s' if len(w.replaced) > 1 else ''}"
-    return line
+        rest += f"; replaced {len(w.replaced)} earlier graph file{'s' if len(w.replaced) > 1 else ''}"
+    return styled("run ", (w.run, "bold"), rest)
 
 
-def _started_line(started) -> str:
+def _started_line(started) -> Text:
     info = started.info
     verb = "Reusing" if started.reused else "Started"
-    return f"{verb} TensorBoard (pid {info.pid}) on {info.url} for {info.logdir}"
+    return plain(f"{verb} TensorBoard (pid {info.pid}) on {info.url} for {info.logdir}")
 
 
 def board_started(started, *, graph_url: str) -> RenderableType:
     """`board start`: which board, where its Graph tab is, how to stop it."""
     info = started.info
     stop = "Stop it with: inspector board stop" + (f" --port {info.port}" if info.port != 6006 else "")
-    return Group(_started_line(started), f"  Graph tab: {graph_url}", stop)
+    return Group(_started_line(started), plain(f"  Graph tab: {graph_url}"), plain(stop))
 
 
 def board_table(infos, *, now: float) -> RenderableType:
     """`board status`: the boards inspector started that still run."""
     if not infos:
-        return Text("No TensorBoard started by inspector is running.")
+        return plain("No TensorBoard started by inspector is running.")
     table = Table(title="TensorBoards started by inspector")
     for col in ("pid", "url", "logdir", "up"):
         table.add_column(col)
     for info in infos:
         up = int(now - info.start_time)
-        table.add_row(str(info.pid), info.url, info.logdir, f"{up // 3600}h{up % 3600 // 60:02d}m{up % 60:02d}s")
+        table.add_row(str(info.pid), plain(info.url), plain(info.logdir), f"{up // 3600}h{up % 3600 // 60:02d}m{up % 60:02d}s")
     return table
 
 
 def board_stopped(result) -> RenderableType:
     """`board stop`: what was stopped, and stale records cleaned up."""
-    lines: list[RenderableType] = [f"Stopped TensorBoard pid {i.pid} on {i.url} ({i.logdir})" for i in result.stopped]
+    said: list[RenderableType] = [plain(f"Stopped TensorBoard pid {i.pid} on {i.url} ({i.logdir})") for i in result.stopped]
     if result.stale_removed:
-        lines.append(f"Removed {len(result.stale_removed)} stale record(s) of TensorBoards that had already exited.")
+        said.append(plain(f"Removed {len(result.stale_removed)} stale record(s) of TensorBoards that had already exited."))
     if not result.stopped:
-        lines.append("No TensorBoard started by inspector is running; nothing to stop.")
-    return Group(*lines)
+        said.append(plain("No TensorBoard started by inspector is running; nothing to stop."))
+    return Group(*said)
 
 
 def compare_report(result, *, max_rows: int | None = 25) -> RenderableType:
     """compare's terminal page: optimize and verify (one graph), the diff, both TFLite verdicts, the runs, the board."""
     parts: list[RenderableType] = []
     if result.optimized is not None:
-        parts += [optimize_report(result.optimized), f"Wrote {result.output}", verify_report(result.verify)]
+        parts += [optimize_report(result.optimized), plain(f"Wrote {result.output}"), verify_report(result.verify)]
     parts.append(diff_report(result.diff, max_rows=max_rows))
     if result.check is not None:
         parts.append(mobile_pair(*result.check, result.names))
-    parts.append(Text(""))
+    parts.append(plain(""))
     parts += [run_line(w) for w in result.runs]
     if result.board is not None:
         first, second = result.names
         parts += [
             _started_line(result.board),
-            f"  Graph diff tab, both side by side: {result.diff_url}",
+            plain(f"  Graph diff tab, both side by side: {result.diff_url}"),
             # TensorBoard 2.x's Graph tab ignores a run in the URL, so say where to pick it.
-            f"  Graph tab: {result.graph_url}  (pick [bold]{first}[/] or [bold]{second}[/] in its Run menu)",
-            "Stop it with: inspector board stop",
+            styled(f"  Graph tab: {result.graph_url}  (pick ", (first, "bold"), " or ", (second, "bold"), " in its Run menu)"),
+            plain("Stop it with: inspector board stop"),
         ]
     elif result.board_error is None:
-        parts.append(f"TensorBoard not started (--no-board). View with: inspector board start {result.logdir}")
+        parts.append(plain(f"TensorBoard not started (--no-board). View with: inspector board start {result.logdir}"))
     return Group(*parts)

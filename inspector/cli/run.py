@@ -64,7 +64,8 @@ def cmd_label(args: argparse.Namespace, out: Output) -> int:
         return 0
     for note in script.detected_notes(result):
         out.note(note.removeprefix("note: "))
-    out.print(script.format_result(result))
+    for line in script.result_lines(result):
+        out.print(line)
     return 0
 
 

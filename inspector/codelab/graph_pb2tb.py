@@ -9,6 +9,7 @@ from pathlib import Path
 from inspector.errors import InspectorError
 from inspector.graph.io import load_graph
 from inspector.tb.events import RunWritten, write_run
+from inspector.text import visible
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,9 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         # The run is LOGDIR itself, as in the codelab; TensorBoard runs on its parent.
         written = write_run(loaded.graph, args.logdir, ".", keep_weights=args.keep_weights)
     except InspectorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # Paths and TensorFlow's words: shown, never obeyed by the terminal.
+        print(f"error: {visible(exc)}", file=sys.stderr)
         return exc.exit_code
-    print(_summary(written, keep_weights=args.keep_weights))
+    print(visible(_summary(written, keep_weights=args.keep_weights)))
     return 0
 
 

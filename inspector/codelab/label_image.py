@@ -8,6 +8,7 @@ from pathlib import Path
 
 from inspector.errors import InspectorError
 from inspector.run.label import LabelResult, label_image
+from inspector.text import visible
 
 # The codelab's defaults for the files, relative to its project folder.
 DEFAULT_GRAPH = Path("tf_files/retrained_graph.pb")
@@ -66,10 +67,11 @@ def main(argv: list[str] | None = None) -> int:
             input_std=args.input_std,
         )
     except InspectorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {visible(exc)}", file=sys.stderr)
         return exc.exit_code
+    # Labels and layer names come from the files: shown, never obeyed by the terminal.
     for note in detected_notes(result):
-        print(note, file=sys.stderr)
+        print(visible(note), file=sys.stderr)
     print(format_result(result))
     return 0
 
@@ -98,11 +100,16 @@ def _flags(found: dict[str, str], names: list[str]) -> str:
     return " ".join(f"--{name}={_quote(found[name])}" for name in names)
 
 
-def format_result(result: LabelResult) -> str:
+def result_lines(result: LabelResult) -> list[str]:
     """The codelab's output: a blank line, the time, a blank line, then `label (score=0.12345)` per class."""
     lines = ["", f"Evaluation time (1-image): {result.seconds:.3f}s", ""]
     lines += [f"{p.label} (score={p.score:0.5f})" for p in result.top]
-    return "\n".join(lines)
+    return lines
+
+
+def format_result(result: LabelResult) -> str:
+    """``result_lines`` as one printable string, each line's control characters escaped."""
+    return "\n".join(visible(line) for line in result_lines(result))
 
 
 def _quote(value: str) -> str:
