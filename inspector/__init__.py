@@ -104,12 +104,14 @@ def optimize(
     frozen_graph: bool = True,
     strip_dropout: bool = False,
     output: Path | str | None = None,
+    force: bool = False,
 ) -> OptimizeResult:
     """Optimize a frozen graph for inference, saying what each pass did; names left None are detected.
 
     The optimized graph is ``result.graph``; with ``output`` it is also written
-    there (atomically, never over the input). ``skip`` names passes to leave
-    out (see ``inspector optimize --help``).
+    there (atomically, never over the input, nor over a file inspector did not
+    write unless ``force``). ``skip`` names passes to leave out (see
+    ``inspector optimize --help``).
     """
     from inspector.graph.io import LoadedGraph
     from inspector.workflows.optimize import OptimizerOptions, run_optimizer
@@ -122,13 +124,16 @@ def optimize(
         if output is not None:
             from inspector.workflows.optimize import optimize_into
 
-            return optimize_into(graph, output, options)[1]
+            return optimize_into(graph, output, options, force=force)[1]
         loaded = _loaded(graph)
         return run_optimizer(loaded.graph, options, what=str(loaded.path))
-    result = run_optimizer(graph, options, what="the graph")
-    if output is not None:
-        from inspector.graph.io import save_graph
+    if output is None:
+        return run_optimizer(graph, options, what="the graph")
+    from inspector.graph.io import save_graph
+    from inspector.workflows.outputs import owned_output
 
+    with owned_output(output, force=force):
+        result = run_optimizer(graph, options, what="the graph")
         save_graph(result.graph, output)
     return result
 
@@ -177,22 +182,26 @@ def export(
     out: Path | str | None = None,
     *,
     labels: Path | str | None = None,
+    force: bool = False,
     **options: Any,
 ) -> ExportReport:
     """Write a .tflite (default: beside the graph) and verify it against the graph: sizes, agreement, latency.
 
-    ``labels`` defaults to the labels file beside the graph. Other options as
+    An existing .tflite that inspector did not write is refused unless
+    ``force``. ``labels`` defaults to the labels file beside the graph. Other options as
     :func:`inspector.tflite.export.export` (``quantize``, ``select_tf_ops``,
     ``images``, ``latency_runs``, ...).
     """
     from inspector.run.labels import find_labels
     from inspector.tflite import export as exporting
+    from inspector.workflows.outputs import owned_output
 
     loaded = _loaded(path)
     target = Path(out) if out is not None else loaded.path.with_suffix(".tflite")
     found = Path(labels) if labels is not None else find_labels(loaded.path)
-    # Looked up on the module when called, so a stand-in set there is the one used.
-    return exporting.export(loaded, target, labels=found, **options)
+    with owned_output(target, force=force, flag="--tflite", inputs=(loaded.path,)):
+        # Looked up on the module when called, so a stand-in set there is the one used.
+        return exporting.export(loaded, target, labels=found, **options)
 
 
 def bench(a: Path | str | LoadedGraph, b: Path | str | LoadedGraph, **options: Any) -> BenchReport:

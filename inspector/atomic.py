@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import socket
+import stat
 import tempfile
 from pathlib import Path
 
@@ -15,15 +17,14 @@ def write_bytes_atomic(path: Path, data: bytes, *, refuse: tuple[Path, ...] = ()
     """Write ``data`` to ``path`` so readers see the old file or the whole new one.
 
     ``refuse`` lists input files that must never be overwritten (compared after
-    resolving links), so a command cannot clobber the graph it read.
+    resolving links), so a command cannot clobber the graph it read. Only a
+    regular file (or a link to one) is ever replaced: a device, FIFO, socket or
+    folder at ``path`` is refused, whatever the caller's options.
     """
     path = Path(path)
+    refuse_special(path)
+    refuse_inputs(path, refuse)
     target = path.resolve()
-    for other in refuse:
-        if same_file(Path(other), target):
-            raise InspectorError(
-                f"{path}: refusing to overwrite the input file; choose another output path"
-            )
     parent = target.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -34,7 +35,10 @@ def write_bytes_atomic(path: Path, data: bytes, *, refuse: tuple[Path, ...] = ()
     # Its name says which process on which host writes it, so a later write can
     # remove the ones a killed process left (see remove_stale_temps).
     remove_stale_temps(parent)
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".inspector-{_host()}-{os.getpid()}-", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".inspector-{_host()}-{os.getpid()}-", suffix=".tmp")
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     try:
         # mkstemp makes 0600 files; a graph or event file should get the mode a
         # plain open() would give (or keep the mode of the file it replaces), so a
@@ -44,13 +48,15 @@ def write_bytes_atomic(path: Path, data: bytes, *, refuse: tuple[Path, ...] = ()
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        # Again just before the rename: a FIFO or device made meanwhile is not replaced either.
+        refuse_special(path)
         os.replace(tmp, target)
     except OSError as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        raise InspectorError(f"{path}: cannot write ({exc.strerror}); check free space and permissions") from None
+        raise _cannot_write(path, exc) from None
     except BaseException:
         try:
             os.unlink(tmp)
@@ -58,6 +64,52 @@ def write_bytes_atomic(path: Path, data: bytes, *, refuse: tuple[Path, ...] = ()
             pass
         raise
     return path
+
+
+def _cannot_write(path: Path, exc: OSError) -> InspectorError:
+    return InspectorError(f"{path}: cannot write ({exc.strerror}); check free space and permissions")
+
+
+def special_kind(path: Path) -> str | None:
+    """What ``path`` is when it exists and is not a regular file (``"a FIFO"``, ``"a symlink to a character device (/dev/null)"``); else None."""
+    path = Path(path)
+    try:
+        link = os.lstat(path)
+    except OSError:
+        return None  # nothing there (or no way in): the write itself says what is wrong
+    if not stat.S_ISLNK(link.st_mode):
+        return _kind(link.st_mode)
+    try:
+        kind = _kind(os.stat(path).st_mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symlink loop"
+        return None  # a dangling link: writing creates the file it points to
+    return None if kind is None else f"a symlink to {kind} ({os.path.realpath(path)})"
+
+
+def _kind(mode: int) -> str | None:
+    if stat.S_ISREG(mode):
+        return None
+    for test, word in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return word
+    return "a file of an unknown kind"
+
+
+def refuse_inputs(path: Path, inputs: tuple[Path, ...]) -> None:
+    """Raise when ``path`` is one of ``inputs`` (however spelt: links, ``..``, hard links)."""
+    for other in inputs:
+        if same_file(Path(other), Path(path)):
+            raise InspectorError(f"{path}: refusing to overwrite the input file; choose another output path")
+
+
+def refuse_special(path: Path) -> None:
+    """Raise when ``path`` exists and is not a regular file (nor a link to one): inspector never replaces those."""
+    kind = special_kind(path)
+    if kind is not None:
+        raise InspectorError(f"{path}: {kind}, not a regular file; choose another output path (inspector replaces only regular files)")
 
 
 def _mode_for(target: Path) -> int:

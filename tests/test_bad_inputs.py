@@ -759,8 +759,9 @@ from inspector.atomic import write_bytes_atomic  # noqa: E402
 
 case("atomic: cannot create the folder", msg(lambda c: write_bytes_atomic(c.afile / "sub" / "x.pb", b"x")),
      lambda c: f"{c.afile / 'sub'}: cannot create the folder (Not a directory); check the path and permissions")
-case("atomic: cannot write", msg(lambda c: write_bytes_atomic(c.adir, b"x")),
-     lambda c: f"{c.adir}: cannot write (Is a directory); check free space and permissions")
+# A folder is refused before any write (tests/test_outputs.py makes "cannot write" with a file size limit).
+case("atomic: a folder is not replaced", msg(lambda c: write_bytes_atomic(c.adir, b"x")),
+     lambda c: f"{c.adir}: a folder, not a regular file; choose another output path (inspector replaces only regular files)")
 case("atomic: refuses the input", msg(lambda c: write_bytes_atomic(c.good, b"x", refuse=(c.good.parent / "." / c.good.name,))),
      lambda c: f"{c.good}: refusing to overwrite the input file; choose another output path")
 

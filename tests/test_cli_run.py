@@ -77,9 +77,9 @@ def test_python_m_inspector_smoke(small_pair):
     assert "agree to 5 decimals" in proc.stdout
 
 
-def test_optimize_takes_tensorflows_command_line(tmp_path: Path, small_pair, capsys):
+def test_optimize_takes_tensorflows_command_line(tmp_path: Path, small_graph_file, capsys):
     """The codelab's flags, spelled as for python -m tensorflow.python.tools.optimize_for_inference."""
-    a, _ = small_pair
+    a = small_graph_file  # the pair's optimized_graph.pb is not inspector's to replace
     out = tmp_path / "optimized_graph.pb"
     argv = ["optimize", f"--input={a}", f"--output={out}", "--input_names=input", "--output_names=final_result",
             "--frozen_graph=True", "--placeholder_type_enum=1", "--toco_compatible=false"]
@@ -93,8 +93,8 @@ def test_optimize_takes_tensorflows_command_line(tmp_path: Path, small_pair, cap
     assert not any(op.startswith("_") for op in ops)
 
 
-def test_optimize_detects_names_and_picks_the_codelab_output_name(tmp_path: Path, small_pair, capsys):
-    a, _ = small_pair
+def test_optimize_detects_names_and_picks_the_codelab_output_name(tmp_path: Path, small_graph_file, capsys):
+    a = small_graph_file  # the pair's optimized_graph.pb is not inspector's to replace
     assert main(["optimize", str(a), "--json"]) == 0
     captured = capsys.readouterr()
     data = json.loads(captured.out)

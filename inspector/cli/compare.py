@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from inspector.cli.board import board_options, note_board
 from inspector.cli.optimize import note_detected, optimizer_kwargs, optimizer_options
-from inspector.cli.options import DEFAULT_LOGDIR, AddCommand
+from inspector.cli.options import DEFAULT_LOGDIR, AddCommand, force_option
 from inspector.cli.output import Output
 
 if TYPE_CHECKING:
@@ -21,7 +21,9 @@ def add_compare(add: AddCommand) -> None:
     p.add_argument("a", type=Path, metavar="A.pb", help="the graph before, e.g. tf_files/retrained_graph.pb")
     p.add_argument("b", type=Path, metavar="B.pb", nargs="?", help="the graph after, e.g. tf_files/optimized_graph.pb "
                    "(left out: A is optimized into --output first)")
-    p.add_argument("--output", type=Path, help="with one graph: where the optimized graph goes (default tf_files/optimized_graph.pb)")
+    p.add_argument("--output", type=Path, help="with one graph: where the optimized graph goes (default: beside A, as optimize "
+                   "writes it: optimized_graph.pb for a retrained_graph.pb, else A_optimized.pb)")
+    force_option(p, what="--output")
     p.add_argument("--image", type=Path, action="append", default=[], help="with one graph: an image to verify on (repeatable; default random inputs)")
     optimizer_options(p, skip_help="with one graph: leave out the optimizer pass NAME (repeatable; inspector optimize --help lists them)")
     p.add_argument("--logdir", type=Path, default=DEFAULT_LOGDIR, help=f"TensorBoard log folder (default {DEFAULT_LOGDIR})")
@@ -42,7 +44,7 @@ def cmd_compare(args: argparse.Namespace, out: Output) -> int:
         result = compare(
             args.a, args.b, logdir=args.logdir, names=args.names, output=args.output, images=args.image,
             board=not args.no_board, check=not args.no_check, keep_weights=args.keep_weights,
-            port=args.port, bind_all=args.bind_all, timeout=args.timeout, progress=progress,
+            port=args.port, bind_all=args.bind_all, timeout=args.timeout, progress=progress, force=args.force,
             **optimizer_kwargs(args),
         )
     return show_compare(result, out, all_ops=args.all_ops, open_browser=args.open)
@@ -82,6 +84,7 @@ def add_demo(add: AddCommand) -> None:
     p.add_argument("--dir", type=Path, default=Path("tf_files/demo"), help="where to write the demo graphs and logs (default tf_files/demo)")
     p.add_argument("--no-board", action="store_true", help="start no TensorBoard")
     p.add_argument("--json", action="store_true")
+    force_option(p, what="the graphs in --dir")
     board_options(p)
 
 
@@ -90,6 +93,6 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
 
     with out.steps() as progress:
         made = demo(args.dir, board=not args.no_board, port=args.port, bind_all=args.bind_all, timeout=args.timeout,
-                    progress=progress)
+                    progress=progress, force=args.force)
     out.print(f"Wrote {made.retrained} ({made.nodes} nodes), a graph shaped like retrain.py's")
     return show_compare(made.compare, out)

@@ -43,7 +43,10 @@ def cmd_tb(args: argparse.Namespace, out: Output) -> int:
     from inspector.cli.render import run_line
     from inspector.workflows.runs import write_runs
 
-    written = write_runs(args.graphs, logdir=args.logdir, run=args.run, keep_weights=args.keep_weights)
+    done = write_runs(args.graphs, logdir=args.logdir, run=args.run, keep_weights=args.keep_weights)
+    for note in done.notes:
+        out.note(note)
+    written = done.runs
     if args.json:
         out.json([w.to_json() for w in written])
         return 0

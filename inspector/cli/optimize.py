@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from inspector.cli.options import AddCommand, bool_flag, names, placeholder_type
+from inspector.cli.options import AddCommand, bool_flag, force_option, names, placeholder_type
 from inspector.cli.output import Output
 from inspector.errors import InspectorError
 
@@ -62,6 +62,7 @@ def add_optimize(add: AddCommand) -> None:
     p.add_argument("--input", type=Path, help="the graph to optimize, e.g. tf_files/retrained_graph.pb")
     p.add_argument("--output", type=Path, help="where to write (default: optimized_graph.pb beside a retrained_graph.pb, else X_optimized.pb)")
     p.add_argument("--json", action="store_true", help="print the passes and the diff as JSON")
+    force_option(p, what="--output")
     optimizer_options(p, skip_help="leave out the pass NAME (repeatable; the passes are listed below)")
 
 
@@ -76,7 +77,7 @@ def cmd_optimize(args: argparse.Namespace, out: Output) -> int:
         raise InspectorError(f"optimize: two inputs given ({args.graph} and --input {args.input}); give one")
     options = optimizer_kwargs(args)
     with out.steps() as progress:
-        done = optimize_file(source, args.output, progress=progress, **options)
+        done = optimize_file(source, args.output, progress=progress, force=args.force, **options)
     result = done.result
     note_detected(out, result)
     if args.json:

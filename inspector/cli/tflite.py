@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from inspector.cli.options import AddCommand, names
+from inspector.cli.options import AddCommand, force_option, names
 from inspector.cli.output import Output
 from inspector.cli.run import labels_beside, note_found_labels, run_options
 
@@ -51,6 +51,7 @@ def add_export(add: AddCommand) -> None:
     p.add_argument("--runs", type=int, default=20, help="timed runs of each, interleaved (default 20; 0: no timing)")
     p.add_argument("--threads", type=int, default=1, help="threads for the graph and the interpreter (default 1, closer to a phone)")
     p.add_argument("--json", action="store_true")
+    force_option(p, what="--tflite")
     run_options(p, plural=True)
 
 
@@ -67,7 +68,7 @@ def cmd_export(args: argparse.Namespace, out: Output) -> int:
             input_names=names(args.input_names), output_names=names(args.output_names),
             input_height=args.input_height, input_width=args.input_width,
             input_mean=args.input_mean, input_std=args.input_std, labels=labels, top_k=args.top_k,
-            latency_runs=args.runs, threads=args.threads, progress=progress,
+            latency_runs=args.runs, threads=args.threads, progress=progress, force=args.force,
         )
     note_found_labels(out, args.labels, labels)
     if args.json:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from inspector.errors import InspectorError
-from inspector.workflows.optimize import OptimizerOptions, Progress, no_progress, optimize_into
+from inspector.workflows.optimize import OptimizerOptions, Progress, default_optimized_path, no_progress, optimize_into
 
 if TYPE_CHECKING:
     from inspector.analysis.diff import GraphDiff
@@ -19,10 +19,6 @@ if TYPE_CHECKING:
     from inspector.tb.events import RunWritten
     from inspector.tb.textsummary import TextWritten
     from inspector.tflite.check import MobileVerdict
-
-# Where one graph is optimized to when no output is given: the codelab's file name.
-DEFAULT_OUTPUT = Path("tf_files/optimized_graph.pb")
-
 
 @dataclass(frozen=True)
 class CompareResult:
@@ -121,15 +117,19 @@ def compare(
     frozen_graph: bool = True,
     strip_dropout: bool = False,
     progress: Progress | None = None,
+    force: bool = False,
 ) -> CompareResult:
     """Write ``a`` and ``b`` as TensorBoard runs under ``logdir``, diff them, check both for TFLite, start a board.
 
-    With ``b`` left out, ``a`` is optimized into ``output`` (default
-    ``tf_files/optimized_graph.pb``; the optimizer options as for optimize,
-    ``skip`` naming passes to leave out) and verified against it on ``images``
-    (default: seeded random inputs) before anything is written, so a bad input
-    leaves no file; a verify that says "no" is the result's ``ok``, not an error.
-    Run names are ``names``, else taken from the file names (retrained,
+    With ``b`` left out, ``a`` is optimized into ``output`` (default: beside
+    ``a``, as optimize writes it: ``optimized_graph.pb`` for a
+    ``retrained_graph.pb``, else ``X_optimized.pb``; the optimizer options as
+    for optimize, ``skip`` naming passes to leave out) and verified against it
+    on ``images`` (default: seeded random inputs) before anything is written,
+    so a bad input leaves no file; a verify that says "no" is the result's
+    ``ok``, not an error. An existing ``output`` that inspector did not write
+    is refused unless ``force``. Run names are ``names`` (two that are one run
+    once normalised are refused), else taken from the file names (retrained,
     optimized). The Graph diff tab is told to open on this pair, and the diff
     is also written as a text summary. ``board``: start a TensorBoard on
     ``logdir`` in the background (or reuse the one serving it), on ``port`` or
@@ -148,7 +148,8 @@ def compare(
     optimized = verified = None
     target: Path | None = None
     if b is None:
-        target = Path(output) if output is not None else DEFAULT_OUTPUT
+        source = a.path if isinstance(a, LoadedGraph) else Path(a)
+        target = Path(output) if output is not None else default_optimized_path(source)
         options = OptimizerOptions.of(
             input_names=input_names, output_names=output_names, skip=skip, placeholder_type_enum=placeholder_type_enum,
             toco_compatible=toco_compatible, frozen_graph=frozen_graph, strip_dropout=strip_dropout,
@@ -158,7 +159,7 @@ def compare(
             return _verify_pair(loaded, pending, images=images, options=options, progress=step)
 
         # Verified before it is written: a bad image or name leaves no optimized graph behind.
-        a, optimized, b, verified = optimize_into(a, target, options, before_write=verify_first, progress=step)
+        a, optimized, b, verified = optimize_into(a, target, options, before_write=verify_first, progress=step, force=force)
     else:
         if output is not None:
             raise InspectorError("--output is where one graph gets optimized to; with two graphs there is nothing to write")
@@ -195,9 +196,17 @@ def two_names(names: Sequence[str] | None) -> tuple[str, str] | None:
 
 
 def _checked_names(names: Sequence[str] | None) -> tuple[str, str] | None:
+    from inspector.tb.events import normalize_run_name
+
     pair = two_names(names)
-    if pair is not None and pair[0] == pair[1]:
+    if pair is None:
+        return None
+    if pair[0] == pair[1]:
         raise InspectorError(f"--names gives both runs the name {pair[0]!r}; pick two different names")
+    # "x" and "./x" (or "x/") are one run folder: the second would replace the first.
+    first = normalize_run_name(pair[0])
+    if first == normalize_run_name(pair[1]):
+        raise InspectorError(f"--names {pair[0]!r} and {pair[1]!r} are one run ({first!r}) in the logdir; pick two different names")
     return pair
 
 

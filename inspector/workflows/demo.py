@@ -38,16 +38,20 @@ class DemoResult:
         return self.compare.to_json()
 
 
-def prepare(folder: Path) -> DemoGraph:
+def prepare(folder: Path, *, force: bool = False) -> DemoGraph:
     """Write ``retrained_graph.pb``, a retrain.py-shaped MobileNet, into ``folder``.
 
     The demo keeps to its own folder so it never touches a user's own
-    ``tf_files/retrained_graph.pb`` from the codelab.
+    ``tf_files/retrained_graph.pb`` from the codelab; a ``retrained_graph.pb``
+    there that inspector did not write is refused unless ``force``.
     """
     from inspector.graph.samples import retrain_shaped_mobilenet
+    from inspector.workflows.outputs import owned_output
 
-    graph = retrain_shaped_mobilenet()
-    path = save_graph(graph, Path(folder) / "retrained_graph.pb")
+    target = Path(folder) / "retrained_graph.pb"
+    with owned_output(target, force=force, flag="--dir"):
+        graph = retrain_shaped_mobilenet()
+        path = save_graph(graph, target)
     return DemoGraph(retrained=path, nodes=len(graph.node))
 
 
@@ -59,16 +63,23 @@ def demo(
     bind_all: bool = False,
     timeout: float = 90.0,
     progress: Progress | None = None,
+    force: bool = False,
 ) -> DemoResult:
-    """Build a retrain.py-shaped graph in ``folder``, then compare() it with its optimized self (logs beside it)."""
+    """Build a retrain.py-shaped graph in ``folder``, then compare() it with its optimized self (logs beside it).
+
+    Graphs already in ``folder`` that inspector did not write are refused unless ``force``.
+    """
     from inspector.workflows.compare import compare
+    from inspector.workflows.outputs import check_replaceable
 
     folder = Path(folder)
     step = progress or no_progress
     step("Building a retrain.py-shaped MobileNet graph (imports TensorFlow)", None, None)
-    made = prepare(folder)
+    # Both outputs are checked before either is written: a refused optimized graph leaves no new retrained one.
+    check_replaceable(folder / "optimized_graph.pb", force=force, flag="--dir")
+    made = prepare(folder, force=force)
     result = compare(
         made.retrained, output=folder / "optimized_graph.pb", logdir=folder / "training_summaries",
-        board=board, port=port, bind_all=bind_all, timeout=timeout, progress=step,
+        board=board, port=port, bind_all=bind_all, timeout=timeout, progress=step, force=force,
     )
     return DemoResult(retrained=made.retrained, nodes=made.nodes, compare=result)

@@ -102,28 +102,34 @@ def optimize_into(
     *,
     before_write: Callable[[LoadedGraph, LoadedGraph], T] | None = None,
     progress: Progress = no_progress,
+    force: bool = False,
+    hint: str = "",
 ) -> tuple[LoadedGraph, OptimizeResult, LoadedGraph, T | None]:
     """Load, optimize, write ``target`` atomically; returns (input, result, output as written, checked).
 
     ``before_write(input, optimized)`` runs on the optimized graph in memory
     before anything is written (its answer is ``checked``), so an error it
-    raises leaves no file behind.
+    raises leaves no file behind. An existing ``target`` is replaced only when
+    inspector wrote it, or with ``force`` (see :mod:`inspector.workflows.outputs`;
+    ``hint`` goes into the refusal); that is checked before anything runs.
     """
     from inspector.atomic import same_file
     from inspector.graph.io import LoadedGraph, load_graph, save_graph
+    from inspector.workflows.outputs import owned_output
 
     target = Path(target)
     source_path = source.path if isinstance(source, LoadedGraph) else Path(source)
     if same_file(source_path, target):
         raise InspectorError(f"{target}: --output is the input graph; write the optimized graph to another file")
-    loaded = source if isinstance(source, LoadedGraph) else load_graph(source_path)
-    progress(f"Optimizing {source_path} (imports TensorFlow)", None, None)
-    result = run_optimizer(loaded.graph, options, what=str(source_path))
-    checked = None
-    if before_write is not None:
-        pending = LoadedGraph(path=target, graph=result.graph, size_bytes=result.graph.ByteSize(), format="pb")
-        checked = before_write(loaded, pending)
-    save_graph(result.graph, target, refuse=(source_path,))
+    with owned_output(target, force=force, hint=hint):
+        loaded = source if isinstance(source, LoadedGraph) else load_graph(source_path)
+        progress(f"Optimizing {source_path} (imports TensorFlow)", None, None)
+        result = run_optimizer(loaded.graph, options, what=str(source_path))
+        checked = None
+        if before_write is not None:
+            pending = LoadedGraph(path=target, graph=result.graph, size_bytes=result.graph.ByteSize(), format="pb")
+            checked = before_write(loaded, pending)
+        save_graph(result.graph, target, refuse=(source_path,))
     written = LoadedGraph(path=target, graph=result.graph, size_bytes=target.stat().st_size, format="pb")
     return loaded, result, written, checked
 
@@ -158,8 +164,12 @@ def optimize_file(
     frozen_graph: bool = True,
     strip_dropout: bool = False,
     progress: Progress | None = None,
+    force: bool = False,
 ) -> OptimizedFile:
-    """Optimize the graph at ``source`` into ``output`` (default: :func:`default_optimized_path`), written atomically."""
+    """Optimize the graph at ``source`` into ``output`` (default: :func:`default_optimized_path`), written atomically.
+
+    An existing ``output`` that inspector did not write is refused unless ``force``.
+    """
     from inspector.analysis.diff import diff_loaded
     from inspector.graph.io import LoadedGraph
 
@@ -169,6 +179,7 @@ def optimize_file(
         input_names=input_names, output_names=output_names, skip=skip, placeholder_type_enum=placeholder_type_enum,
         toco_compatible=toco_compatible, frozen_graph=frozen_graph, strip_dropout=strip_dropout,
     )
-    loaded, result, written, _ = optimize_into(source, target, options, progress=progress or no_progress)
+    loaded, result, written, _ = optimize_into(source, target, options, progress=progress or no_progress, force=force,
+                                               hint=" (are --input and --output swapped?)")
     diff = diff_loaded(loaded, written, labels=(source_path.name, target.name))
     return OptimizedFile(source=loaded, written=written, result=result, diff=diff)
