@@ -164,7 +164,7 @@ def test_keep_weights_logs_the_graph_unchanged(tmp_path):
     graph = matmul_graph()
     written = write_run(graph, tmp_path, "kept", keep_weights=True)
     events = read_graph_events(written.event_file)
-    assert events[1].graph_def == graph.SerializeToString()
+    assert events[1].graph_def == graph.SerializeToString(deterministic=True)
     assert GraphDef.FromString(events[1].graph_def) == graph
     assert (written.consts_stripped, written.bytes_stripped) == (0, 0)
     assert written.bytes_written > 64 * 64 * 4

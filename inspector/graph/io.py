@@ -13,6 +13,8 @@ from tensorboard.compat.proto.graph_pb2 import GraphDef
 
 from inspector.atomic import write_bytes_atomic
 from inspector.errors import InspectorError
+from inspector.files import read_limited
+from inspector.graph.nesting import MAX_NESTING, text_depth, wire_depth
 from inspector.graph.refs import node_of
 
 _CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
@@ -47,13 +49,11 @@ def load_graph(path: Path | str, *, signature: str = "serving_default") -> Loade
     if path.is_dir():
         return _load_saved_model(path, signature=signature)
     try:
-        size = path.stat().st_size
-        if size > PROTOBUF_LIMIT:
-            raise InspectorError(
-                f"{path}: {size / 2**30:.1f} GiB is over protobuf's 2 GiB limit for one GraphDef; "
-                "export it as a SavedModel folder instead"
-            )
-        data = path.read_bytes()
+        data = read_limited(
+            path, limit=PROTOBUF_LIMIT, itself="pass the graph file itself",
+            too_big=lambda size: f"{size / 2**30:.1f} GiB is over protobuf's 2 GiB limit for one GraphDef; "
+            "export it as a SavedModel folder instead",
+        )
     except PermissionError:
         raise InspectorError(f"{path}: permission denied; make the file readable (chmod +r)") from None
     except IsADirectoryError:  # pragma: no cover - raced with is_dir above
@@ -90,6 +90,9 @@ def parse_graph_bytes(data: bytes, *, path: Path) -> tuple[GraphDef, str]:
         raise InspectorError(
             f"{path}: a protobuf message with no graph nodes (not a GraphDef); pass a frozen graph (.pb)"
         )
+    depth = wire_depth(data)
+    if depth > MAX_NESTING:
+        raise _too_deep(path, depth)
     raise InspectorError(
         f"{path}: not a valid GraphDef: the protobuf is truncated or corrupt ({len(data):,} bytes); "
         "copy or export the graph again"
@@ -163,9 +166,20 @@ def _as_text(data: bytes) -> str | None:
 
 
 def _parse_text(text: str, *, path: Path) -> GraphDef:
+    # Python's text parser recurses per nested message; no protobuf reader takes
+    # more than MAX_NESTING levels anyway, so deeper text is refused unparsed.
+    depth = text_depth(text)
+    if depth > MAX_NESTING:
+        raise _too_deep(path, depth)
     graph = GraphDef()
     try:
         text_format.Parse(text, graph, allow_unknown_field=False)
+    except RecursionError:
+        # Within MAX_NESTING but called with little stack left (a deep caller, a low recursion limit).
+        raise InspectorError(
+            f"{path}: messages nested {depth} levels deep, more than Python's text parser can read here; "
+            "write the graph as a binary .pb (tf.io.write_graph(..., as_text=False))"
+        ) from None
     except text_format.ParseError as exc:
         where = str(exc).splitlines()[0] if str(exc) else "parse error"
         raise InspectorError(
@@ -175,6 +189,13 @@ def _parse_text(text: str, *, path: Path) -> GraphDef:
     if not graph.node:
         raise InspectorError(f"{path}: a text GraphDef with no nodes; pass a graph that has nodes (a .pb, or a .pbtxt from tf.io.write_graph)")
     return graph
+
+
+def _too_deep(path: Path, depth: int) -> InspectorError:
+    return InspectorError(
+        f"{path}: messages nested {depth} levels deep, over the {MAX_NESTING}-level limit for a GraphDef "
+        "(protobuf and TensorFlow read no deeper); export the graph again"
+    )
 
 
 def check_graph(graph: GraphDef, *, path: Path) -> None:
@@ -227,7 +248,8 @@ def save_graph(graph: GraphDef, path: Path | str, *, refuse: tuple[Path, ...] = 
     if path.suffix == ".pbtxt":
         data = text_format.MessageToString(graph).encode("utf-8")
     else:
-        data = graph.SerializeToString()
+        # Map fields (attr) are written in key order, not in the per-process hash order, so one graph is one file.
+        data = graph.SerializeToString(deterministic=True)
     return write_bytes_atomic(path, data, refuse=refuse)
 
 

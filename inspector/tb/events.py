@@ -20,6 +20,7 @@ from tensorboard.compat.proto.tensor_pb2 import TensorProto
 
 from inspector.atomic import write_bytes_atomic
 from inspector.errors import InspectorError
+from inspector.files import open_regular
 from inspector.graph.ops import CONST_OPS
 
 FILE_VERSION = "brain.Event:2"
@@ -123,7 +124,8 @@ def write_run(
     data = b"".join(
         (
             record(Event(wall_time=when, step=0, file_version=FILE_VERSION).SerializeToString()),
-            record(Event(wall_time=when, step=0, graph_def=shown.SerializeToString()).SerializeToString()),
+            # Map fields (attr) in key order, not per-process hash order: one graph, one event file.
+            record(Event(wall_time=when, step=0, graph_def=shown.SerializeToString(deterministic=True)).SerializeToString()),
         )
     )
 
@@ -191,12 +193,12 @@ def read_graph_events(path: Path) -> list[Event]:
     path = Path(path)
     events: list[Event] = []
     try:
-        handle = path.open("rb")
+        fd, info = open_regular(path, itself="pass the event file itself")
     except FileNotFoundError:
         raise InspectorError(f"{path}: no such event file; check the path") from None
     except OSError as exc:
         raise InspectorError(f"{path}: cannot read ({exc.strerror}); check the file and its permissions") from None
-    with handle:
+    with os.fdopen(fd, "rb") as handle:
         index = 0
         while True:
             header = handle.read(_HEADER.size)
@@ -207,6 +209,9 @@ def read_graph_events(path: Path) -> list[Event]:
             length, length_crc = _HEADER.unpack(header)
             if masked_crc32c(header[:8]) != length_crc:
                 raise _corrupt(path, index, "the length CRC does not match")
+            if length > info.st_size - handle.tell():
+                # A length CRC can be forged: never allocate what the file cannot hold.
+                raise _corrupt(path, index, "the file ends inside a record")
             data = handle.read(length)
             footer = handle.read(_CRC.size)
             if len(data) < length or len(footer) < _CRC.size:
