@@ -11,6 +11,7 @@ from tensorboard.compat.proto.node_def_pb2 import NodeDef
 from tensorboard.compat.proto.tensor_pb2 import TensorProto
 from tensorboard.util import tensor_util
 
+from inspector.graph.ops import DTYPE_BYTES
 from inspector.graph.refs import CONTROL, data_ref, node_of, split_ref
 
 
@@ -275,14 +276,43 @@ def _drop_dangling_colocation(node: NodeDef, names: dict[str, NodeDef]) -> None:
 # --- constants ------------------------------------------------------------------
 
 
+# A Const's value becomes a NumPy array only up to this size, unless the file
+# spells every element out. A few bytes of proto can claim a huge shape filled
+# from one value (a "splat": one float_val, shape [25000, 40000]) or from none;
+# expanding it would take memory the file never held, so such a Const counts as
+# not constant: no pass reads its value and constant folding leaves it.
+CONST_VALUE_LIMIT = 64 * 2**20
+# The repeated fields a TensorProto holds its values in (float_val, int_val, ...).
+_VALUE_FIELDS = tuple(f.name for f in TensorProto.DESCRIPTOR.fields if f.name.endswith("_val"))
+
+
 def const_value(node: NodeDef | None) -> np.ndarray | None:
-    """The value of a Const node as a NumPy array, or None for anything else."""
+    """The value of a Const node as a NumPy array, or None for anything else (or a splat too big to expand)."""
     if node is None or node.op != "Const" or "value" not in node.attr:
         return None
-    try:
-        return tensor_util.make_ndarray(node.attr["value"].tensor)
-    except (TypeError, ValueError):
+    tensor = node.attr["value"].tensor
+    if unexpanded_bytes(tensor):
         return None
+    try:
+        return tensor_util.make_ndarray(tensor)
+    except (TypeError, ValueError, MemoryError):
+        return None
+
+
+def unexpanded_bytes(tensor: TensorProto) -> int:
+    """Bytes ``tensor``'s value would take as an array when that is over CONST_VALUE_LIMIT and the file does not hold them; else 0."""
+    elements = 1
+    for dim in tensor.tensor_shape.dim:
+        elements *= max(dim.size, 0)
+    width = DTYPE_BYTES.get(tensor.dtype, 8)  # strings: one object pointer each
+    if elements * width <= CONST_VALUE_LIMIT:
+        return 0
+    if tensor.tensor_content:
+        held = len(tensor.tensor_content) // width
+    else:
+        held = max(len(getattr(tensor, field)) for field in _VALUE_FIELDS)
+    # A value written out in full costs about what the file already did.
+    return 0 if held >= elements else elements * width
 
 
 def make_const(name: str, value: np.ndarray, *, like: NodeDef | None = None) -> NodeDef:

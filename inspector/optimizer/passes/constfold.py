@@ -7,14 +7,16 @@ from math import prod
 
 import numpy as np
 from tensorboard.compat.proto.graph_pb2 import GraphDef
+from tensorboard.compat.proto.node_def_pb2 import NodeDef
 from tensorboard.compat.proto.types_pb2 import DataType
 
 from inspector.optimizer.passes import tfrun
 from inspector.graph.refs import data_ref, node_of, split_ref
-from inspector.graph.workgraph import WorkGraph, const_from_proto, make_const
+from inspector.files import size_text
+from inspector.graph.workgraph import CONST_VALUE_LIMIT, WorkGraph, const_from_proto, make_const, unexpanded_bytes
 from inspector.optimizer.passes.context import Because, no_reasons
 from inspector.graph.ops import (
-    CONST_OPS, CONTROL_FLOW_OPS, DTYPE_BYTES, FEED_OPS, FUNCTION_ARG_OPS, VARIABLE_OPS, VARIABLE_READ_OPS, is_random,
+    CONST_OPS, CONTROL_FLOW_OPS, DTYPE_BYTES, FEED_OPS, FUNCTION_ARG_OPS, VARIABLE_OPS, VARIABLE_READ_OPS, dtype_name, is_random,
 )
 
 # Feeds, sources and ops whose value is not theirs to fold.
@@ -30,7 +32,7 @@ SMALL_BYTES = 64 * 1024
 
 def fold_constants(g: WorkGraph, *, keep: Sequence[str], because: Because = no_reasons) -> list[str]:
     """Replace every constant-valued node that a non-constant node reads by a Const holding its value."""
-    notes: list[str] = []
+    notes = [_splat_note(node) for node in g if _splat(node)]
     info = tfrun.static_outputs(g.to_graphdef())
     shapes = _materialise_shapes(g, info, because)
     if shapes:
@@ -134,6 +136,8 @@ def _materialise_shapes(g: WorkGraph, info: dict[str, list[tuple[int, tfrun.Shap
             continue
         out_type = node.attr["out_type"].type if "out_type" in node.attr else DataType.DT_INT32
         np_type = np.int64 if out_type == DataType.DT_INT64 else np.int32
+        if node.op == "Size" and prod(shape) > np.iinfo(np_type).max:
+            continue  # TensorFlow would fail at run time too; the op stays to say so
         if node.op == "Shape":
             value = np.array(shape, dtype=np_type)
         elif node.op == "Size":
@@ -164,7 +168,8 @@ def _constant_nodes(
         inputs = [node_of(ref) for ref in node.input]
         if node.op == "Const":
             # A Const with a control edge from a cond branch lives in that branch.
-            if all(i in constant for i in inputs):
+            # A splat too big to expand is no constant this pass could compute with.
+            if all(i in constant for i in inputs) and not _splat(node):
                 constant.add(name)
             continue
         # Random ops stay random, even stateless ones: folding would bake one draw into the graph.
@@ -216,6 +221,21 @@ def _leaf_bytes(g: WorkGraph, name: str, constant: set[str]) -> int:
     return total
 
 
+
+
+def _splat(node: NodeDef) -> int:
+    """Bytes a Const's value would expand to when too big to expand (workgraph.unexpanded_bytes), else 0."""
+    return unexpanded_bytes(node.attr["value"].tensor) if node.op == "Const" and "value" in node.attr else 0
+
+
+def _splat_note(node: NodeDef) -> str:
+    tensor = node.attr["value"].tensor
+    dims = "x".join(str(d.size) for d in tensor.tensor_shape.dim)
+    return (
+        f"kept {node.name} unevaluated: its {tensor.ByteSize():,}-byte value claims a {dims} {dtype_name(tensor.dtype)} tensor, "
+        f"{size_text(_splat(node))} as an array, over the {size_text(CONST_VALUE_LIMIT)} limit for a constant "
+        "the optimizer expands; nothing it feeds is folded"
+    )
 
 
 def _static_bytes(output: tuple[int, tfrun.Shape]) -> int | None:

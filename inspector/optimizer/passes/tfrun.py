@@ -5,10 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from tensorboard.compat.proto.attr_value_pb2 import AttrValue
 from tensorboard.compat.proto.graph_pb2 import GraphDef
+from tensorboard.compat.proto.node_def_pb2 import NodeDef
 from tensorboard.compat.proto.tensor_pb2 import TensorProto
 
 from inspector.graph import tfcompat
+from inspector.graph.ops import DTYPE_BYTES
+from inspector.graph.workgraph import CONST_VALUE_LIMIT
 
 # Shape inference never reads the values of big constants (weights), only of
 # small ones (Reshape shapes, paddings), so the import for shapes leaves them out.
@@ -40,19 +44,37 @@ def import_graph(graph: GraphDef) -> Any:
 
 
 def light(graph: GraphDef, *, limit: int = _LIGHT_LIMIT) -> GraphDef:
-    """``graph`` with the values of big constants dropped (dtype and shape kept), for shape inference."""
+    """``graph`` with the values of big constants dropped (dtype and shape kept), for shape inference.
+
+    A Const too big to hold in memory (over CONST_VALUE_LIMIT as an array,
+    however few bytes its proto has) becomes a Placeholder of its dtype and
+    shape: a shape function that asks for an input's value makes TensorFlow
+    build a Const's whole tensor (zeros when its values are dropped), and a
+    Placeholder has no value to build.
+    """
     out = GraphDef()
     out.CopyFrom(graph)
-    for node in out.node:
+    for index, node in enumerate(out.node):
         if node.op != "Const" or "value" not in node.attr:
             continue
         tensor = node.attr["value"].tensor
         elements = 1
         for dim in tensor.tensor_shape.dim:
             elements *= max(dim.size, 0)
-        if elements > limit:
+        if elements * DTYPE_BYTES.get(tensor.dtype, 8) > CONST_VALUE_LIMIT:
+            out.node[index].CopyFrom(_stand_in(node))
+        elif elements > limit:
             node.attr["value"].tensor.CopyFrom(TensorProto(dtype=tensor.dtype, tensor_shape=tensor.tensor_shape))
     return out
+
+
+def _stand_in(const: NodeDef) -> NodeDef:
+    tensor = const.attr["value"].tensor
+    dtype = const.attr["dtype"].type if "dtype" in const.attr else tensor.dtype  # the type its readers see
+    return NodeDef(
+        name=const.name, op="Placeholder", input=const.input, device=const.device,
+        attr={"dtype": AttrValue(type=dtype), "shape": AttrValue(shape=tensor.tensor_shape)},
+    )
 
 
 def static_outputs(graph: GraphDef) -> dict[str, list[tuple[int, Shape]]]:
