@@ -9,9 +9,15 @@ from typing import Sequence
 import numpy as np
 
 from inspector.errors import InspectorError
+from inspector.files import read_limited, size_text
 from inspector.graph import tfcompat
+from inspector.run.imageheader import image_header
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif"})
+# An input photo is read whole, then decoded to 3 bytes a pixel and cast to 12
+# (float32) before the resize: these keep one image to about a gigabyte at most.
+MAX_IMAGE_BYTES = 64 * 2**20
+MAX_MEGAPIXELS = 50
 
 
 class _ImageReader:
@@ -53,7 +59,11 @@ def read_image(path: Path, *, size: tuple[int, int], mean: float, std: float) ->
     if std == 0:
         raise InspectorError("the input std is 0; pass a non-zero --input_std (127.5 for retrain.py's MobileNet)")
     try:
-        data = path.read_bytes()
+        data = read_limited(
+            path, limit=MAX_IMAGE_BYTES, itself="pass the image file itself",
+            too_big=lambda size: f"{size_text(size)} is over the {size_text(MAX_IMAGE_BYTES)} limit for an input image; "
+            "pass a photo (resize or re-encode it first)",
+        )
     except FileNotFoundError:
         raise InspectorError(f"{path}: no such image; check the path") from None
     except IsADirectoryError:
@@ -67,6 +77,7 @@ def read_image(path: Path, *, size: tuple[int, int], mean: float, std: float) ->
 
 def decode_image(data: bytes, *, size: tuple[int, int], mean: float, std: float, what: str = "the image") -> np.ndarray:
     """Image bytes -> [1, H, W, 3] float32: decode, cast, expand, resize_bilinear, (x - mean) / std."""
+    _check_pixels(data, what=what)
     tf = tfcompat.tf()
     try:
         return _image_reader()(data, size=size, mean=mean, std=std)
@@ -76,6 +87,23 @@ def decode_image(data: bytes, *, size: tuple[int, int], mean: float, std: float,
             hint = "this looks like a graph: are --graph and --image swapped?"
         kind = "an empty file" if not data else "not an image TensorFlow can decode"
         raise InspectorError(f"{what}: {kind}; {hint}") from None
+
+
+def _check_pixels(data: bytes, *, what: str) -> None:
+    # The header says what decoding will fill; a few KB of PNG can claim 23000x23000.
+    header = image_header(data)
+    if header is None or header.decoded_pixels <= MAX_MEGAPIXELS * 10**6:
+        return
+    if header.width * header.height > MAX_MEGAPIXELS * 10**6:
+        raise InspectorError(
+            f"{what}: {header.width}x{header.height} pixels, over the {MAX_MEGAPIXELS}-megapixel limit for an input photo; "
+            "resize it first"
+        )
+    raise InspectorError(
+        f"{what}: a GIF of {header.frames} frames, {header.decoded_pixels / 10**6:.0f} megapixels in all "
+        f"(TensorFlow decodes every frame), over the {MAX_MEGAPIXELS}-megapixel limit for an input photo; "
+        "pass its first frame as a still image"
+    )
 
 
 def random_batch(size: tuple[int, int], *, rng: np.random.Generator, mean: float, std: float) -> np.ndarray:
@@ -110,4 +138,4 @@ def collect_images(images: Sequence[Path], image_dirs: Sequence[Path]) -> tuple[
     return tuple(unique)
 
 
-__all__ = ["read_image", "decode_image", "random_batch", "collect_images", "IMAGE_SUFFIXES"]
+__all__ = ["read_image", "decode_image", "random_batch", "collect_images", "IMAGE_SUFFIXES", "MAX_IMAGE_BYTES", "MAX_MEGAPIXELS"]

@@ -9,9 +9,12 @@ from typing import Sequence
 import numpy as np
 
 from inspector.errors import InspectorError
+from inspector.files import read_limited, size_text
 
 # Where retrain.py (and the model zoo) leave the labels next to a graph.
 LABEL_FILE_NAMES = ("retrained_labels.txt", "output_labels.txt", "labels.txt")
+# ImageNet's 21,841 class names take about 400 KB; a labels file far bigger than that is something else.
+MAX_LABELS_BYTES = 16 * 2**20
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,11 @@ def load_labels(path: Path, *, classes: int | None = None, output: str = "the ou
     """One label per line, as retrain.py writes them; fewer labels than classes is an error."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = read_limited(
+            path, limit=MAX_LABELS_BYTES, itself="pass the labels file itself",
+            too_big=lambda size: f"{size_text(size)} is over the {size_text(MAX_LABELS_BYTES)} limit for a labels file; "
+            "pass the labels retrain.py wrote (one label per line)",
+        ).decode("utf-8", errors="replace")
     except FileNotFoundError:
         raise InspectorError(f"{path}: no such labels file; pass the labels retrain.py wrote (tf_files/retrained_labels.txt)") from None
     except IsADirectoryError:

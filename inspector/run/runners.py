@@ -12,6 +12,7 @@ import numpy as np
 from tensorboard.compat.proto.graph_pb2 import GraphDef
 
 from inspector.errors import InspectorError
+from inspector.files import read_limited, size_text
 from inspector.graph import tfcompat
 from inspector.graph.io import LoadedGraph
 from inspector.graph.ops import is_random
@@ -248,9 +249,17 @@ class TFLiteRunner(Runner):
             self._interpreter.allocate_tensors()
 
 
+# A FlatBuffer addresses at most 2 GiB, so no bigger file is a TensorFlow Lite model.
+_FLATBUFFER_LIMIT = 2**31 - 1
+
+
 def _read_model(path: Path) -> bytes:
     try:
-        return path.read_bytes()
+        return read_limited(
+            path, limit=_FLATBUFFER_LIMIT, itself="pass the .tflite file itself",
+            too_big=lambda size: f"{size_text(size)} is over the 2 GiB limit of a TensorFlow Lite model (a FlatBuffer); "
+            "pass a .tflite file",
+        )
     except FileNotFoundError:
         raise InspectorError(f"{path}: no such file; check the path") from None
     except IsADirectoryError:
