@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import urllib.error
@@ -86,6 +87,9 @@ def hold_ports(count: int, *, first: int | None = None) -> Iterator[int]:
     with contextlib.ExitStack() as stack:
         for port in range(first, first + count):
             sock = stack.enter_context(socket.socket())
+            # As board.start's port check and TensorBoard bind: a port whose old
+            # connection lingers in TIME_WAIT is free for them, so it must be held too.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
@@ -142,8 +146,27 @@ def spawn_sleep() -> subprocess.Popen[bytes]:
     return proc
 
 
-def write_info(folder: Path, *, pid: int, port: int, cmdline: list[str], logdir: str = "/tmp/x") -> Path:
-    """A board info file as inspector.tb.board writes it."""
+def start_ticks(pid: int) -> int:
+    """Field 22 of /proc/PID/stat (start time, clock ticks since boot), read here independently of inspector."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def boot_id() -> str:
+    return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+
+
+def write_info(
+    folder: Path,
+    *,
+    pid: int,
+    port: int,
+    cmdline: list[str],
+    logdir: str = "/tmp/x",
+    proc_start: int | None = None,
+    boot: str | None = None,
+) -> Path:
+    """A board info file as inspector.tb.board writes it; without ``proc_start``, as an older inspector wrote it (format 1)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"board-{pid}.json"
     record = {
@@ -158,12 +181,49 @@ def write_info(folder: Path, *, pid: int, port: int, cmdline: list[str], logdir:
         "log_path": str(folder / f"board-{pid}.log"),
         "version": "2.21.0",
     }
+    if proc_start is not None:
+        record |= {"format": 2, "proc_start": proc_start, "boot_id": boot if boot is not None else boot_id()}
     path.write_text(json.dumps(record))
     return path
 
 
-def tb_cmdline(port: int) -> list[str]:
-    return [sys.executable, "-m", "tensorboard.main", "--logdir", "/tmp/x", "--host", "127.0.0.1", "--port", str(port)]
+def tb_cmdline(port: int, logdir: str = "/tmp/x") -> list[str]:
+    """The argv inspector.tb.board launches TensorBoard with."""
+    return [sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--host", "127.0.0.1", "--port", str(port)]
+
+
+def spawn_tensorboard_look_alike(
+    folder: Path, *, port: int, logdir: str = "/tmp/x", code: str = "import time\ntime.sleep(120)\n"
+) -> subprocess.Popen[bytes]:
+    """A real process with the exact argv inspector gives a board (tb_cmdline), whose `tensorboard.main` runs ``code``.
+
+    Its stand-in package lives under ``folder``; returns once /proc shows the
+    argv (Popen returns mid-exec). By default it only sleeps and binds no
+    port: for ownership, not HTTP.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    stub = Path(tempfile.mkdtemp(prefix="tensorboard-look-alike-", dir=folder))
+    (stub / "tensorboard").mkdir()
+    (stub / "tensorboard" / "__init__.py").write_text("")
+    (stub / "tensorboard" / "main.py").write_text(code)
+    argv = tb_cmdline(port, logdir)
+    env = {**os.environ, "PYTHONPATH": str(stub)}
+    proc = subprocess.Popen(argv, env=env, cwd=stub, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")[:-1] != [a.encode() for a in argv]:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"the TensorBoard look-alike did not start (exit code {proc.returncode})")
+        time.sleep(0.01)
+    return proc
+
+
+def record_look_alike(state: Path, *, port: int, logdir: str = "/tmp/x") -> subprocess.Popen[bytes]:
+    """A look-alike recorded exactly as inspector records a board it launched: it counts as inspector's own."""
+    proc = spawn_tensorboard_look_alike(state.parent, port=port, logdir=logdir)
+    write_info(state, pid=proc.pid, port=port, cmdline=tb_cmdline(port, logdir), logdir=logdir, proc_start=start_ticks(proc.pid))
+    return proc
 
 
 # --- another user ---------------------------------------------------------------------

@@ -54,7 +54,7 @@ from tensorboard.compat.proto.node_def_pb2 import NodeDef
 
 from builders import op, placeholder, retrained_like
 from conftest import DAISY, GRAPHS, ROOT, free_port
-from helpers import report_in_summary, run_as_nobody, spawn_sleep, use_tensorboard_stand_in, write_info
+from helpers import record_look_alike, report_in_summary, run_as_nobody, use_tensorboard_stand_in
 
 pytestmark = pytest.mark.slow
 
@@ -1493,11 +1493,11 @@ def _board_silent(c: Ctx, monkeypatch) -> str:
 
 @contextlib.contextmanager
 def _recorded_boards(state: Path, *ports: int):
-    """Real processes (`sleep 60`) recorded as boards on ``ports``: they count as inspector's own."""
-    procs = [spawn_sleep() for _ in ports]
+    """Real processes recorded as boards on ``ports``, exactly as inspector records one: they count as its own."""
+    procs = []
     try:
-        for port, proc in zip(ports, procs):
-            write_info(state, pid=proc.pid, port=port, cmdline=["sleep", "60"], logdir=f"/tmp/log{port}")
+        for port in ports:
+            procs.append(record_look_alike(state, port=port, logdir=f"/tmp/log{port}"))
         yield procs
     finally:
         for proc in procs:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, free_port
-from helpers import alive, get_json, hold_ports, spawn_sleep, tb_cmdline, write_info
+from helpers import alive, get_json, hold_ports, boot_id, record_look_alike, spawn_sleep, start_ticks, tb_cmdline, write_info
 from inspector.errors import InspectorError
 from inspector.tb import board, boardproc
 
@@ -56,7 +56,10 @@ def test_status_removes_info_of_dead_process(state: Path) -> None:
     dead.wait()
     info_file = write_info(state, pid=dead.pid, port=6006, cmdline=tb_cmdline(6006))
     (state / f"board-{dead.pid}.log").write_text("old log\n")
-    assert board.status(state=state) == ()
+    found = board.survey(state=state)
+    assert found.boards == ()
+    assert [info.pid for info in found.stale_removed] == [dead.pid]
+    assert found.notes == (f"{info_file}: pid {dead.pid} is no longer running; removed the stale record",)
     assert not info_file.exists()
     assert not (state / f"board-{dead.pid}.log").exists()
 
@@ -65,19 +68,33 @@ def test_unreadable_info_files_are_left_alone(state: Path) -> None:
     state.mkdir()
     (state / "board-1.json").write_text("{not json")
     (state / "board-2.json").write_text(json.dumps({"tool": "something-else"}))
+    (state / "board-3.json").write_text(json.dumps({"tool": "inspector-board", "pid": 3}))
+    write_info(state, pid=4, port=6006, cmdline=tb_cmdline(6006)).rename(state / "board-5.json")
+    assert board.survey(state=state).notes == (
+        f"{state / 'board-1.json'}: is not JSON; skipped it (remove it if nothing needs it)",
+        f"{state / 'board-2.json'}: is not an inspector board record; skipped it (remove it if nothing needs it)",
+        f"{state / 'board-3.json'}: lacks fields a board record has; skipped it (remove it if nothing needs it)",
+        f"{state / 'board-5.json'}: records pid 4, not the pid in its name; skipped it (remove it if nothing needs it)",
+    )
     assert board.status(state=state) == ()
-    assert (state / "board-1.json").exists()
-    assert (state / "board-2.json").exists()
+    assert sorted(p.name for p in state.glob("board-*")) == ["board-1.json", "board-2.json", "board-3.json", "board-5.json"]
 
 
 def test_pid_reused_by_another_program_is_never_signalled(state: Path) -> None:
     other = spawn_sleep()
     try:
         info_file = write_info(state, pid=other.pid, port=6006, cmdline=tb_cmdline(6006))
+        # A log beside it, as if the board had one: a record for a live process removes nothing but itself.
+        (state / f"board-{other.pid}.log").write_text("a log\n")
         result = board.stop(state=state)
         assert result.stopped == ()
         assert [info.pid for info in result.stale_removed] == [other.pid]
+        assert result.notes == (
+            f"{info_file}: pid {other.pid} runs `sleep 60`, not the TensorBoard inspector recorded; "
+            "removed the record and left the process alone",
+        )
         assert not info_file.exists()
+        assert (state / f"board-{other.pid}.log").exists()
         assert other.poll() is None
 
         write_info(state, pid=other.pid, port=6006, cmdline=tb_cmdline(6006))
@@ -92,13 +109,14 @@ def test_pid_reused_by_another_program_is_never_signalled(state: Path) -> None:
 
 
 def test_several_boards_need_a_selector(state: Path) -> None:
-    # Processes whose real cmdline is recorded count as ours; they are children
-    # of this test, not of board.start, which exercises the /proc polling path.
-    procs = [spawn_sleep() for _ in range(3)]
+    # Processes recorded exactly as board.start records its own count as ours;
+    # they are children of this test, not of board.start, which exercises the /proc polling path.
+    procs = [record_look_alike(state, port=port, logdir=f"/tmp/log{port}") for port in (7001, 7002, 7003)]
     try:
-        for port, proc in zip((7001, 7002, 7003), procs):
-            write_info(state, pid=proc.pid, port=port, cmdline=["sleep", "60"], logdir=f"/tmp/log{port}")
-        assert [info.port for info in board.status(state=state)] == [7001, 7002, 7003]
+        # They bind no port, so each is listed as inspector's but not answering.
+        assert [(s.port, s.pid, s.health) for s in board.status(state=state)] == [
+            (7001, procs[0].pid, "not answering"), (7002, procs[1].pid, "not answering"), (7003, procs[2].pid, "not answering"),
+        ]  # fmt: skip
 
         with pytest.raises(InspectorError, match="--port .*--all"):
             board.stop(state=state)
@@ -115,6 +133,7 @@ def test_several_boards_need_a_selector(state: Path) -> None:
 
         result = board.stop(all=True, state=state)
         assert [info.port for info in result.stopped] == [7001]
+        assert result.notes == ()
         assert board.status(state=state) == ()
         assert list(state.glob("board-*.json")) == []
     finally:
@@ -169,7 +188,10 @@ def test_fake_board_lifecycle(state: Path, tmp_path: Path) -> None:
     assert (state / f"board-{info.pid}.json").exists()
     assert Path(info.log_path) == state / f"board-{info.pid}.log"
     assert get_json(info.url + "data/logdir") == {"logdir": info.logdir}
-    assert board.status(state=state) == (info,)
+    assert board.status(state=state) == (board.BoardStatus(info=info, health="running"),)
+    assert info.proc_start == start_ticks(info.pid) and info.boot_id == boot_id()
+    record = json.loads((state / f"board-{info.pid}.json").read_text())
+    assert (record["format"], record["proc_start"], record["boot_id"]) == (2, info.proc_start, info.boot_id)
 
     again = board.start(logdir, port=info.port, state=state)
     assert again.reused and again.info == info and again.notes == ()
@@ -194,8 +216,9 @@ print(result.info.pid)
         cwd=ROOT,
     )  # fmt: skip
     pid = int(done.stdout.strip())
-    (info,) = board.status(state=state)
-    assert info.pid == pid and alive(pid)
+    (listed,) = board.status(state=state)
+    info = listed.info
+    assert info.pid == pid and alive(pid) and listed.health == "running"
     assert get_json(info.url + "data/logdir") == {"logdir": info.logdir}
     # Not a child of this process: stop() must signal it and poll /proc.
     assert board.stop(state=state).stopped == (info,)
@@ -261,7 +284,7 @@ def test_tensorboard_start_reuse_status_stop(state: Path, tmp_path: Path) -> Non
         assert isinstance(get_json(info.url + "data/plugin/graphs/info"), dict)
         assert board.graph_url(info, "retrained") == f"{info.url}#graphs&run=retrained"
 
-        assert board.status(state=state) == (info,)
+        assert board.status(state=state) == (board.BoardStatus(info=info, health="running"),)
 
         again = board.start(logdir, port=port, state=state)
         assert again.reused

@@ -14,6 +14,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Collection
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -25,8 +26,7 @@ from inspector.tb.boardstate import (
     BoardInfo,
     info_path,
     prepare_state,
-    read_info,
-    remove_files,
+    read_regular,
     state_dir,
     state_lock,
     state_path,
@@ -36,6 +36,9 @@ from inspector.tb.boardstate import (
 
 __all__ = [
     "BoardInfo",
+    "BoardStatus",
+    "NOT_ANSWERING",
+    "RUNNING",
     "StartResult",
     "StopResult",
     "graph_url",
@@ -43,11 +46,21 @@ __all__ = [
     "state_dir",
     "status",
     "stop",
+    "Survey",
+    "survey",
 ]
 
 _PORT_SCAN = 100
 _LOG_TAIL_LINES = 10
 _POLL_SECONDS = 0.25
+# How long a health probe waits for a board that should answer at once.
+_PROBE_SECONDS = 2.0
+_LOG_TAIL_BYTES = 64 * 1024
+
+RUNNING = "running"
+NOT_ANSWERING = "not answering"
+# Process states in /proc/PID/stat that mean the board cannot answer, whatever its socket does.
+_STOPPED = {"T": "stopped (SIGSTOP)", "t": "stopped (traced by a debugger)"}
 
 
 @dataclass(frozen=True)
@@ -62,10 +75,52 @@ class StartResult:
 
 @dataclass(frozen=True)
 class StopResult:
-    """Boards stop() ended, and info files of boards that had already died."""
+    """Boards stop() ended, records it removed (dead boards, pids now another process), and notes on both."""
 
     stopped: tuple[BoardInfo, ...]
     stale_removed: tuple[BoardInfo, ...]
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BoardStatus:
+    """One of inspector's boards that still runs, and whether it answers: ``health`` is RUNNING when it does.
+
+    It reads like its BoardInfo (``pid``, ``port``, ``url``, ...).
+    """
+
+    info: BoardInfo
+    health: str
+
+    @property
+    def ok(self) -> bool:
+        return self.health == RUNNING
+
+    # Read-through to the BoardInfo, for callers written when status() returned BoardInfos.
+    pid = property(lambda self: self.info.pid)
+    port = property(lambda self: self.info.port)
+    host = property(lambda self: self.info.host)
+    logdir = property(lambda self: self.info.logdir)
+    url = property(lambda self: self.info.url)
+    start_time = property(lambda self: self.info.start_time)
+    cmdline = property(lambda self: self.info.cmdline)
+    log_path = property(lambda self: self.info.log_path)
+    version = property(lambda self: self.info.version)
+
+    def to_json(self) -> dict:
+        return self.info.to_json() | {"health": self.health}
+
+
+@dataclass(frozen=True)
+class Survey:
+    """status() with its notes: records removed or skipped (dead, another process, unreadable) and why."""
+
+    boards: tuple[BoardStatus, ...]
+    stale_removed: tuple[BoardInfo, ...]
+    notes: tuple[str, ...]
+
+    def to_json(self) -> dict:
+        return {"boards": [b.to_json() for b in self.boards], "notes": list(self.notes)}
 
 
 def graph_url(info: BoardInfo, run: str | None = None) -> str:
@@ -86,11 +141,14 @@ def start(
     state: Path | None = None,
     reuse: bool = True,
 ) -> StartResult:
-    """Start a background TensorBoard on ``logdir``, or reuse one that already serves it.
+    """Start a background TensorBoard on ``logdir``, or reuse one of inspector's that already serves it.
 
-    Returns once the board answers over HTTP. Raises InspectorError (with the
-    tail of TensorBoard's log) if it exits early or does not answer within
-    ``timeout`` seconds; the process it launched is then stopped.
+    A board is reused only if it answers now: one that is stopped (SIGSTOP) or
+    does not answer is left as it is, and a fresh one starts on another port
+    (a note says how to resume or stop the old one). Returns once the board
+    answers over HTTP. Raises InspectorError (with the tail of TensorBoard's
+    log) if it exits early or does not answer within ``timeout`` seconds; the
+    process it launched is then stopped.
     """
     if not 1 <= port <= 65535:
         raise InspectorError(f"port {port}: not a valid TCP port; pass --port between 1 and 65535")
@@ -103,28 +161,46 @@ def start(
         host = "0.0.0.0"
 
     with state_lock(folder):
-        live, _stale = _scan(folder)
+        found = boardproc.scan(folder)
+        notes = [note for info, _, note in found.kept if info.logdir == str(resolved) and info.host == host]
+        # Ports of boards passed over stay theirs, so `stop --port` names one board.
+        passed: set[int] = set()
         if reuse:
-            for board in live:
-                if board.logdir == str(resolved) and board.host == host:
-                    notes: tuple[str, ...] = ()
-                    if board.port != port:
-                        notes = (
-                            f"a board for {resolved} already runs on port {board.port}; "
-                            f"reusing it instead of port {port} (stop it first to move it)",
-                        )
-                    return StartResult(
-                        info=board, reused=True, notes=notes, warnings=_exposure_warnings(board.host)
+            for info, verdict in found.ours:
+                if info.logdir != str(resolved) or info.host != host:
+                    continue
+                health = _health(info, verdict.state)
+                if health != RUNNING:
+                    notes.append(_passed_over(info, health))
+                    passed.add(info.port)
+                    continue
+                if info.port != port:
+                    notes.append(
+                        f"a board for {resolved} already runs on port {info.port}; "
+                        f"reusing it instead of port {port} (stop it first to move it)"
                     )
-        chosen, notes = _pick_port(host, port)
-        info = _launch(folder, logdir=resolved, host=host, port=chosen, timeout=timeout, version=version)
-    return StartResult(info=info, reused=False, notes=notes, warnings=_exposure_warnings(host))
+                return StartResult(info=info, reused=True, notes=tuple(notes), warnings=_exposure_warnings(info.host))
+        chosen, port_notes = _pick_port(host, port, avoid=passed)
+        launched = _launch(folder, logdir=resolved, host=host, port=chosen, timeout=timeout, version=version)
+    return StartResult(info=launched, reused=False, notes=(*notes, *port_notes), warnings=_exposure_warnings(host))
 
 
-def status(*, state: Path | None = None) -> tuple[BoardInfo, ...]:
-    """Live boards, by port; info files of dead or foreign processes are removed."""
-    live, _stale = _scan(state_path(state))
-    return live
+def survey(*, state: Path | None = None) -> Survey:
+    """inspector's boards that still run, each with its health, and notes on the records that are not.
+
+    Records of boards that exited, or whose pid another process now has, are
+    removed (and noted); unreadable ones, old ones without a start time and
+    other users' boards are left alone (and noted). Each board is probed over
+    HTTP (2 s at most) unless /proc shows it stopped.
+    """
+    found = boardproc.scan(state_path(state))
+    boards = tuple(BoardStatus(info=info, health=_health(info, verdict.state)) for info, verdict in found.ours)
+    return Survey(boards=boards, stale_removed=found.removed, notes=found.notes)
+
+
+def status(*, state: Path | None = None) -> tuple[BoardStatus, ...]:
+    """inspector's boards that still run, by port, each with its health (survey() also gives the notes)."""
+    return survey(state=state).boards
 
 
 def stop(
@@ -137,33 +213,59 @@ def stop(
 ) -> StopResult:
     """Stop inspector's boards: the only one, or those matching ``port``/``logdir``, or ``all``.
 
-    Several matching boards without ``all`` is an InspectorError; no matching
-    board is not an error (the result is simply empty). Each board gets SIGTERM,
-    then SIGKILL after ``timeout`` seconds.
+    Only a process that is provably the board inspector launched is signalled
+    (same argv, same start time, same user); any other record is removed or
+    skipped with a note. Several matching boards without ``all`` is an
+    InspectorError, and so is one that runs as another user; no matching
+    board is not an error (the result is simply empty). Each board gets
+    SIGTERM (and SIGCONT, should it be stopped), then SIGKILL after ``timeout`` seconds.
     """
     folder = state_path(state)
-    live, stale = _scan(folder)
+    found = boardproc.scan(folder)
     wanted = str(Path(logdir).expanduser().resolve()) if logdir is not None else None
-    chosen = [
-        board
-        for board in live
-        if (port is None or board.port == port) and (wanted is None or board.logdir == wanted)
-    ]
-    if len(chosen) > 1 and not all:
-        ports = ", ".join(str(board.port) for board in chosen)
-        raise InspectorError(
-            f"{len(chosen)} inspector boards are running (ports {ports}); "
-            "pick one with --port or stop them all with --all"
-        )
+
+    def matches(info: BoardInfo) -> bool:
+        return (port is None or info.port == port) and (wanted is None or info.logdir == wanted)
+
+    chosen = [info for info, _ in found.ours if matches(info)]
+    others = [info for info, verdict, _ in found.kept if verdict.kind == boardproc.OTHER_USER and matches(info)]
+    if not all:
+        if len(chosen) + len(others) > 1:
+            ports = ", ".join(str(info.port) for info in sorted([*chosen, *others], key=lambda i: (i.port, i.pid)))
+            raise InspectorError(
+                f"{len(chosen) + len(others)} inspector boards are running (ports {ports}); "
+                "pick one with --port or stop them all with --all"
+            )
+        if others:
+            raise boardproc.not_allowed(others[0])
     stopped: list[BoardInfo] = []
-    gone: list[BoardInfo] = list(stale)
-    for board in chosen:
-        if boardproc.stop_one(board, timeout=timeout):
-            stopped.append(board)
-        else:
-            gone.append(board)
-        remove_files(folder, board)
-    return StopResult(stopped=tuple(stopped), stale_removed=tuple(gone))
+    gone: list[BoardInfo] = list(found.removed)
+    notes = list(found.notes)
+    for info in chosen:
+        (stopped if boardproc.stop_one(info, timeout=timeout) else gone).append(info)
+        failed = boardproc.forget(folder, info, with_log=True)
+        if failed:
+            notes.append(f"{info_path(folder, info.pid)}: could not remove the record ({failed})")
+    return StopResult(stopped=tuple(stopped), stale_removed=tuple(gone), notes=tuple(notes))
+
+
+def _health(info: BoardInfo, state: str) -> str:
+    if state in _STOPPED:
+        return _STOPPED[state]
+    return RUNNING if _answers(_probe_url(info), info.logdir, timeout=_PROBE_SECONDS) else NOT_ANSWERING
+
+
+def _passed_over(info: BoardInfo, health: str) -> str:
+    how = f"stop it with `inspector board stop --port {info.port}`"
+    if health in _STOPPED.values():
+        return (
+            f"the board for {info.logdir} at pid {info.pid} (port {info.port}) is {health} and does not answer, "
+            f"so it is not reused and keeps its port (resume it with `kill -CONT {info.pid}` or {how})"
+        )
+    return (
+        f"the board for {info.logdir} at pid {info.pid} (port {info.port}) does not answer, "
+        f"so it is not reused and keeps its port ({how})"
+    )
 
 
 # --- launching -------------------------------------------------------------
@@ -201,6 +303,9 @@ def _launch(folder: Path, *, logdir: Path, host: str, port: int, timeout: float,
     finally:
         os.close(fd)
     boardproc.children[proc.pid] = proc
+    # Read now, while the pid is surely this child (unreaped, it cannot be
+    # reused): the start time is what later proves a pid is still this board.
+    proc_start = boardproc.start_ticks(proc.pid)
     log_path = folder / f"board-{proc.pid}.log"
     try:
         os.replace(tmp_log, log_path)
@@ -215,6 +320,8 @@ def _launch(folder: Path, *, logdir: Path, host: str, port: int, timeout: float,
         cmdline=tuple(argv),
         log_path=str(log_path),
         version=version,
+        proc_start=proc_start,
+        boot_id=boardproc.boot_id(),
     )
     try:
         _wait_exec(proc, info)
@@ -229,17 +336,19 @@ def _launch(folder: Path, *, logdir: Path, host: str, port: int, timeout: float,
 
 
 def _wait_exec(proc: subprocess.Popen[bytes], info: BoardInfo) -> None:
-    # Popen returns while the kernel is still finishing exec, when the new
-    # cmdline reads as empty; an info file written then could be judged stale
-    # and deleted by a concurrent status(). Bounded, since a platform whose
-    # process listing never matches must still get a (short-lived) board.
+    # Popen returns while the kernel is still finishing exec, when the cmdline
+    # is still this program's or empty; an info file written then could be
+    # judged stale and deleted by a concurrent status(). Bounded, since a
+    # system without /proc never shows the cmdline.
     deadline = time.monotonic() + boardproc.KILL_GRACE_SECONDS
-    while proc.poll() is None and not boardproc.is_ours(info) and time.monotonic() < deadline:
+    while proc.poll() is None and time.monotonic() < deadline:
+        running = boardproc.process(info.pid)
+        if running is not None and running.cmdline == info.cmdline:
+            return
         time.sleep(0.01)
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], info: BoardInfo, *, timeout: float) -> None:
-    probe = f"http://{url_host(_connect_host(info.host))}:{info.port}/data/logdir"
     deadline = time.monotonic() + timeout
     while True:
         code = proc.poll()
@@ -250,7 +359,7 @@ def _wait_ready(proc: subprocess.Popen[bytes], info: BoardInfo, *, timeout: floa
                 f"fix what its log reports (full log: {info.log_path})",
                 details=_log_tail(info.log_path),
             )
-        if _answers(probe, info.logdir):
+        if _answers(_probe_url(info), info.logdir, timeout=_PROBE_SECONDS):
             return
         if time.monotonic() >= deadline:
             raise InspectorError(
@@ -262,14 +371,20 @@ def _wait_ready(proc: subprocess.Popen[bytes], info: BoardInfo, *, timeout: floa
         time.sleep(_POLL_SECONDS)
 
 
-def _answers(url: str, logdir: str) -> bool:
+def _probe_url(info: BoardInfo) -> str:
+    # Always this machine's loopback for a wildcard bind: the probe must reach this board, not the network.
+    return f"http://{url_host(_connect_host(info.host))}:{info.port}/data/logdir"
+
+
+def _answers(url: str, logdir: str, *, timeout: float) -> bool:
     # Environment proxies must not intercept a request to a local board.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with opener.open(url, timeout=2.0) as response:
+        with opener.open(url, timeout=timeout) as response:
             if response.status != 200:
                 return False
-            body = json.loads(response.read().decode("utf-8"))
+            # TensorBoard's answer is a few bytes; whatever else holds the port may send without end.
+            body = json.loads(response.read(_LOG_TAIL_BYTES).decode("utf-8"))
     except (OSError, ValueError, http.client.HTTPException):
         return False
     # Another server grabbing the port between our probe and TensorBoard's bind
@@ -279,15 +394,11 @@ def _answers(url: str, logdir: str) -> bool:
 
 
 def _log_tail(log_path: str) -> tuple[str, ...]:
-    try:
-        with open(log_path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - 64 * 1024))
-            text = handle.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ()
-    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+    data, problem = read_regular(Path(log_path), limit=_LOG_TAIL_BYTES, tail=True)
+    if data is None:
+        # Replaced by a FIFO, a device or a link to one, it must neither block nor be read without end.
+        return (f"(no log tail: {log_path} {problem})",)
+    lines = [line.rstrip() for line in data.decode("utf-8", errors="replace").splitlines() if line.strip()]
     if not lines:
         return ("(the log is empty)",)
     return tuple(lines[-_LOG_TAIL_LINES:])
@@ -296,11 +407,12 @@ def _log_tail(log_path: str) -> tuple[str, ...]:
 # --- ports and hosts -------------------------------------------------------
 
 
-def _pick_port(host: str, port: int) -> tuple[int, tuple[str, ...]]:
+def _pick_port(host: str, port: int, *, avoid: Collection[int] = ()) -> tuple[int, tuple[str, ...]]:
     last = min(port + _PORT_SCAN, 65535)
     for candidate in range(port, last + 1):
-        if _port_free(host, candidate):
-            if candidate == port:
+        if candidate not in avoid and _port_free(host, candidate):
+            # A port kept for a board passed over needs no note of its own: that board's note says so.
+            if candidate == port or port in avoid:
                 return candidate, ()
             return candidate, (f"port {port} is taken; using {candidate}",)
     raise InspectorError(
@@ -370,7 +482,7 @@ def _connect_host(host: str) -> str:
     return host
 
 
-# --- the log folder, TensorBoard's version, and which recorded boards live
+# --- the log folder and TensorBoard's version ------------------------------
 
 
 def _prepare_logdir(logdir: Path) -> Path:
@@ -391,26 +503,3 @@ def _tensorboard_version() -> str:
         raise InspectorError(
             f"tensorboard: not installed for {sys.executable}; install it with `pip install tensorboard`"
         ) from None
-
-
-def _scan(folder: Path) -> tuple[tuple[BoardInfo, ...], tuple[BoardInfo, ...]]:
-    """(live, stale) boards; stale info files are removed on the way."""
-    if not folder.is_dir():
-        return (), ()
-    live: list[BoardInfo] = []
-    stale: list[BoardInfo] = []
-    for path in sorted(folder.glob("board-*.json")):
-        info = read_info(path)
-        # Files this module cannot read are left alone rather than deleted.
-        if info is None:
-            continue
-        boardproc.reap(info.pid)
-        if boardproc.is_ours(info):
-            live.append(info)
-        else:
-            stale.append(info)
-            remove_files(folder, info)
-    live.sort(key=lambda board: (board.port, board.pid))
-    return tuple(live), tuple(stale)
-
-
