@@ -118,6 +118,34 @@ def test_board_start_failure_prints_one_error_line_and_the_log_tail(tmp_path: Pa
     assert err[1:] == ["    TensorBoard could not bind"]
 
 
+def test_board_status_says_whether_each_board_answers(state: Path, capsys):
+    """Two boards recorded as inspector's own: one silent, one stopped; the table and the JSON carry each one's health."""
+    import signal
+    import time
+
+    from helpers import record_look_alike
+
+    silent = record_look_alike(state, port=free_port(), logdir="/tmp/silent")
+    stopped = record_look_alike(state, port=free_port(), logdir="/tmp/stopped")
+    try:
+        os.kill(stopped.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{stopped.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
+            assert time.monotonic() < deadline, "the look-alike did not stop"
+            time.sleep(0.02)
+        assert main(["board", "status", "--json"]) == 0
+        listed = {b["pid"]: b["health"] for b in json.loads(capsys.readouterr().out)}
+        assert listed == {silent.pid: "not answering", stopped.pid: "stopped (SIGSTOP)"}
+        assert main(["board", "status"]) == 0
+        rows = [[c.strip() for c in line.replace("┃", "│").split("│")[1:-1]] for line in capsys.readouterr().out.splitlines()]
+        table = {row[0]: row[4] for row in rows if len(row) == 5 and row[0]}  # not a folded logdir's next line
+        assert table == {"pid": "health", str(silent.pid): "not answering", str(stopped.pid): "stopped (SIGSTOP)"}
+    finally:
+        for proc in (silent, stopped):
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 def test_board_status_and_stop_with_nothing_running(state: Path, capsys):
     assert main(["board", "status"]) == 0
     assert "No TensorBoard started by inspector is running." in capsys.readouterr().out

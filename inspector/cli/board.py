@@ -45,7 +45,7 @@ def add_board(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     board_options(p)
 
-    p = action("status", cmd_board_status, "List the TensorBoards inspector started that are still running.")
+    p = action("status", cmd_board_status, "List the TensorBoards inspector started that are still running, and whether each answers.")
     p.add_argument("--json", action="store_true")
 
     p = action("stop", cmd_board_stop, "Stop a TensorBoard inspector started (never one started by hand).")
@@ -81,11 +81,11 @@ def cmd_board_status(args: argparse.Namespace, out: Output) -> int:
     from inspector.tb import board
     from inspector.workflows.compare import board_json
 
-    infos = board.status()
+    boards = board.status()
     if args.json:
-        out.json([board_json(i) for i in infos])
+        out.json([board_json(b.info) | {"health": b.health} for b in boards])
         return 0
-    out.print(board_table(infos, now=time.time()))
+    out.print(board_table(boards, now=time.time()))
     return 0
 
 

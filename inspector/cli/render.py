@@ -343,16 +343,22 @@ def board_started(started, *, graph_url: str) -> RenderableType:
     return Group(_started_line(started), plain(f"  Graph tab: {graph_url}"), plain(stop))
 
 
-def board_table(infos, *, now: float) -> RenderableType:
-    """`board status`: the boards inspector started that still run."""
-    if not infos:
+def board_table(boards, *, now: float) -> RenderableType:
+    """`board status`: the boards inspector started that still run (BoardStatus), and whether each answers."""
+    if not boards:
         return plain("No TensorBoard started by inspector is running.")
     table = Table(title="TensorBoards started by inspector")
-    for col in ("pid", "url", "logdir", "up"):
-        table.add_column(col)
-    for info in infos:
+    # The URL is what one clicks or copies: never cut short; a long logdir folds instead.
+    table.add_column("pid", no_wrap=True)
+    table.add_column("url", no_wrap=True, min_width=max(len(b.info.url) for b in boards))
+    table.add_column("logdir", overflow="fold")
+    table.add_column("up", no_wrap=True)
+    table.add_column("health", no_wrap=True)
+    for listed in boards:
+        info = listed.info
         up = int(now - info.start_time)
-        table.add_row(str(info.pid), plain(info.url), plain(info.logdir), f"{up // 3600}h{up % 3600 // 60:02d}m{up % 60:02d}s")
+        table.add_row(str(info.pid), plain(info.url), plain(info.logdir), f"{up // 3600}h{up % 3600 // 60:02d}m{up % 60:02d}s",
+                      plain(listed.health))
     return table
 
 
