@@ -394,3 +394,114 @@ def test_codelab_pair_in_the_graph_text_and_graph_diff_tabs(tmp_path: Path, stat
     browser.evaluate("location.hash = '#graph_diff&a=retrained&b=optimized'")
     browser.wait_for(f"({headline} || '').startsWith('retrained → optimized:')", what="the tab to follow the URL back")
     assert not [e for e in browser.exceptions if "graph_diff" in e or "index.js" in e], browser.exceptions
+
+
+# --- names from anywhere ------------------------------------------------------------
+
+# What a graph may hold in its names: tags that would run script, markup, an
+# escape sequence, and a name 60,000 scopes deep.
+IMG = '<img src=x onerror="top.__pwned=1">'
+HOSTILE_SCOPE = "sc" + IMG + "[bold]M\x1b[2J"                 # no '/': one scope
+HOSTILE_OP = "Op" + IMG + "</script><script>top.__pwned=2</script>\x1b]0;title\x07[link=http://x]"
+HOSTILE_RUN = 'after<img src=x onerror="top.__pwned=3">'
+DEEP = 60_000
+
+
+def _hostile_pair(folder: Path) -> tuple[Path, Path]:
+    from tensorboard.compat.proto.graph_pb2 import GraphDef
+
+    from builders import op, placeholder
+
+    deep = "d/" * DEEP
+    both = [placeholder("input", (1, 4)), op(deep + "keep", "Identity", "input")]
+    only_a = [op(f"{HOSTILE_SCOPE}/x", HOSTILE_OP, "input"), op(f"{HOSTILE_SCOPE}/z", HOSTILE_OP, "input"),
+              op(deep + "leaf", "Identity", "input")]
+    a, b = folder / "a.pb", folder / "b.pb"
+    a.write_bytes(GraphDef(node=both + only_a).SerializeToString())
+    b.write_bytes(GraphDef(node=both).SerializeToString())
+    return a, b
+
+
+@pytest.mark.slow
+def test_hostile_names_are_text_in_the_graph_diff_and_text_tabs(tmp_path: Path, state: Path, browser: Chromium, capsys):
+    a, b = _hostile_pair(tmp_path)
+    logdir = tmp_path / "logs"
+    assert main(["compare", str(a), str(b), "--logdir", str(logdir), "--names", "before", HOSTILE_RUN,
+                 "--no-board", "--no-check", "--json"]) == 0
+    capsys.readouterr()
+    url = board.start(logdir, port=free_port(), state=state).info.url
+    pwned = f"[window.top.__pwned, ({DIFF_DOC} || {{}}).defaultView && {DIFF_DOC}.defaultView.__pwned]"
+
+    # --- the Graph diff tab: every name a text node, no element made from one ---
+    browser.navigate(diff_tab_url(url, "before", HOSTILE_RUN))
+    browser.wait_for(f"!!({DIFF_DOC} && {DIFF_DOC}.querySelector('#gd-tree-a .gd-kids'))", what="the Graph diff trees")
+    page = browser.evaluate(
+        f"(() => {{ const d = {DIFF_DOC}; const all = Array.from(d.querySelectorAll('*'));"
+        " return {"
+        # TensorBoard's one loader script is there; nothing a name holds is.
+        "  made: all.filter(e => ['IMG', 'B'].includes(e.tagName) || (e.tagName === 'SCRIPT' && e.textContent.includes('__pwned')))"
+        "    .map(e => e.outerHTML),"
+        "  handlers: all.filter(e => Array.from(e.attributes).some(x => x.name.startsWith('on'))).length,"
+        "  ops: Array.from(d.querySelectorAll('#gd-op-table td.gd-op')).map(td => td.textContent),"
+        "  head: Array.from(d.querySelectorAll('#gd-op-table thead th')).map(th => th.textContent),"
+        "  headline: d.querySelector('.gd-headline strong').textContent,"
+        "  scopes: d.querySelector('#gd-scope-list').textContent,"
+        "  options: Array.from(d.querySelectorAll('#gd-run-b option')).map(o => o.value),"
+        "  rows: Array.from(d.querySelectorAll('#gd-tree-a > .gd-kids > [data-path]')).map(e => e.dataset.path),"
+        "  deep: d.querySelector('#gd-tree-a details[data-path=\"d\"] > summary').textContent,"
+        "  trees: Array.from(d.querySelectorAll('.gd-tree h3')).map(h => h.textContent),"
+        "}; })()"
+    )
+    assert page["made"] == [] and page["handlers"] == 0, page["made"]
+    assert HOSTILE_OP in page["ops"], page["ops"]
+    assert page["head"] == ["Op type", "before", HOSTILE_RUN, "Change"]
+    assert page["headline"] == f"before → {HOSTILE_RUN}"
+    # (The scope list also names the 60,000-deep node: only its start is shown on failure.)
+    assert f"{HOSTILE_SCOPE}: 2 nodes removed" in page["scopes"], page["scopes"][:600]
+    assert HOSTILE_RUN in page["options"]
+    assert sorted(page["rows"]) == sorted(["input", HOSTILE_SCOPE, "d"]), page["rows"]
+    # The deep scope's counts reached the top: 2 nodes, 1 removed.
+    assert page["deep"].startswith("d2−1"), page["deep"][:200]
+    assert page["trees"] == ["before: 5 nodes", f"{HOSTILE_RUN}: 2 nodes"]
+
+    # Opening the deep scope a few levels builds each level on demand.
+    opened = browser.evaluate(
+        f"(async () => {{ const d = {DIFF_DOC}; let row = d.querySelector('#gd-tree-a details[data-path=\"d\"]');"
+        " for (let i = 0; i < 3; i++) { row.open = true; await new Promise(r => setTimeout(r, 100));"
+        "   row = row.querySelector(':scope > .gd-kids > details'); }"
+        " return [row.dataset.path, row.querySelector('summary .gd-counts').textContent]; })()"
+    )
+    assert opened == ["d/d/d/d", "2−1"], opened
+    # Expanding every scope with changes goes as deep as the page draws (200 scopes; Chromium's
+    # layout gives up near 1,000 nested), without a stack overflow, and says what is below.
+    browser.evaluate(f"{DIFF_DOC}.querySelector('#gd-expand-changes').click()")
+    deeper = browser.wait_for(
+        f"(() => {{ const d = {DIFF_DOC}; const note = d.querySelector('#gd-tree-a .gd-deeper');"
+        " return note && [d.querySelectorAll('#gd-tree-a details[open]').length, note.textContent,"
+        "  note.closest('details').dataset.path.length]; })()",
+        what="the deep scope to open down to the last level drawn",
+    )
+    assert deeper == [201, "… 2 nodes more than 200 scopes deep, not drawn here 2−1 (inspector diff --json lists every node)",
+                      len("d/" * 200) - 1], deeper
+    assert browser.evaluate(pwned) == [None, None]
+    browser.screenshot("graph-diff-hostile.png")
+
+    # --- the Text tab: the same names through TensorBoard's markdown sanitiser ---
+    browser.navigate("about:blank")
+    browser.navigate(url + "#text")
+    from inspector.text import visible
+
+    op_cell = json.dumps(visible(HOSTILE_OP))
+    browser.wait_for(f"__deepAll('td').some(td => td.textContent.trim() === {op_cell})", what="the Text tab's op table")
+    found = browser.evaluate(
+        DEEP_QUERY + "; ({"
+        " images: __deepAll('img').filter(i => i.getAttribute('src') === 'x').length,"
+        " scripts: __deepAll('script').filter(s => s.textContent.includes('__pwned')).length,"
+        " links: __deepAll('a').filter(a => /evil|http:\\/\\/x/.test(a.getAttribute('href') || '')).length,"
+        f" scope: __deepAll('code').some(c => c.textContent === {json.dumps(visible(HOSTILE_SCOPE))}),"
+        "})"
+    )
+    assert found == {"images": 0, "scripts": 0, "links": 0, "scope": True}, found
+    assert browser.evaluate("window.__pwned") is None
+    browser.screenshot("text-tab-hostile.png")
+    assert not [e for e in browser.exceptions if "graph_diff" in e or "index.js" in e or "stack" in e], browser.exceptions

@@ -1,6 +1,8 @@
 // The "Graph diff" tab. TensorBoard loads this ES module into an iframe whose
 // <base> is this plugin's route (./runs, ./diff); it talks to nothing else.
 // Plain DOM, no framework and no build step, so it ships as it is.
+// Every name from a graph is data: it enters the page as a text node (h()) or
+// in a data-* or title attribute, never as HTML; classes come from fixed lists.
 
 const SAME = 0;
 const REMOVED = 1;
@@ -9,6 +11,13 @@ const CHANGED = 3;
 // Scope summaries listed before "Show N more": an Inception-sized diff has ~100.
 const SCOPES_SHOWN = 12;
 const STATUS_CLASS = {[SAME]: 'same', [REMOVED]: 'removed', [ADDED]: 'added', [CHANGED]: 'changed'};
+const KIND_CLASS = {added: 'added', removed: 'removed'};
+// A graph may nest a name tens of thousands of scopes deep. The browser lays
+// out nested elements recursively (Chromium's renderer gives up near 1,000
+// nested scopes), so the trees stop at MAX_DEPTH and say what is below; and
+// "Expand scopes with changes" opens at most EXPAND_LIMIT scopes per click.
+const MAX_DEPTH = 200;
+const EXPAND_LIMIT = 5000;
 
 const state = {runs: [], a: null, b: null, data: null, changesOnly: false};
 
@@ -158,9 +167,11 @@ function controls(listing) {
     const select = h(
       'select',
       {id: `gd-run-${side}`, 'aria-label': side === 'a' ? 'Run before' : 'Run after'},
-      listing.runs.map((r) =>
-        h('option', {value: r.run}, `${r.run} (${r.nodes.toLocaleString()} nodes)`)
-      )
+      listing.runs.map((r) => {
+        const option = h('option', {}, `${r.run} (${r.nodes.toLocaleString()} nodes)`);
+        option.value = r.run;
+        return option;
+      })
     );
     select.value = state[side];
     select.addEventListener('change', () => {
@@ -320,11 +331,12 @@ function scopeList(d) {
 function scopeItem(c, side) {
   const ops = opsText(c.ops);
   const noun = c.nodes === 1 ? 'node' : 'nodes';
+  const kind = kindClass(c.kind);
   if (!c.scope) {
     const op = Object.keys(c.ops)[0];
-    return h('li', {class: c.kind}, [
+    return h('li', {class: kind}, [
       `${c.nodes} single ${op} ${noun} `,
-      h('span', {class: `gd-kind ${c.kind}`}, c.kind),
+      h('span', {class: `gd-kind ${kind}`}, c.kind),
       ', one per scope ',
       h('span', {class: 'gd-dim'}, `(e.g. ${c.examples.slice(0, 2).join(', ')})`),
     ]);
@@ -334,10 +346,10 @@ function scopeItem(c, side) {
     event.preventDefault();
     reveal(side, c.scope);
   });
-  return h('li', {class: c.kind}, [
+  return h('li', {class: kind}, [
     link,
     `: ${c.nodes} ${noun} `,
-    h('span', {class: `gd-kind ${c.kind}`}, c.kind),
+    h('span', {class: `gd-kind ${kind}`}, c.kind),
     c.changed ? `, ${c.changed} rewritten` : '',
     h('span', {class: 'gd-dim'}, ` (${ops})`),
   ]);
@@ -347,27 +359,42 @@ function scopeItem(c, side) {
 
 function buildTree(encoded, ops) {
   // [segment, op index, status, children, what] -> objects with subtree counts.
-  const walk = (node, parentPath) => {
-    const [seg, op, st, kids = [], what = ''] = node;
-    const path = parentPath ? `${parentPath}/${seg}` : seg;
-    const out = {seg, path, op: op >= 0 ? ops[op] : null, st, what, kids: [], n: 0, r: 0, a: 0, c: 0};
+  // Without recursion: a name may be tens of thousands of scopes deep, and the
+  // stack would not be.
+  const make = (node, parent) => {
+    const [seg, op, st, , what = ''] = node;
+    const path = parent && parent.path ? `${parent.path}/${seg}` : seg;
+    const depth = parent ? parent.depth + 1 : 0;
+    const out = {seg, path, depth, op: op >= 0 ? ops[op] : null, st, what, kids: [], n: 0, r: 0, a: 0, c: 0};
     if (st >= 0) {
       out.n = 1;
       if (st === REMOVED) out.r = 1;
       else if (st === ADDED) out.a = 1;
       else if (st === CHANGED) out.c = 1;
     }
-    for (const kid of kids) {
-      const k = walk(kid, path);
-      out.kids.push(k);
-      out.n += k.n;
-      out.r += k.r;
-      out.a += k.a;
-      out.c += k.c;
-    }
     return out;
   };
-  return walk(encoded, '');
+  const root = make(encoded, null);
+  const order = []; // [node, its parent]: every parent before its children
+  const stack = [[encoded, root]];
+  while (stack.length) {
+    const [node, out] = stack.pop();
+    for (const kid of node[3] || []) {
+      const k = make(kid, out);
+      out.kids.push(k);
+      order.push([k, out]);
+      stack.push([kid, k]);
+    }
+  }
+  // Backwards, each subtree's counts are complete before they reach its parent.
+  for (let i = order.length - 1; i >= 0; i--) {
+    const [k, parent] = order[i];
+    parent.n += k.n;
+    parent.r += k.r;
+    parent.a += k.a;
+    parent.c += k.c;
+  }
+  return root;
 }
 
 function treeSection(data, left, right) {
@@ -389,7 +416,7 @@ function treeSection(data, left, right) {
   });
   const collapse = h('button', {type: 'button', class: 'gd-button'}, 'Collapse all');
   collapse.addEventListener('click', () => {
-    for (const el of document.querySelectorAll('.gd-trees details[open]')) el.open = false;
+    for (const el of document.querySelectorAll('.gd-trees details[open]')) setOpen(el, false);
   });
   return h('section', {class: 'gd-tree-section'}, [
     h('h2', {}, 'Both graphs by name scope'),
@@ -436,7 +463,7 @@ function treeRow(node, pane) {
   const change = pane._scopes.get(node.path);
   if (change) {
     label.push(
-      h('span', {class: `gd-kind ${change.kind}`, title: opsText(change.ops)},
+      h('span', {class: `gd-kind ${kindClass(change.kind)}`, title: opsText(change.ops)},
         `${change.kind}: ${change.nodes} node${change.nodes === 1 ? '' : 's'}` + (change.changed ? `, ${change.changed} rewritten` : ''))
     );
   }
@@ -446,18 +473,47 @@ function treeRow(node, pane) {
   details._node = node;
   details.addEventListener('toggle', () => {
     if (details.open) fill(details, pane);
+    if (details._quiet) {
+      details._quiet = false; // the page opened it (on both sides already): nothing to mirror
+      return;
+    }
     mirror(pane, node.path, details.open);
   });
   return details;
+}
+
+function setOpen(details, open) {
+  // Opened or closed by the page, not the person: its toggle event is not
+  // mirrored, so expanding thousands of nested scopes costs each one once.
+  if (details.open === open) return;
+  details._quiet = true;
+  details.open = open;
 }
 
 function fill(details, pane) {
   // Children are built on first open: a 2,000-node graph stays instant.
   if (details._filled) return;
   details._filled = true;
+  const node = details._node;
   const list = h('div', {class: 'gd-kids'});
-  for (const kid of details._node.kids) list.appendChild(treeRow(kid, pane));
+  if (node.depth >= MAX_DEPTH) {
+    list.appendChild(deeperRow(node));
+  } else {
+    for (const kid of node.kids) list.appendChild(treeRow(kid, pane));
+  }
   details.appendChild(list);
+}
+
+function deeperRow(node) {
+  // In place of the scopes below MAX_DEPTH: their counts, and where to see them all.
+  let nodes = 0;
+  for (const kid of node.kids) nodes += kid.n;
+  const changes = node.r + node.a + node.c;
+  return h('div', {class: `gd-leaf gd-deeper gd-dim ${changes ? 'has-changes' : 'no-changes'}`}, [
+    `… ${nodes.toLocaleString()} node${nodes === 1 ? '' : 's'} more than ${MAX_DEPTH} scopes deep, not drawn here `,
+    countsSpan(node),
+    ' (inspector diff --json lists every node)',
+  ]);
 }
 
 let mirroring = false;
@@ -470,7 +526,7 @@ function mirror(pane, path, open) {
   try {
     const target = findRow(other, path, open);
     if (target && target.tagName === 'DETAILS' && target.open !== open) {
-      target.open = open;
+      setOpen(target, open);
       if (open) fill(target, other);
     }
   } finally {
@@ -479,22 +535,25 @@ function mirror(pane, path, open) {
   }
 }
 
-function findRow(pane, path, create) {
-  // Opens the ancestors of `path` (when `create`) so its row exists, and returns it.
+function findRow(pane, path, create, nearest = false) {
+  // Opens the ancestors of `path` (when `create`) so its row exists, and returns it;
+  // with `nearest`, the deepest row there is on the way (a path below MAX_DEPTH has none).
   const parts = path.split('/');
   let container = pane;
   let row = null;
+  let prefix = '';
   for (let i = 0; i < parts.length; i++) {
-    const prefix = parts.slice(0, i + 1).join('/');
-    row = Array.from(container.querySelectorAll(':scope > .gd-kids > [data-path]')).find((el) => el.dataset.path === prefix);
-    if (!row) return null;
+    prefix = i ? `${prefix}/${parts[i]}` : parts[0];
+    const found = Array.from(container.querySelectorAll(':scope > .gd-kids > [data-path]')).find((el) => el.dataset.path === prefix);
+    if (!found) return nearest ? row : null;
+    row = found;
     if (i < parts.length - 1) {
       if (row.tagName !== 'DETAILS') return null;
       if (!row._filled) {
         if (!create) return null;
         fill(row, pane);
       }
-      if (create) row.open = true;
+      if (create) setOpen(row, true);
       container = row;
     }
   }
@@ -503,7 +562,7 @@ function findRow(pane, path, create) {
 
 function reveal(side, path) {
   const pane = document.getElementById(`gd-tree-${side}`);
-  const row = findRow(pane, path, true);
+  const row = findRow(pane, path, true, true);
   if (!row) return;
   if (row.tagName === 'DETAILS') {
     row.open = true;
@@ -515,16 +574,20 @@ function reveal(side, path) {
 }
 
 function expandChanged(pane) {
-  const open = (container) => {
-    for (const el of container.querySelectorAll(':scope > .gd-kids > details.has-changes')) {
-      el.open = true;
-      fill(el, pane);
-      open(el);
-    }
-  };
+  // A stack, not recursion, for scopes nested deeper than the call stack goes.
+  const stack = [pane];
+  let opened = 0;
   mirroring = true;
   try {
-    open(pane);
+    while (stack.length && opened < EXPAND_LIMIT) {
+      const container = stack.pop();
+      for (const el of container.querySelectorAll(':scope > .gd-kids > details.has-changes')) {
+        if (opened++ >= EXPAND_LIMIT) break;
+        setOpen(el, true);
+        fill(el, pane);
+        stack.push(el);
+      }
+    }
   } finally {
     setTimeout(() => (mirroring = false), 0);
   }
@@ -561,6 +624,10 @@ async function getJSON(url) {
 
 function errorBox(message) {
   return h('div', {class: 'gd-error', role: 'alert'}, message);
+}
+
+function kindClass(kind) {
+  return KIND_CLASS[kind] || '';
 }
 
 function opsText(ops) {
