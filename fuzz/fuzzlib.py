@@ -32,6 +32,8 @@ from typing import Callable, Protocol, Sequence
 from google.protobuf.message import DecodeError
 from tensorboard.compat.proto.graph_pb2 import GraphDef
 
+from fuzz import hostile
+
 ROOT = Path(__file__).resolve().parents[1]
 GRAPHS = ROOT.parent / "shared" / "fixtures" / "graphs"
 
@@ -170,6 +172,7 @@ class Mutant:
     seed: Seed
     data: bytes
     steps: list[str] = field(default_factory=list)
+    labels: bytes | None = None  # a labels file for the label command, when one was drawn
 
     def describe(self) -> str:
         return f"{self.seed.name}: " + "; ".join(self.steps)
@@ -219,9 +222,9 @@ def _const(graph: GraphDef, draw: Draw):
     return draw.choice(consts) if consts else None
 
 
-def graph_mutation(graph: GraphDef, draw: Draw, steps: list[str]) -> None:
-    """One protobuf-level change to ``graph`` in place."""
-    kind = draw.choice(GRAPH_MUTATIONS)
+def graph_mutation(graph: GraphDef, draw: Draw, steps: list[str], *, kinds: Sequence[str] | None = None) -> None:
+    """One protobuf-level change to ``graph`` in place, of one of ``kinds`` (default: GRAPH_MUTATIONS)."""
+    kind = draw.choice(kinds or GRAPH_MUTATIONS)
     if not graph.node:
         graph.node.add(name="x", op="NoOp")
     if kind == "delete_node":
@@ -329,6 +332,8 @@ def graph_mutation(graph: GraphDef, draw: Draw, steps: list[str]) -> None:
         node = draw.choice(readers)
         steps.append(f"{node.name!r} also reads final node {graph.node[-1].name!r} (a cycle?)")
         node.input.append(graph.node[-1].name)
+    elif kind in hostile.MUTATIONS:
+        hostile.mutate_graph(kind, graph, draw, steps)
     elif kind == "versions":
         graph.versions.producer = draw.choice([0, 27, 2000, 2**31 - 1])
         graph.versions.min_consumer = draw.choice([0, 12, 5000])
@@ -337,14 +342,25 @@ def graph_mutation(graph: GraphDef, draw: Draw, steps: list[str]) -> None:
 
 GRAPH_MUTATIONS = (
     "delete_node", "rename_input", "change_op", "tensor_shape", "tensor_content", "dtype", "attr_kind",
-    "drop_attr", "duplicate_node", "rename_node", "swap_nodes", "add_cycle", "versions",
+    "drop_attr", "duplicate_node", "rename_node", "swap_nodes", "add_cycle", "versions", *hostile.MUTATIONS,
 )
 
 
-def mutate(seed: Seed, draw: Draw, *, seeds: Sequence[Seed]) -> Mutant:
-    """One to three mutations of ``seed``: byte-level (flip, cut, splice, insert) or protobuf-level."""
+def mutate(seed: Seed, draw: Draw, *, seeds: Sequence[Seed], kinds: Sequence[str] | None = None) -> Mutant:
+    """One to three mutations of ``seed``: byte-level (flip, cut, splice, insert) or protobuf-level.
+
+    ``kinds`` limits them to those protobuf-level ones; some mutants also get a labels file.
+    """
+    mutant = _mutate(seed, draw, seeds=seeds, kinds=kinds)
+    # Drawn last, so the draws before it make the same graph mutants they always did.
+    if draw.integer(0, 3) == 0:
+        mutant.labels = hostile.labels_file(draw, mutant.steps)
+    return mutant
+
+
+def _mutate(seed: Seed, draw: Draw, *, seeds: Sequence[Seed], kinds: Sequence[str] | None) -> Mutant:
     mutant = Mutant(seed=seed, data=seed.data)
-    if draw.integer(0, 2) == 0:
+    if kinds is None and draw.integer(0, 2) == 0:
         kind = draw.choice(BYTE_MUTATIONS)
         if kind == "flip":
             mutant.data = flip_bytes(mutant.data, draw, mutant.steps)
@@ -357,7 +373,7 @@ def mutate(seed: Seed, draw: Draw, *, seeds: Sequence[Seed]) -> Mutant:
         return mutant
     graph = seed.graph
     for _ in range(draw.integer(1, 3)):
-        graph_mutation(graph, draw, mutant.steps)
+        graph_mutation(graph, draw, mutant.steps, kinds=kinds)
     try:
         mutant.data = graph.SerializeToString()
     except Exception as exc:  # e.g. a name that is not valid UTF-8: written as the bytes it was
@@ -393,12 +409,18 @@ COMMANDS: dict[str, FuzzCommand] = {
         FuzzCommand("optimize", lambda g, o, ws: ["optimize", str(g), "--output", str(ws / "out" / "opt.pb"), "--json"],
                     lambda ws: [ws / "out"]),
         FuzzCommand("verify", lambda g, o, ws: ["verify", str(g), str(o), "--random", "1", "--json"], _none),
-        FuzzCommand("label", lambda g, o, ws: ["label", "--graph", str(g), "--image", str(ws.parent / "image.jpg"), "--json"], _none),
+        FuzzCommand("label", lambda g, o, ws: ["label", "--graph", str(g), "--image", str(ws.parent / "image.jpg"), "--json",
+                                               *_labels_flag(ws)], _none),
         FuzzCommand("compare", lambda g, o, ws: ["compare", str(o), str(g), "--logdir", str(ws / "logs"), "--no-board",
                                                  "--no-check", "--json"], lambda ws: [ws / "logs"]),
     )
 }
 PROTOBUF_COMMANDS = ("diff", "tb", "summarize", "graph_pb2tb", "compare")
+
+
+def _labels_flag(ws: Path) -> list[str]:
+    labels = ws.parent / "labels.txt"
+    return ["--labels", str(labels)] if labels.exists() else []
 TENSORFLOW_COMMANDS = ("optimize", "verify", "label")
 
 
@@ -619,6 +641,10 @@ def run_mutant(worker: Worker, mutant: Mutant, commands: Sequence[str], *, root:
         graph.write_bytes(mutant.data)
         if image is not None:
             shutil.copyfile(image, folder / "image.jpg")
+        named = (graph, other)
+        if mutant.labels is not None:
+            (folder / "labels.txt").write_bytes(mutant.labels)
+            named += (folder / "labels.txt",)
         tally.inputs += 1
         verdicts = []
         for name in commands:
@@ -627,13 +653,15 @@ def run_mutant(worker: Worker, mutant: Mutant, commands: Sequence[str], *, root:
             ws.mkdir()
             argv = command.argv(graph, other, ws)
             result = worker.call(argv)
-            kind, why = judge(result, named=(graph, other), ws=ws, command=command, timeout=worker.timeout)
+            kind, why = judge(result, named=named, ws=ws, command=command, timeout=worker.timeout)
             tally.add(name, kind, why, mutant, argv, result)
             verdicts.append((name, kind, why))
             if kind in ("crash", "hang", "partial file", "unclean error", "slow"):
                 keep = root / "failures"
                 keep.mkdir(exist_ok=True)
                 (keep / f"{len(tally.failures):04d}-{name}.pb").write_bytes(mutant.data)
+                if mutant.labels is not None:
+                    (keep / f"{len(tally.failures):04d}-{name}-labels.txt").write_bytes(mutant.labels)
         return verdicts
     finally:
         shutil.rmtree(folder, ignore_errors=True)

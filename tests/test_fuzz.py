@@ -4,7 +4,12 @@ Mutants of the real graphs in ../shared/fixtures/graphs (when present) and of
 generated ones (always): byte flips, truncations, splices, inserted junk, and
 protobuf-level changes (a node deleted, duplicated or renamed, an input
 renamed, an op changed, a Const's shape or content length corrupted, a dtype
-set to an invalid enum, an attr of the wrong kind, a cycle, odd versions).
+set to an invalid enum, an attr of the wrong kind, a cycle, odd versions),
+and hostile ones (fuzz/hostile.py, issue 10): node names, ops and attr strings
+with rich markup, escape sequences, NULs, "/" chains and 100,000 characters, a
+node renamed everywhere it is read so such a name goes all the way through,
+splat Consts claiming huge shapes, attrs nested past protobuf's 100 levels, and
+labels files of such lines.
 
 Every command must succeed (and what it wrote must read back whole), or end
 with exit 1 (a check that ran and said no) or 2 with ONE ``error:`` line naming
@@ -59,12 +64,12 @@ def fuzz_env(tmp_path_factory: pytest.TempPathFactory, request):
         worker.close()
 
 
-def _run(fuzz_env, data, tally: fuzzlib.Tally, *, commands, seeds_filter=None) -> None:
+def _run(fuzz_env, data, tally: fuzzlib.Tally, *, commands, seeds_filter=None, kinds=None) -> None:
     root, seeds, seed_files, image, worker = fuzz_env
     pool = [s for s in seeds if seeds_filter is None or seeds_filter(s)]
     draw = fuzzlib.HypothesisDraw(data)
     origin = draw.choice(pool)
-    mutant = fuzzlib.mutate(origin, draw, seeds=seeds)
+    mutant = fuzzlib.mutate(origin, draw, seeds=seeds, kinds=kinds)
     verdicts = fuzzlib.run_mutant(worker, mutant, commands, root=root, other=seed_files[origin.name], tally=tally,
                                   image=image if "label" in commands else None)
     bad = [(name, kind, why) for name, kind, why in verdicts if kind not in ("success", "clean error", "check failed")]
@@ -102,3 +107,11 @@ def test_fuzz_optimize(request, fuzz_env):
 def test_fuzz_verify_and_label(request, fuzz_env):
     """The slower ones, on the generated seeds only."""
     fuzz(request, fuzz_env, 25, commands=("verify", "label"), seeds_filter=lambda s: s.name.startswith("generated/"))
+
+
+def test_fuzz_hostile_names_strings_and_sizes(request, fuzz_env):
+    """Only the hostile mutations (fuzz/hostile.py), through the commands that print, log or run names, on the generated seeds."""
+    from fuzz import hostile
+
+    fuzz(request, fuzz_env, 20, commands=("diff", "tb", "summarize", "optimize", "label"),
+         seeds_filter=lambda s: s.name.startswith("generated/"), kinds=hostile.MUTATIONS)
