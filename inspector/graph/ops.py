@@ -1,4 +1,4 @@
-"""The op vocabulary: which TensorFlow ops feed, hold state, branch, draw random numbers or only serve training; dtype widths.
+"""The op vocabulary: which TensorFlow ops feed, hold state, branch, draw random numbers, only serve training, or are never run (the op policy); dtype widths.
 
 Every rule elsewhere that asks "is this op a ...?" reads it here, so the
 commands agree on what a graph holds.
@@ -6,6 +6,15 @@ commands agree on what a graph holds.
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from tensorboard.compat.proto.attr_value_pb2 import AttrValue, NameAttrList
+from tensorboard.compat.proto.function_pb2 import FunctionDef
+from tensorboard.compat.proto.graph_pb2 import GraphDef
+from tensorboard.compat.proto.node_def_pb2 import NodeDef
 from tensorboard.compat.proto.types_pb2 import DataType
 
 # Ops whose ``value`` attr carries a tensor; HostConst is Const pinned to host memory.
@@ -103,3 +112,287 @@ DTYPE_BYTES = {
     DataType.DT_QINT16: 2, DataType.DT_QUINT16: 2, DataType.DT_UINT16: 2, DataType.DT_HALF: 2,
     DataType.DT_UINT32: 4, DataType.DT_UINT64: 8, DataType.DT_COMPLEX64: 8, DataType.DT_COMPLEX128: 16,
 }
+
+
+# --- The op policy: ops inspector never evaluates (constant folding) and never runs -------------
+#
+# A frozen GraphDef is a program, and TensorFlow runs any op in it, including ops that
+# TensorFlow does not mark stateful (ReadFile, MatchingFiles, ImmutableConst, the Debug*
+# ops), which constant folding and even TensorFlow's shape inference at import evaluate.
+# So a graph from the internet must not reach TensorFlow holding any of these unless the
+# user says they trust it. The classes below were drawn from TensorFlow 2.21's full op
+# registry (TF_GetAllOpList, 1910 ops), grepping File|Reader|Writer|Save|Restore|PyFunc|
+# Dataset|Debug|Print|Rpc|Collective and reading every non-stateful op with a string attr.
+# Where TensorFlow is loaded, any other op it marks stateful is refused too unless it is in
+# COMPUTE_STATEFUL_OPS, so an op this list misses (or a newer TensorFlow adds) fails closed.
+
+# Why an op is unsafe, in the words the messages and the summary use.
+READS_FILES = "reads files on this machine"
+WRITES_FILES = "writes files"
+RUNS_PYTHON = "runs Python code"
+NETWORK = "talks to the network or other processes"
+DEBUG_SINK = "writes files or talks to the network (its debug URLs)"
+RUNS_DATASET = "runs a tf.data pipeline, which reads files and calls functions"
+ENDS_PROCESS = "ends the process"
+FILESYSTEM = "changes how TensorFlow reaches file systems"
+STATEFUL = "acts outside the graph (TensorFlow marks it stateful, and it is no op inspector knows to only compute)"
+
+_FILE_READ_OPS = frozenset({
+    # Whole files and directory listings; ImmutableConst memory-maps a file as a tensor.
+    "ReadFile", "MatchingFiles", "ImmutableConst",
+    # TF1 input pipelines: a reader op opens the files a queue names, the Reader* ops drive it.
+    "WholeFileReader", "WholeFileReaderV2", "TFRecordReader", "TFRecordReaderV2", "TextLineReader",
+    "TextLineReaderV2", "FixedLengthRecordReader", "FixedLengthRecordReaderV2", "IdentityReader",
+    "IdentityReaderV2", "LMDBReader", "ReaderRead", "ReaderReadV2", "ReaderReadUpTo", "ReaderReadUpToV2",
+    "ReaderReset", "ReaderResetV2", "ReaderRestoreState", "ReaderRestoreStateV2", "ReaderSerializeState",
+    "ReaderSerializeStateV2", "ReaderNumRecordsProduced", "ReaderNumRecordsProducedV2",
+    "ReaderNumWorkUnitsCompleted", "ReaderNumWorkUnitsCompletedV2", "RecordInput",
+    # Checkpoint reads, and the warm-start ops that read checkpoints and vocabulary files.
+    "Restore", "RestoreV2", "RestoreSlice", "DTensorRestoreV2", "LoadAndRemapMatrix", "GenerateVocabRemapping",
+    # Lookup tables and samplers initialised from a text file.
+    "InitializeTableFromTextFile", "InitializeTableFromTextFileV2", "FixedUnigramCandidateSampler",
+})
+_FILE_WRITE_OPS = frozenset({
+    "WriteFile",
+    # Checkpoint writes (MergeV2Checkpoints also deletes the shard files it merges).
+    "Save", "SaveV2", "SaveSlices", "MergeV2Checkpoints",
+    # TF2 summary writers: event files (and an SQLite database for the Db writer).
+    "SummaryWriter", "CreateSummaryFileWriter", "CreateSummaryDbWriter", "WriteSummary", "WriteScalarSummary",
+    "WriteHistogramSummary", "WriteImageSummary", "WriteAudioSummary", "WriteGraphSummary", "WriteRawProtoSummary",
+    "ImportEvent", "FlushSummaryWriter", "CloseSummaryWriter", "StatsAggregatorSetSummaryWriter",
+    # Datasets and tensors saved to disk, and calibration statistics.
+    "SaveDataset", "SaveDatasetV2", "DistributedSave", "DatasetToTFRecord", "ExperimentalDatasetToTFRecord",
+    "DumpTensor", "CalibrationStatisticsSaver",
+})
+# Python callbacks (tf.py_function, tf.numpy_function): the graph names Python code to run.
+_PYTHON_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
+# tfdbg's ops send the tensors they see to their debug_urls: file:// paths or a grpc:// server;
+# Copy/CopyHost run debug ops from their debug_ops_spec. (DebugGradientIdentity and
+# DebugNumericSummaryV2 only compute and are not here.)
+_DEBUG_OPS = frozenset({
+    "DebugIdentity", "DebugIdentityV2", "DebugIdentityV3", "DebugNanCount", "DebugNumericSummary", "Copy", "CopyHost",
+})
+# RPC, cross-process send/receive and collectives (which also wait for peers that never come).
+_NETWORK_OPS = frozenset({
+    "RpcServer", "RpcServerStart", "RpcServerRegister", "RpcClient", "RpcCall", "RpcCheckStatus", "RpcGetValue",
+    "DeleteRpcFutureResource", "RemoteCall", "Send", "Recv", "_Send", "_Recv", "_HostSend", "_HostRecv",
+})
+_NETWORK_PREFIXES = ("Collective", "Nccl", "_Nccl")
+
+UNSAFE_OPS: dict[str, str] = {
+    **{op: READS_FILES for op in _FILE_READ_OPS},
+    **{op: WRITES_FILES for op in _FILE_WRITE_OPS},
+    **{op: RUNS_PYTHON for op in _PYTHON_OPS},
+    **{op: DEBUG_SINK for op in _DEBUG_OPS},
+    **{op: NETWORK for op in _NETWORK_OPS},
+    "Abort": ENDS_PROCESS,  # not stateful, and it exits the process that runs it
+    "FileSystemSetConfiguration": FILESYSTEM,
+}
+# PrintV2 writes to its output_stream: a standard stream or the log is fine, file://PATH is a file write.
+PRINT_STREAMS = frozenset({"stdout", "stderr", "log(info)", "log(warning)", "log(error)"})
+# DecodeProto/EncodeProto read their descriptors from descriptor_source: a file path unless
+# "local://" (the binary's own registry) or "bytes://..." (the descriptor inline).
+_PROTO_OPS = frozenset({"DecodeProto", "DecodeProtoV2", "EncodeProto"})
+
+# Stateful ops that only compute in this process's memory and cannot block: the run-time
+# allow-list (TensorFlow marks an op stateful when it must not be folded, merged or pruned,
+# which is true of ops that touch the outside world and of these alike). Queues, stages,
+# barriers, mutexes, accumulators and session handles are left out: a dequeue from a queue
+# nothing fills waits forever. Timestamp and the like are left out because no inference
+# graph needs them; anything not listed is refused (fails closed).
+COMPUTE_STATEFUL_OPS = frozenset({
+    # Random numbers (stateful kernels hold a generator; they draw, nothing more).
+    "RandomUniform", "RandomUniformInt", "RandomStandardNormal", "TruncatedNormal", "ParameterizedTruncatedNormal",
+    "RandomShuffle", "RandomGamma", "RandomPoisson", "RandomPoissonV2", "Multinomial", "RandomCrop",
+    "SampleDistortedBoundingBox", "SampleDistortedBoundingBoxV2", "NonDeterministicInts", "StatefulUniform",
+    "StatefulUniformInt", "StatefulUniformFullInt", "StatefulStandardNormal", "StatefulStandardNormalV2",
+    "StatefulTruncatedNormal", "StatefulRandomBinomial", "RngSkip", "RngReadAndSkip", "AllCandidateSampler",
+    "UniformCandidateSampler", "LogUniformCandidateSampler", "LearnedUnigramCandidateSampler",
+    "ThreadUnsafeUnigramCandidateSampler", "StatelessRandomGetAlg",
+    # Variables live in the process's resource manager; reading and assigning them only computes.
+    *VARIABLE_ACCESS_OPS, "_VarHandlesOp", "_ReadVariablesOp", "VariableShape", "ResourceGather", "ResourceGatherNd",
+    # Checks fail the run, Print logs to stderr; PrintV2 is judged by its output_stream above.
+    "Assert", "CheckNumerics", "CheckNumericsV2", "Print", "PrintV2",
+    # Function calls are judged by the functions they call; _Arg/_Retval are their plumbing.
+    "If", "While", "Case", "StatefulPartitionedCall", "_If", "_While", "_Arg", "_Retval", "_DeviceArg", "_DeviceRetval",
+    # TF1 dynamic_rnn's TensorArrays hold tensors for one step of one run.
+    "TensorArray", "TensorArrayV2", "TensorArrayV3", "TensorArrayReadV3", "TensorArrayWriteV3", "TensorArrayGatherV3",
+    "TensorArrayScatterV3", "TensorArrayConcatV3", "TensorArraySplitV3", "TensorArraySizeV3", "TensorArrayCloseV3",
+    # Lookup tables filled from tensors in the graph (those filled from a file are unsafe above).
+    "HashTable", "HashTableV2", "InitializeTable", "InitializeTableV2", "LookupTableFind", "LookupTableFindV2",
+    "LookupTableSize", "LookupTableSizeV2",
+    # Stateful only so that TensorFlow never merges or folds them.
+    "GuaranteeConst", "Empty",
+})
+
+
+def unsafe_op(op: str, attr: Mapping[str, AttrValue] | None = None) -> str | None:
+    """Why inspector never runs a node of type ``op`` with attrs ``attr`` (None: it may), from the protobuf alone.
+
+    Function calls are judged by :func:`unsafe_nodes`, which reads the functions.
+    """
+    why = UNSAFE_OPS.get(op)
+    if why is not None:
+        return why
+    attr = attr or {}
+    if op == "PrintV2":
+        stream = attr["output_stream"].s.decode("utf-8", "replace") if "output_stream" in attr else "stderr"
+        return None if stream in PRINT_STREAMS else WRITES_FILES
+    if op in _PROTO_OPS:
+        source = attr["descriptor_source"].s.decode("utf-8", "replace") if "descriptor_source" in attr else "local://"
+        return None if source == "local://" or source.startswith("bytes://") else READS_FILES
+    if op.endswith("PyFunc"):
+        return RUNS_PYTHON
+    # Every tf.data op: sources read files (TFRecordDataset, TextLineDataset, ...), the rest
+    # call functions or reach the tf.data service; iterators run them.
+    if "Dataset" in op or "Iterator" in op:
+        return RUNS_DATASET
+    if op.startswith(_NETWORK_PREFIXES):
+        return NETWORK
+    return None
+
+
+@dataclass(frozen=True)
+class UnsafeNode:
+    """A node inspector does not run, and why: itself, or the first unsafe node of a function it calls."""
+
+    node: str                    # the node in the graph
+    op: str
+    why: str                     # READS_FILES, WRITES_FILES, ...
+    runs: str = ""               # the unsafe op, when it is not ``op`` (in a function, or named by a func attr)
+    # The functions called, outermost first, down to the one holding inner_node; of a chain
+    # longer than MAX_VIA only the first MAX_VIA - 1 and the last (``depth`` counts them all).
+    via: tuple[str, ...] = ()
+    inner_node: str = ""         # the node in the last function of ``via`` that is (or runs) ``runs``
+    inner_node_op: str = ""
+    depth: int = 0
+
+    @property
+    def describe(self) -> str:
+        """``is a ReadFile op, which reads files on this machine``, or what it calls that is."""
+        if not self.runs:
+            return f"is {_a(self.op)} op, which {self.why}"
+        if not self.via:
+            return f"is {_a(self.op)} op that runs the {self.runs} op, which {self.why}"
+        inner = (f"is {_a(self.runs)} op" if self.inner_node_op == self.runs
+                 else f"is {_a(self.inner_node_op)} op that runs the {self.runs} op")
+        names = [repr(f) for f in self.via]
+        if self.depth > len(self.via):
+            names.insert(-1, "...")
+        called = " -> ".join(names)
+        return f"is {_a(self.op)} op that calls function {called}, whose node {self.inner_node!r} {inner}, which {self.why}"
+
+    def to_json(self) -> dict:
+        return {"node": self.node, "op": self.op, "why": self.why, "runs": self.runs or self.op, "via": list(self.via),
+                "depth": self.depth, "inner_node": self.inner_node, "describe": self.describe}
+
+
+# Functions named in an UnsafeNode's ``via`` (and so in a message): a chain is cut in the middle.
+MAX_VIA = 4
+
+
+def _a(op: str) -> str:
+    return f"an {op}" if op[:1] in "AEIOU" else f"a {op}"
+
+
+def unsafe_nodes(graph: GraphDef, *, stateful: Callable[[str], bool] | None = None) -> tuple[UnsafeNode, ...]:
+    """The graph's nodes that inspector never runs nor evaluates, in graph order; protobuf only.
+
+    A node is unsafe when its op is (:func:`unsafe_op`), or when it calls a function of
+    the graph's library (as its op, or through a func attr: PartitionedCall, If, While,
+    ...) that holds an unsafe node, at any depth; a func attr naming an op rather than a
+    function runs that op. ``stateful`` (TensorFlow's op registry, where it is loaded) adds
+    the ops it marks stateful that are not in COMPUTE_STATEFUL_OPS. Functions nothing
+    calls never run and are not judged.
+    """
+    library = {f.signature.name: f for f in graph.library.function}
+
+    def reason(op: str, attr: Mapping[str, AttrValue]) -> str | None:
+        why = unsafe_op(op, attr)
+        if why is None and stateful is not None and op not in COMPUTE_STATEFUL_OPS and stateful(op):
+            why = STATEFUL
+        return why
+
+    # One pass over the library: each function's first unsafe node, and who calls whom.
+    bad: dict[str, _Bad] = {}
+    callers: dict[str, set[str]] = {}
+    for name, function in library.items():
+        for node in function.node_def:
+            hit = _direct(node, library, reason)
+            if hit is not None and name not in bad:
+                bad[name] = _Bad(None, name, 1, node.name, node.op, *hit)
+            for callee in _callees(node, library):
+                callers.setdefault(callee, set()).add(name)
+    # A function that calls an unsafe one is unsafe: spread up the call edges breadth first,
+    # each function once (iterative and linear, however deep or recursive the library is).
+    queue = deque(sorted(bad))
+    while queue:
+        callee = queue.popleft()
+        found_in = bad[callee]
+        for caller in sorted(callers.get(callee, ())):
+            if caller not in bad:
+                bad[caller] = found_in._replace(next=callee, depth=found_in.depth + 1)
+                queue.append(caller)
+
+    found: list[UnsafeNode] = []
+    for node in graph.node:
+        hit = _direct(node, library, reason)
+        if hit is not None:
+            runs, why = hit
+            found.append(UnsafeNode(node.name, node.op, why, runs="" if runs == node.op else runs))
+            continue
+        callee = next((c for c in _callees(node, library) if c in bad), None)
+        if callee is not None:
+            leaf = bad[callee]
+            via = [callee]
+            while len(via) < min(leaf.depth, MAX_VIA - 1) and bad[via[-1]].next is not None:
+                via.append(bad[via[-1]].next)
+            if via[-1] != leaf.home:
+                via.append(leaf.home)
+            found.append(UnsafeNode(node.name, node.op, leaf.why, runs=leaf.runs, via=tuple(via), inner_node=leaf.node,
+                                    inner_node_op=leaf.node_op, depth=leaf.depth))
+    return tuple(found)
+
+
+class _Bad(NamedTuple):
+    """How a library function reaches an unsafe node: through ``next`` (None: it holds it), down to ``home``."""
+
+    next: str | None
+    home: str       # the function holding the unsafe node
+    depth: int      # functions from this one to home, both counted
+    node: str
+    node_op: str
+    runs: str
+    why: str
+
+
+def _func_attrs(node: NodeDef) -> Iterator[NameAttrList]:
+    """Every function a node's attrs name, those nested in a func attr's own attrs included (iteratively)."""
+    stack = list(node.attr.values())
+    while stack:
+        value = stack.pop()
+        for func in [value.func] if value.HasField("func") else value.list.func:
+            yield func
+            stack.extend(func.attr.values())
+
+
+def _callees(node: NodeDef, library: Mapping[str, FunctionDef]) -> list[str]:
+    """The library functions ``node`` calls: its op, when that is a function, and its func attrs."""
+    names = [node.op] if node.op in library else []
+    return names + [func.name for func in _func_attrs(node) if func.name in library]
+
+
+def _direct(
+    node: NodeDef, library: Mapping[str, FunctionDef], reason: Callable[[str, Mapping[str, AttrValue]], str | None]
+) -> tuple[str, str] | None:
+    """(unsafe op, why) when the node is one, or a func attr of it names one rather than a function."""
+    if node.op not in library:
+        why = reason(node.op, node.attr)
+        if why is not None:
+            return node.op, why
+    for func in _func_attrs(node):
+        if func.name and func.name not in library:
+            why = reason(func.name, func.attr)
+            if why is not None:
+                return func.name, why
+    return None

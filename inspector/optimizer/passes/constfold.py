@@ -17,6 +17,7 @@ from inspector.graph.workgraph import CONST_VALUE_LIMIT, WorkGraph, const_from_p
 from inspector.optimizer.passes.context import Because, no_reasons
 from inspector.graph.ops import (
     CONST_OPS, CONTROL_FLOW_OPS, DTYPE_BYTES, FEED_OPS, FUNCTION_ARG_OPS, VARIABLE_OPS, VARIABLE_READ_OPS, dtype_name, is_random,
+    UnsafeNode, unsafe_nodes,
 )
 
 # Feeds, sources and ops whose value is not theirs to fold.
@@ -33,6 +34,11 @@ SMALL_BYTES = 64 * 1024
 def fold_constants(g: WorkGraph, *, keep: Sequence[str], because: Because = no_reasons) -> list[str]:
     """Replace every constant-valued node that a non-constant node reads by a Const holding its value."""
     notes = [_splat_note(node) for node in g if _splat(node)]
+    # The op policy's unsafe nodes are never evaluated, whatever the options: their value
+    # is a file's bytes or a Python call's result, and so is the value of all they feed.
+    found = unsafe_nodes(g.to_graphdef())
+    unsafe = frozenset(u.node for u in found)
+    notes += _unsafe_notes(found)
     info = tfrun.static_outputs(g.to_graphdef())
     shapes = _materialise_shapes(g, info, because)
     if shapes:
@@ -42,7 +48,7 @@ def fold_constants(g: WorkGraph, *, keep: Sequence[str], because: Because = no_r
     order = [node.name for node in g.to_graphdef().node]
     blocked: dict[str, str] = {}
     while True:
-        constant = _constant_nodes(g, order, info, blocked)
+        constant = _constant_nodes(g, order, info, blocked, unsafe)
         frontier = _frontier(g, order, constant, keep)
         too_big = {}
         for name, ports in frontier.items():
@@ -119,7 +125,14 @@ def fold_constants(g: WorkGraph, *, keep: Sequence[str], because: Because = no_r
 def constant_names(g: WorkGraph) -> set[str]:
     """Nodes whose value depends on constants only (no feeds, variables, randomness or control flow)."""
     order = [node.name for node in g.to_graphdef().node]
-    return _constant_nodes(g, order, None, {})
+    return _constant_nodes(g, order, None, {}, frozenset(u.node for u in unsafe_nodes(g.to_graphdef())))
+
+
+def _unsafe_notes(found: Sequence[UnsafeNode]) -> list[str]:
+    counts: dict[tuple[str, str], int] = {}
+    for u in found:
+        counts[u.op, u.why] = counts.get((u.op, u.why), 0) + 1
+    return [f"kept {count} {op} ({why}): never evaluated" for (op, why), count in counts.items()]
 
 
 def _materialise_shapes(g: WorkGraph, info: dict[str, list[tuple[int, tfrun.Shape]]], because: Because) -> int:
@@ -160,7 +173,11 @@ def _safe(op: str) -> bool:
 
 
 def _constant_nodes(
-    g: WorkGraph, order: list[str], info: dict[str, list[tuple[int, tfrun.Shape]]] | None, blocked: dict[str, str]
+    g: WorkGraph,
+    order: list[str],
+    info: dict[str, list[tuple[int, tfrun.Shape]]] | None,
+    blocked: dict[str, str],
+    unsafe: frozenset[str],
 ) -> set[str]:
     constant: set[str] = set()
     for name in order:
@@ -173,7 +190,7 @@ def _constant_nodes(
                 constant.add(name)
             continue
         # Random ops stay random, even stateless ones: folding would bake one draw into the graph.
-        if name in blocked or node.op in NEVER_FOLD or not node.input or is_random(node.op) or not _safe(node.op):
+        if name in blocked or name in unsafe or node.op in NEVER_FOLD or not node.input or is_random(node.op) or not _safe(node.op):
             continue
         if info is not None:
             outputs = info.get(name)

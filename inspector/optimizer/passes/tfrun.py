@@ -11,6 +11,7 @@ from tensorboard.compat.proto.node_def_pb2 import NodeDef
 from tensorboard.compat.proto.tensor_pb2 import TensorProto
 
 from inspector.graph import tfcompat
+from inspector.graph.trust import without_unsafe
 from inspector.graph.ops import DTYPE_BYTES
 from inspector.graph.workgraph import CONST_VALUE_LIMIT
 
@@ -32,12 +33,16 @@ class EvaluateFailed(Exception):
 
 
 def import_graph(graph: GraphDef) -> Any:
-    """A fresh ``tf.Graph`` holding ``graph``, or ImportFailed."""
+    """A fresh ``tf.Graph`` holding ``graph`` without its unsafe nodes (graph/trust.py), or ImportFailed.
+
+    The optimizer never lets TensorFlow see an unsafe node: shape inference at
+    import would evaluate a ReadFile, and a folded Shape would carry what it read.
+    """
     tf = tfcompat.tf()
     tf_graph = tf.Graph()
     try:
         with tf_graph.as_default():
-            tf.graph_util.import_graph_def(tfcompat.to_tf(graph), name="")
+            tf.graph_util.import_graph_def(tfcompat.to_tf(without_unsafe(graph)), name="")
     except (tfcompat.BadTensorDtype, ValueError, TypeError, KeyError, tf.errors.OpError) as exc:
         raise ImportFailed(tfcompat.error_line(exc)) from None
     return tf_graph
