@@ -11,7 +11,7 @@ from tensorboard.compat.proto.node_def_pb2 import NodeDef
 from tensorboard.compat.proto.types_pb2 import DataType
 
 from inspector.graph.io import LoadedGraph
-from inspector.graph.ops import CONTROL_FLOW_OPS, V1_CONTROL_FLOW_OPS, is_random
+from inspector.graph.ops import CONTROL_FLOW_OPS, V1_CONTROL_FLOW_OPS, UnsafeNode, is_random, unsafe_nodes
 from inspector.graph.signature import TRAINING_FIX, InputSpec, LeftOut, OutputSpec, signature, training_reason
 from inspector.graph.stats import graph_stats
 from inspector.graph.workgraph import WorkGraph
@@ -26,14 +26,17 @@ TRAINING = "training"
 CONTROL_FLOW = "control_flow"
 FLOAT64 = "float64"
 UNKNOWN_DIMS = "unknown_dims"
+UNSAFE = "unsafe"  # a security finding: an op inspector never runs (graph/ops.py's op policy)
 TRAINING_KINDS = frozenset({DROPOUT, TRAINING})
+# Flags that make a graph no inference graph: training leftovers, and ops that reach outside the graph.
+NOT_READY_KINDS = TRAINING_KINDS | {UNSAFE}
 
 
 @dataclass(frozen=True)
 class Flag:
     """Something in the graph an inference graph should not have: which op, where, and what to do."""
 
-    kind: str                 # dropout, training, control_flow, float64, unknown_dims
+    kind: str                 # dropout, training, unsafe, control_flow, float64, unknown_dims
     op: str                   # the op type of the nodes listed
     nodes: tuple[str, ...]    # the first MAX_FLAG_NODES node names
     count: int                # how many nodes in all
@@ -42,6 +45,11 @@ class Flag:
     @property
     def training_only(self) -> bool:
         return self.kind in TRAINING_KINDS
+
+    @property
+    def unsafe(self) -> bool:
+        """A security finding: the op reads or writes files, runs Python, talks to the network..."""
+        return self.kind == UNSAFE
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "op": self.op, "nodes": list(self.nodes), "count": self.count, "why": self.why}
@@ -68,9 +76,13 @@ class GraphSummary:
         return tuple(f for f in self.flags if f.training_only)
 
     @property
+    def unsafe_flags(self) -> tuple[Flag, ...]:
+        return tuple(f for f in self.flags if f.unsafe)
+
+    @property
     def inference_ready(self) -> bool:
-        """No op in the graph that only training needs."""
-        return not self.training_flags
+        """No op in the graph that only training needs, and none that inspector refuses to run."""
+        return not any(f.kind in NOT_READY_KINDS for f in self.flags)
 
     def to_json(self) -> dict:
         return {
@@ -97,7 +109,8 @@ def summarize(loaded: LoadedGraph) -> GraphSummary:
     sig = signature(graph)
     stats = graph_stats(graph, sig=sig)
     flags = (
-        _dropout_flags(graph, inputs=list(sig.input_names))
+        _unsafe_flags(graph)
+        + _dropout_flags(graph, inputs=list(sig.input_names))
         + _training_flags(graph)
         + _control_flow_flags(graph)
         + _float64_flags(graph)
@@ -133,6 +146,26 @@ def _grouped(nodes: list[NodeDef]) -> dict[str, list[str]]:
     for node in nodes:
         groups[node.op].append(node.name)
     return groups
+
+
+def _unsafe_flags(graph: GraphDef) -> list[Flag]:
+    groups: dict[tuple[str, str], list[UnsafeNode]] = defaultdict(list)
+    for found in unsafe_nodes(graph):
+        groups[found.op, _unsafe_text(found)].append(found)
+    return [
+        _flag(UNSAFE, op, [u.node for u in found],
+              f"{text}: inspector never runs it nor evaluates it (verify, label, bench, check and export refuse the graph, "
+              "optimize never folds it); remove it from the graph, or pass --allow-unsafe-ops to run a graph you trust")
+        for (op, text), found in groups.items()
+    ]
+
+
+def _unsafe_text(found: UnsafeNode) -> str:
+    if not found.runs:
+        return found.why
+    if not found.via:
+        return f"runs the {found.runs} op, which {found.why}"
+    return f"calls function {found.via[0]!r}, which holds a {found.runs} op, which {found.why}"
 
 
 def _dropout_flags(graph: GraphDef, *, inputs: list[str]) -> list[Flag]:
@@ -243,4 +276,6 @@ __all__ = [
     "CONTROL_FLOW",
     "FLOAT64",
     "UNKNOWN_DIMS",
+    "UNSAFE",
+    "NOT_READY_KINDS",
 ]

@@ -70,6 +70,7 @@ def label_image(
     input_std: float | None = None,
     find_labels_file: bool = True,
     flags: tuple[str, str] = CODELAB_FLAGS,
+    allow_unsafe_ops: bool = False,
 ) -> LabelResult:
     """Classify one image the way the codelab's ``scripts/label_image.py`` does.
 
@@ -77,7 +78,8 @@ def label_image(
     size, and mean/std (127.5 for MobileNet; 128 when the input is the float image
     the graph decodes from JPEG bytes, as retrain.py's Inception v3 graphs do).
     Without ``labels``, a labels file beside the graph is used
-    (``find_labels_file``), else class indices stand in for names.
+    (``find_labels_file``), else class indices stand in for names. A graph holding an
+    op the op policy refuses (graph/trust.py) is an InspectorError unless ``allow_unsafe_ops``.
     """
     loaded = graph if isinstance(graph, LoadedGraph) else load_graph(graph)
     image = Path(image)
@@ -86,7 +88,9 @@ def label_image(
     if top_k < 1:
         raise InspectorError(f"top_k must be at least 1, not {top_k}")
     detected: list[tuple[str, str]] = []
-    with GraphRunner(loaded, input_name=input_name, output_name=output_name, flags=flags) as runner:
+    with GraphRunner(
+        loaded, input_name=input_name, output_name=output_name, flags=flags, allow_unsafe_ops=allow_unsafe_ops
+    ) as runner:
         if "input" in runner.detected:
             detected.append(("input_layer", runner.input_name))
         if "output" in runner.detected:

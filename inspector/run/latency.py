@@ -148,6 +148,7 @@ def bench(
     input_mean: float = 127.5,
     input_std: float = 127.5,
     progress: Callable[[int, int], None] | None = None,
+    allow_unsafe_ops: bool = False,
 ) -> BenchReport:
     """Time ``a`` and ``b`` on the same input, alternating a, b, a, b... after ``warmup`` untimed pairs.
 
@@ -155,7 +156,8 @@ def bench(
     graph import and first-run allocation are not counted. The input is
     ``image`` (read as label_image does) or a random "photo" from ``seed``.
     ``threads`` fixes both thread pools of each Session (None: TensorFlow's
-    default). ``progress(done, runs)`` is called after each timed pair.
+    default). ``progress(done, runs)`` is called after each timed pair. A graph holding
+    an op the op policy refuses (graph/trust.py) is an InspectorError unless ``allow_unsafe_ops``.
     """
     if runs < 1:
         raise InspectorError(f"runs must be at least 1, not {runs}")
@@ -165,9 +167,15 @@ def bench(
         raise InspectorError(f"threads must be at least 1, not {threads}")
     input_name = one_name(input_names, "--input_names")
     output_name = one_name(output_names, "--output_names")
-    runner_a = GraphRunner(a, input_name=input_name, output_name=output_name, threads=threads, what=f"a ({a.path})")
+    runner_a = GraphRunner(
+        a, input_name=input_name, output_name=output_name, threads=threads, what=f"a ({a.path})",
+        allow_unsafe_ops=allow_unsafe_ops,
+    )
     try:
-        runner_b = GraphRunner(b, input_name=input_name, output_name=output_name, threads=threads, what=f"b ({b.path})")
+        runner_b = GraphRunner(
+            b, input_name=input_name, output_name=output_name, threads=threads, what=f"b ({b.path})",
+            allow_unsafe_ops=allow_unsafe_ops,
+        )
     except BaseException:
         runner_a.close()
         raise

@@ -19,6 +19,7 @@ from inspector.graph.ops import is_random
 from inspector.graph.refs import upstream
 from inspector.graph.names import INSPECTOR_FLAGS, Resolver, parse_names, tflite_input, tflite_output
 from inspector.graph.signature import InputSpec, Signature
+from inspector.graph.trust import refuse_unsafe
 from inspector.run.inputs import image_size
 
 _FLOAT_DTYPES = ("float32", "float")
@@ -71,7 +72,9 @@ class GraphRunner(Runner):
     and output; given ones may be ``name``, ``name:0`` or the codelab's ``import/name``.
     ``threads`` fixes TensorFlow's intra- and inter-op thread pools (None: TensorFlow's
     default, one per core). ``what`` names the graph in error messages; ``flags`` are
-    the name options as the caller spells them.
+    the name options as the caller spells them. A graph holding an op the op policy
+    refuses (graph/trust.py: it reads or writes files, runs Python, ...) is an
+    InspectorError before TensorFlow sees it, unless ``allow_unsafe_ops``.
     """
 
     def __init__(
@@ -83,12 +86,15 @@ class GraphRunner(Runner):
         threads: int | None = None,
         what: str | None = None,
         flags: tuple[str, str] = INSPECTOR_FLAGS,
+        allow_unsafe_ops: bool = False,
     ) -> None:
         if isinstance(graph, LoadedGraph):
             graph_def, self.path = graph.graph, graph.path
         else:
             graph_def, self.path = graph, None
         self.what = what or (str(self.path) if self.path is not None else "the graph")
+        # Before anything imports it: TensorFlow's shape inference would already evaluate a ReadFile.
+        refuse_unsafe(graph_def, what=self.what, allow_unsafe_ops=allow_unsafe_ops)
         self.graph_def = graph_def
         names = Resolver(graph_def, what=self.what, flags=flags)
         self.detected: dict[str, str] = {}

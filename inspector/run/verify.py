@@ -190,6 +190,7 @@ def verify(
     input_mean: float = 127.5,
     input_std: float = 127.5,
     progress: Callable[[int, int], None] | None = None,
+    allow_unsafe_ops: bool = False,
 ) -> VerifyReport:
     """Run ``a`` and ``b`` on the same inputs and compare every output probability.
 
@@ -199,7 +200,8 @@ def verify(
     Before comparing, each graph runs twice on the first input, so a graph that
     disagrees with itself (training dropout still active) is named as the cause
     rather than the optimizer. ``progress(done, total)`` is called after each
-    input. One input and one output name apply to both graphs.
+    input. One input and one output name apply to both graphs. A graph holding an op
+    the op policy refuses (graph/trust.py) is an InspectorError unless ``allow_unsafe_ops``.
     """
     files = _check_options(
         images=images, image_dirs=image_dirs, decimals=decimals, top_k=top_k, random_inputs=random_inputs, input_std=input_std
@@ -207,9 +209,13 @@ def verify(
     input_name = one_name(input_names, "--input_names")
     output_name = one_name(output_names, "--output_names")
 
-    runner_a = GraphRunner(a, input_name=input_name, output_name=output_name, what=f"a ({a.path})")
+    runner_a = GraphRunner(
+        a, input_name=input_name, output_name=output_name, what=f"a ({a.path})", allow_unsafe_ops=allow_unsafe_ops
+    )
     try:
-        runner_b = GraphRunner(b, input_name=input_name, output_name=output_name, what=f"b ({b.path})")
+        runner_b = GraphRunner(
+            b, input_name=input_name, output_name=output_name, what=f"b ({b.path})", allow_unsafe_ops=allow_unsafe_ops
+        )
     except BaseException:
         runner_a.close()
         raise

@@ -13,6 +13,7 @@ from inspector.analysis.summary import Flag, summarize
 from inspector.graph.io import LoadedGraph
 from inspector.graph.refs import upstream
 from inspector.graph.names import Resolver, parse_names
+from inspector.graph.trust import refuse_unsafe
 from inspector.tflite.convert import Attempt, convert, input_shapes, is_constant, tflite_ops, to_tf
 
 # OpIssue.status values.
@@ -139,6 +140,7 @@ def check(
     output_names: Sequence[str] | str | None = None,
     input_height: int | None = None,
     input_width: int | None = None,
+    allow_unsafe_ops: bool = False,
 ) -> MobileVerdict:
     """Convert the graph with TensorFlow's own TensorFlow Lite converter and say whether it loads on a phone.
 
@@ -148,9 +150,12 @@ def check(
     model inputs, with the scalar placeholders its output reads (the converter
     must be given every placeholder it needs), and its one output. An image input
     that declares no size needs ``input_height`` and ``input_width``. Nothing is
-    written or cached.
+    written or cached. A graph holding an op the op policy refuses (graph/trust.py)
+    is an InspectorError unless ``allow_unsafe_ops``: the converter imports the graph
+    and folds its constants.
     """
     what = str(loaded.path)
+    refuse_unsafe(loaded.graph, what=what, allow_unsafe_ops=allow_unsafe_ops)
     summary = summarize(loaded)
     names = Resolver(loaded.graph, what=what)
     inputs = names.inputs(input_names)

@@ -12,7 +12,7 @@ from tensorboard.compat.proto.graph_pb2 import GraphDef
 from inspector.errors import InspectorError
 from inspector.graph import tfcompat
 from inspector.graph.io import LoadedGraph
-from inspector.graph.ops import FEED_OPS, is_random
+from inspector.graph.ops import FEED_OPS, is_random, unsafe_nodes
 from inspector.graph.refs import upstream
 from inspector.graph.signature import Signature, placeholder_spec
 
@@ -103,11 +103,16 @@ def failure_line(exc: BaseException) -> str:
 
 
 def is_constant(graph: GraphDef, name: str) -> bool:
-    """True when the node's value depends on constants only: no input, variable or random op upstream."""
+    """True when the node's value depends on constants only: no input, variable, random or unsafe op upstream.
+
+    Unsafe ops (the op policy) are never constant, so :func:`fold` never evaluates one,
+    even in a graph the user trusts.
+    """
     by_name = {node.name: node for node in graph.node}
+    unsafe = {u.node for u in unsafe_nodes(graph)}
     for other in upstream(graph, [name]):
         node = by_name[other]
-        if is_random(node.op) or node.op in FEED_OPS:
+        if is_random(node.op) or node.op in FEED_OPS or other in unsafe:
             return False
         if not node.input and node.op != "Const":
             return False

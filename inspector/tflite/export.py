@@ -159,6 +159,7 @@ def export(
     latency_warmup: int = 3,
     threads: int | None = DEFAULT_THREADS,
     progress: Callable[[int, int], None] | None = None,
+    allow_unsafe_ops: bool = False,
 ) -> ExportReport:
     """Convert the graph to ``out`` (a .tflite, written atomically), then check it against the graph.
 
@@ -173,7 +174,9 @@ def export(
     (``images``/``image_dirs``, else ``random_inputs`` seeded "photos"), and both
     are timed ``latency_runs`` times, interleaved (0: no timing), with
     ``threads`` threads each. ``progress(done, total)`` is called after each
-    compared input, then after each timed pair.
+    compared input, then after each timed pair. A graph holding an op the op policy
+    refuses (graph/trust.py) is an InspectorError before anything is converted or
+    written, unless ``allow_unsafe_ops``; even then, nothing unsafe is folded.
     """
     if quantize not in QUANTIZE_MODES:
         raise InspectorError(f"quantize must be one of {', '.join(QUANTIZE_MODES)}, not {quantize!r}")
@@ -189,7 +192,10 @@ def export(
     input_name = one_name(input_names, "--input_names")
     output_name = one_name(output_names, "--output_names")
 
-    with GraphRunner(loaded, input_name=input_name, output_name=output_name, threads=threads, what=f"graph ({what})") as graph_runner:
+    with GraphRunner(
+        loaded, input_name=input_name, output_name=output_name, threads=threads, what=f"graph ({what})",
+        allow_unsafe_ops=allow_unsafe_ops,
+    ) as graph_runner:
         (shape,) = input_shapes(loaded, (graph_runner.input_name,), input_height=input_height, input_width=input_width,
                                 sig=graph_runner.signature)
         if len(shape) == 4:
