@@ -163,7 +163,8 @@ def test_check_names_an_op_that_needs_flex(tmp_path: Path, capfd: pytest.Capture
 
 
 def test_check_names_an_op_nothing_can_run(tmp_path: Path) -> None:
-    verdict = check(_save(tmp_path, _build(_unsupported_graph)))
+    # A PyFunc runs Python: the op policy refuses it unless the graph is trusted (tests/test_policy.py).
+    verdict = check(_save(tmp_path, _build(_unsupported_graph)), allow_unsafe_ops=True)
     assert not verdict.ok and verdict.select_converts is False
     (issue,) = verdict.issues
     assert (issue.op, issue.status, issue.nodes) == ("PyFunc", UNSUPPORTED, ("python/call",))
@@ -283,7 +284,8 @@ def test_export_of_a_flex_graph(tmp_path: Path) -> None:
 
 def test_export_of_an_unsupported_op(tmp_path: Path) -> None:
     with pytest.raises(CheckFailed, match=r"PyFunc \(python/call\) is neither a builtin nor a Select op"):
-        export(_save(tmp_path, _build(_unsupported_graph)), tmp_path / "model.tflite", select_tf_ops=True)
+        export(_save(tmp_path, _build(_unsupported_graph)), tmp_path / "model.tflite", select_tf_ops=True,
+               allow_unsafe_ops=True)
 
 
 def test_export_folds_constant_dequantize(tmp_path: Path) -> None:
