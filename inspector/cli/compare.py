@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from inspector.cli.board import board_options, note_board
 from inspector.cli.optimize import note_detected, optimizer_kwargs, optimizer_options
-from inspector.cli.options import DEFAULT_LOGDIR, AddCommand, force_option
+from inspector.cli.options import DEFAULT_LOGDIR, AddCommand, force_option, unsafe_ops_option
 from inspector.cli.output import Output
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ def add_compare(add: AddCommand) -> None:
     p.add_argument("--no-check", action="store_true", help="skip the TensorFlow Lite check of both graphs")
     p.add_argument("--all-ops", action="store_true", help="show every op type, not the top 25")
     p.add_argument("--json", action="store_true", help="print runs, diff and board as JSON")
+    unsafe_ops_option(p)
     board_options(p)
 
 
@@ -45,7 +46,7 @@ def cmd_compare(args: argparse.Namespace, out: Output) -> int:
             args.a, args.b, logdir=args.logdir, names=args.names, output=args.output, images=args.image,
             board=not args.no_board, check=not args.no_check, keep_weights=args.keep_weights,
             port=args.port, bind_all=args.bind_all, timeout=args.timeout, progress=progress, force=args.force,
-            **optimizer_kwargs(args),
+            allow_unsafe_ops=args.allow_unsafe_ops, **optimizer_kwargs(args),
         )
     return show_compare(result, out, all_ops=args.all_ops, open_browser=args.open)
 

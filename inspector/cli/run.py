@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from inspector.cli.options import AddCommand
+from inspector.cli.options import AddCommand, unsafe_ops_option
 from inspector.cli.output import Output
 
 
@@ -46,6 +46,7 @@ def add_label(add: AddCommand) -> None:
     p.add_argument("--input_std", type=float, help="input std (default 127.5; 128 for Inception's Mul input)")
     p.add_argument("--top_k", type=int, default=5, help="how many labels to show (default 5)")
     p.add_argument("--json", action="store_true")
+    unsafe_ops_option(p)
     run_options(p, plural=False)
 
 
@@ -57,7 +58,7 @@ def cmd_label(args: argparse.Namespace, out: Output) -> int:
         args.graph, args.image, labels=args.labels, top_k=args.top_k,
         input_name=args.input_layer, output_name=args.output_layer,
         input_height=args.input_height, input_width=args.input_width,
-        input_mean=args.input_mean, input_std=args.input_std,
+        input_mean=args.input_mean, input_std=args.input_std, allow_unsafe_ops=args.allow_unsafe_ops,
     )
     if args.json:
         out.json(result.to_json())
@@ -83,6 +84,7 @@ def add_verify(add: AddCommand) -> None:
     p.add_argument("--input_mean", type=float, default=127.5)
     p.add_argument("--input_std", type=float, default=127.5)
     p.add_argument("--json", action="store_true")
+    unsafe_ops_option(p)
     run_options(p, plural=True)
 
 
@@ -99,6 +101,7 @@ def cmd_verify(args: argparse.Namespace, out: Output) -> int:
             input_names=args.input_names, output_names=args.output_names,
             input_height=args.input_height, input_width=args.input_width,
             input_mean=args.input_mean, input_std=args.input_std, progress=progress,
+            allow_unsafe_ops=args.allow_unsafe_ops,
         )
     note_found_labels(out, args.labels, labels)
     if args.json:
@@ -121,6 +124,7 @@ def add_bench(add: AddCommand) -> None:
     p.add_argument("--threads", type=int, default=1, help="TensorFlow threads per graph (default 1: steadier, closer to a phone)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
+    unsafe_ops_option(p)
     run_options(p, plural=True)
 
 
@@ -133,7 +137,7 @@ def cmd_bench(args: argparse.Namespace, out: Output) -> int:
             args.a, args.b, runs=args.runs, warmup=args.warmup, seed=args.seed, image=args.image, threads=args.threads,
             input_names=args.input_names, output_names=args.output_names,
             input_height=args.input_height, input_width=args.input_width,
-            progress=progress,
+            progress=progress, allow_unsafe_ops=args.allow_unsafe_ops,
         )
     if args.json:
         out.json(report.to_json())

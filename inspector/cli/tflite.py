@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from inspector.cli.options import AddCommand, force_option, names
+from inspector.cli.options import AddCommand, force_option, names, unsafe_ops_option
 from inspector.cli.output import Output
 from inspector.cli.run import labels_beside, note_found_labels, run_options
 
@@ -14,6 +14,7 @@ def add_check(add: AddCommand) -> None:
     p = add("check", cmd_check, "Will it load on the phone? Convert with TensorFlow Lite's converter and name each op in the way (exit 1 if not builtin ops only).")
     p.add_argument("graph", type=Path, metavar="GRAPH.pb")
     p.add_argument("--json", action="store_true")
+    unsafe_ops_option(p)
     run_options(p, plural=True)
 
 
@@ -24,7 +25,8 @@ def cmd_check(args: argparse.Namespace, out: Output) -> int:
 
     with out.status("Converting with TensorFlow Lite's converter ..."):
         verdict = inspector.check(args.graph, input_names=names(args.input_names), output_names=names(args.output_names),
-                                  input_height=args.input_height, input_width=args.input_width)
+                                  input_height=args.input_height, input_width=args.input_width,
+                                  allow_unsafe_ops=args.allow_unsafe_ops)
     if args.json:
         out.json(verdict.to_json())
     else:
@@ -52,6 +54,7 @@ def add_export(add: AddCommand) -> None:
     p.add_argument("--threads", type=int, default=1, help="threads for the graph and the interpreter (default 1, closer to a phone)")
     p.add_argument("--json", action="store_true")
     force_option(p, what="--tflite")
+    unsafe_ops_option(p)
     run_options(p, plural=True)
 
 
@@ -69,6 +72,7 @@ def cmd_export(args: argparse.Namespace, out: Output) -> int:
             input_height=args.input_height, input_width=args.input_width,
             input_mean=args.input_mean, input_std=args.input_std, labels=labels, top_k=args.top_k,
             latency_runs=args.runs, threads=args.threads, progress=progress, force=args.force,
+            allow_unsafe_ops=args.allow_unsafe_ops,
         )
     note_found_labels(out, args.labels, labels)
     if args.json:

@@ -118,6 +118,7 @@ def compare(
     strip_dropout: bool = False,
     progress: Progress | None = None,
     force: bool = False,
+    allow_unsafe_ops: bool = False,
 ) -> CompareResult:
     """Write ``a`` and ``b`` as TensorBoard runs under ``logdir``, diff them, check both for TFLite, start a board.
 
@@ -130,7 +131,9 @@ def compare(
     ``ok``, not an error. An existing ``output`` that inspector did not write
     is refused unless ``force``. Run names are ``names`` (two that are one run
     once normalised are refused), else taken from the file names (retrained,
-    optimized). The Graph diff tab is told to open on this pair, and the diff
+    optimized). Running a graph (the verify, the TensorFlow Lite check) that
+    holds ops which read or write files or run code is refused unless
+    ``allow_unsafe_ops``. The Graph diff tab is told to open on this pair, and the diff
     is also written as a text summary. ``board``: start a TensorBoard on
     ``logdir`` in the background (or reuse the one serving it), on ``port`` or
     the next free one, on all interfaces with ``bind_all``. ``progress(step,
@@ -156,7 +159,8 @@ def compare(
         )
 
         def verify_first(loaded: LoadedGraph, pending: LoadedGraph) -> VerifyReport:
-            return _verify_pair(loaded, pending, images=images, options=options, progress=step)
+            return _verify_pair(loaded, pending, images=images, options=options, progress=step,
+                                allow_unsafe_ops=allow_unsafe_ops)
 
         # Verified before it is written: a bad image or name leaves no optimized graph behind.
         a, optimized, b, verified = optimize_into(a, target, options, before_write=verify_first, progress=step, force=force)
@@ -176,7 +180,7 @@ def compare(
     # The Graph diff tab opens on this pair; the Text tab shows the table where the plugin is not installed.
     record_pair(logdir, *pair)
     text = write_text_summary(logdir, diff)
-    verdicts, note = _check_pair(a, b, progress=step) if check else (None, None)
+    verdicts, note = _check_pair(a, b, progress=step, allow_unsafe_ops=allow_unsafe_ops) if check else (None, None)
     result = CompareResult(
         logdir=logdir, names=pair, runs=runs, diff=diff, text_summary=text, optimized=optimized, output=target,
         verify=verified, check=verdicts, check_note=note,
@@ -211,7 +215,8 @@ def _checked_names(names: Sequence[str] | None) -> tuple[str, str] | None:
 
 
 def _verify_pair(
-    a: LoadedGraph, b: LoadedGraph, *, images: Sequence[Path | str], options: OptimizerOptions, progress: Progress
+    a: LoadedGraph, b: LoadedGraph, *, images: Sequence[Path | str], options: OptimizerOptions, progress: Progress,
+    allow_unsafe_ops: bool,
 ) -> VerifyReport:
     from inspector.run.labels import find_labels
     from inspector.run.verify import verify
@@ -220,16 +225,18 @@ def _verify_pair(
     progress(text, None, None)
     return verify(a, b, images=[Path(i) for i in images], labels=find_labels(a.path),
                   progress=lambda done, total: progress(text, done, total),
-                  input_names=options.input_names, output_names=options.output_names)
+                  input_names=options.input_names, output_names=options.output_names, allow_unsafe_ops=allow_unsafe_ops)
 
 
-def _check_pair(a: LoadedGraph, b: LoadedGraph, *, progress: Progress) -> tuple[tuple[MobileVerdict, MobileVerdict] | None, str | None]:
+def _check_pair(
+    a: LoadedGraph, b: LoadedGraph, *, progress: Progress, allow_unsafe_ops: bool
+) -> tuple[tuple[MobileVerdict, MobileVerdict] | None, str | None]:
     """TensorFlow Lite verdicts for both graphs; (None, why) when the converter cannot be run here."""
     from inspector.tflite.check import check
 
     progress("Checking both graphs with TensorFlow Lite's converter", None, None)
     try:
-        return (check(a), check(b)), None
+        return (check(a, allow_unsafe_ops=allow_unsafe_ops), check(b, allow_unsafe_ops=allow_unsafe_ops)), None
     except InspectorError as exc:
         # compare's job is the diff; a graph the converter cannot take is reported, not fatal.
         return None, f"TensorFlow Lite check skipped: {exc.message}"
