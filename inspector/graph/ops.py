@@ -292,7 +292,7 @@ MAX_VIA = 4
 
 
 def _a(op: str) -> str:
-    return f"an {op}" if op[:1] in "AEIOU" else f"a {op}"
+    return f"an {op}" if op[:1] and op[:1] in "AEIOU" else f"a {op}"
 
 
 def unsafe_nodes(graph: GraphDef, *, stateful: Callable[[str], bool] | None = None) -> tuple[UnsafeNode, ...]:
