@@ -7,25 +7,12 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+from inspector.atomic import special_kind
 from inspector.errors import InspectorError
 
-# What a path is when it is not a regular file, in the words an error line uses.
-_KINDS = (
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
 # Read on in chunks of this size past the size fstat gave (a file still
 # growing, a /proc file that says 0), so such a file costs no more than the limit.
 _CHUNK = 1 << 20
-
-
-def special_kind(mode: int) -> str | None:
-    """What a file of ``mode`` is (``"a FIFO (named pipe)"``) when it is neither a regular file nor a folder."""
-    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
-        return None
-    return next((name for test, name in _KINDS if test(mode)), "a special file")
 
 
 def open_regular(path: Path, *, itself: str) -> tuple[int, os.stat_result]:
@@ -80,13 +67,12 @@ def read_limited(path: Path, *, limit: int, itself: str, too_big: Callable[[int]
 
 
 def _require_regular(path: Path, info: os.stat_result, *, itself: str) -> None:
+    if stat.S_ISREG(info.st_mode):
+        return
     if stat.S_ISDIR(info.st_mode):
         raise IsADirectoryError(21, "Is a directory", str(path))
-    kind = special_kind(info.st_mode)
-    if kind is None:
-        return
-    if os.path.islink(path):
-        raise InspectorError(f"{path}: a link to {kind} ({os.path.realpath(path)}), not to a regular file; {itself}")
+    # In the words the output side uses for what it will not replace (a link named as one).
+    kind = special_kind(path) or "a special file"
     raise InspectorError(f"{path}: is {kind}, not a regular file; {itself}")
 
 
@@ -98,4 +84,4 @@ def size_text(nbytes: int) -> str:
     return f"{nbytes:,} bytes"
 
 
-__all__ = ["open_regular", "read_limited", "special_kind", "size_text"]
+__all__ = ["open_regular", "read_limited", "size_text"]

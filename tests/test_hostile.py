@@ -204,7 +204,7 @@ def one_error(argv: list[str], capsys) -> str:
 
 def special(path: Path, what: str) -> str:
     if path.is_symlink():
-        return f"{path}: a link to a character device (/dev/zero), not to a regular file; pass the {what} itself"
+        return f"{path}: is a symlink to a character device (/dev/zero), not a regular file; pass the {what} itself"
     kind = "a FIFO (named pipe)" if path.name == "fifo" else "a character device"
     return f"{path}: is {kind}, not a regular file; pass the {what} itself"
 
