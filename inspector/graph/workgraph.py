@@ -295,7 +295,7 @@ def const_value(node: NodeDef | None) -> np.ndarray | None:
         return None
     try:
         return tensor_util.make_ndarray(tensor)
-    except (TypeError, ValueError, MemoryError):
+    except (TypeError, ValueError):
         return None
 
 
