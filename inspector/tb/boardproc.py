@@ -272,8 +272,9 @@ def send_signal(info: BoardInfo, signum: int) -> None:
 
 def _exited(info: BoardInfo) -> bool:
     proc = process(info.pid)
-    # The start time tells the board's own (dead) pid from a new process that got it.
-    return proc is None or proc.state in "ZX" or not proc.cmdline or proc.start_ticks != info.proc_start
+    # The start time tells the board's own (dead) pid from a new process that got it. An empty
+    # cmdline is no sign of an exit: it reads empty while the dying process is still running.
+    return proc is None or proc.state in "ZX" or proc.start_ticks != info.proc_start
 
 
 def wait_gone(info: BoardInfo, timeout: float) -> bool:
