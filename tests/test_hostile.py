@@ -624,3 +624,21 @@ def test_label_on_image_bombs_stays_under_a_gigabyte(bombs, tmp_path: Path):
     assert [code for code, _ in results] == [0, 2, 2, 2, 2, 2]
     assert all(last[0].startswith(f"error: {image}: ") for image, (_, last) in zip(images[1:], results[1:]))
     assert peak < GB, f"inspector label peaked at {peak / 2**20:.0f} MiB on the image bombs"
+
+
+def test_commands_that_run_a_graph_refuse_a_splat_before_tensorflow_expands_it(bombs, capsys):
+    """TensorFlow builds a splat's whole array when it runs it: 224 bytes of graph once took verify to 4.6 GB."""
+    from inspector.graph.io import load_graph
+
+    source = bombs["splat.pb"]
+    tensor = load_graph(source).graph.node[0].attr["value"].tensor
+    why = (f": node 'big' is a 25000x40000 DT_FLOAT constant written as {tensor.ByteSize():,} bytes that would take "
+           "3.7 GiB when run, over the 64.0 MiB inspector lets a constant expand to; re-export the graph with its "
+           "weights written out, or pass --allow-unsafe-ops if you trust it")
+    for argv, what in (
+        (["verify", source, bombs["good.pb"]], f"a ({source})"),
+        (["label", "--graph", source, "--image", bombs["good.png"]], f"{source}"),
+        (["check", source], f"{source}"),
+    ):
+        code, out, err = run(argv, capsys)
+        assert (code, err.strip().splitlines()) == (2, [f"error: {what}{why}"]), argv

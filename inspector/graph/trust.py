@@ -16,9 +16,11 @@ from collections import deque
 from tensorboard.compat.proto.graph_pb2 import GraphDef
 
 from inspector.errors import InspectorError
+from inspector.files import size_text
 from inspector.graph import tfcompat
-from inspector.graph.ops import UnsafeNode, unsafe_nodes
+from inspector.graph.ops import CONST_OPS, UnsafeNode, dtype_name, unsafe_nodes
 from inspector.graph.refs import node_of
+from inspector.graph.workgraph import CONST_VALUE_LIMIT, unexpanded_bytes
 
 # The option a user passes to run a graph anyway (the library's keyword is allow_unsafe_ops).
 ALLOW_FLAG = "--allow-unsafe-ops"
@@ -58,6 +60,30 @@ def refuse_unsafe(graph: GraphDef, *, what: str, allow_unsafe_ops: bool = False)
     )
 
 
+def refuse_to_run(graph: GraphDef, *, what: str, allow_unsafe_ops: bool = False) -> None:
+    """The gate before TensorFlow runs ``graph``: no unsafe op, and no constant that would expand past the memory cap.
+
+    A "splat" Const (one value and a huge shape, a few bytes in the file) becomes
+    its whole array the moment TensorFlow runs it: 224 bytes of graph asked for 4 GB.
+    """
+    refuse_unsafe(graph, what=what, allow_unsafe_ops=allow_unsafe_ops)
+    if allow_unsafe_ops:
+        return
+    for node in graph.node:
+        if node.op not in CONST_OPS or "value" not in node.attr:
+            continue
+        tensor = node.attr["value"].tensor
+        expanded = unexpanded_bytes(tensor)
+        if expanded:
+            shape = "x".join(str(d.size) for d in tensor.tensor_shape.dim)
+            raise InspectorError(
+                f"{what}: node {node.name!r} is a {shape} {dtype_name(tensor.dtype)} constant written as "
+                f"{tensor.ByteSize():,} bytes that would take {size_text(expanded)} when run, over the "
+                f"{size_text(CONST_VALUE_LIMIT)} inspector lets a constant expand to; "
+                f"re-export the graph with its weights written out, or pass {ALLOW_FLAG} if you trust it"
+            )
+
+
 def without_unsafe(graph: GraphDef) -> GraphDef:
     """``graph`` without its unsafe nodes and everything that reads them (data or control), for TensorFlow to import.
 
@@ -87,4 +113,4 @@ def without_unsafe(graph: GraphDef) -> GraphDef:
     return out
 
 
-__all__ = ["ALLOW_FLAG", "refuse_unsafe", "tf_stateful", "unsafe_to_run", "without_unsafe"]
+__all__ = ["ALLOW_FLAG", "refuse_to_run", "refuse_unsafe", "tf_stateful", "unsafe_to_run", "without_unsafe"]

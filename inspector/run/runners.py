@@ -19,7 +19,7 @@ from inspector.graph.ops import is_random
 from inspector.graph.refs import upstream
 from inspector.graph.names import INSPECTOR_FLAGS, Resolver, parse_names, tflite_input, tflite_output
 from inspector.graph.signature import InputSpec, Signature
-from inspector.graph.trust import refuse_unsafe
+from inspector.graph.trust import refuse_to_run
 from inspector.run.inputs import image_size
 
 _FLOAT_DTYPES = ("float32", "float")
@@ -94,7 +94,7 @@ class GraphRunner(Runner):
             graph_def, self.path = graph, None
         self.what = what or (str(self.path) if self.path is not None else "the graph")
         # Before anything imports it: TensorFlow's shape inference would already evaluate a ReadFile.
-        refuse_unsafe(graph_def, what=self.what, allow_unsafe_ops=allow_unsafe_ops)
+        refuse_to_run(graph_def, what=self.what, allow_unsafe_ops=allow_unsafe_ops)
         self.graph_def = graph_def
         names = Resolver(graph_def, what=self.what, flags=flags)
         self.detected: dict[str, str] = {}

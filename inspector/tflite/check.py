@@ -13,7 +13,7 @@ from inspector.analysis.summary import Flag, summarize
 from inspector.graph.io import LoadedGraph
 from inspector.graph.refs import upstream
 from inspector.graph.names import Resolver, parse_names
-from inspector.graph.trust import refuse_unsafe
+from inspector.graph.trust import refuse_to_run
 from inspector.tflite.convert import Attempt, convert, input_shapes, is_constant, tflite_ops, to_tf
 
 # OpIssue.status values.
@@ -155,7 +155,7 @@ def check(
     and folds its constants.
     """
     what = str(loaded.path)
-    refuse_unsafe(loaded.graph, what=what, allow_unsafe_ops=allow_unsafe_ops)
+    refuse_to_run(loaded.graph, what=what, allow_unsafe_ops=allow_unsafe_ops)
     summary = summarize(loaded)
     names = Resolver(loaded.graph, what=what)
     inputs = names.inputs(input_names)
