@@ -352,3 +352,12 @@ def _gif(pixels: np.ndarray) -> bytes:
     screen = width.to_bytes(2, "little") + height.to_bytes(2, "little") + bytes([0xF1, 0, 0])
     image = b"," + b"\0\0\0\0" + width.to_bytes(2, "little") + height.to_bytes(2, "little") + b"\0"
     return b"GIF89a" + screen + palette + image + bytes([2]) + blocks + b"\0;"
+
+
+def test_labels_split_at_newlines_only(tmp_path: Path):
+    """str.splitlines would cut "da\\x85isy" in two and shift every later class onto the wrong label."""
+    from inspector.run.labels import load_labels
+
+    path = tmp_path / "labels.txt"
+    path.write_bytes("roses\r\nda\x85isy\nsun\u2028flo\x1cwers\ntulips\n\n".encode("utf-8"))
+    assert load_labels(path, classes=4) == ("roses", "da\x85isy", "sun\u2028flo\x1cwers", "tulips")

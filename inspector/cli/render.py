@@ -234,7 +234,7 @@ def summary_report(summary, *, max_ops: int | None = 15) -> RenderableType:
     table.add_row("ops", plain(", ".join(f"{op} {n}" for op, n in shown) + more))
     parts: list[RenderableType] = [table]
     for flag in summary.flags:
-        parts.append(message("warning" if flag.training_only else "note", _flag_text(flag)))
+        parts.append(message("warning" if flag.training_only or flag.unsafe else "note", _flag_text(flag)))
     if summary.inference_ready:
         parts.append(message("ok", "no training-only ops: an inference graph"))
     return Group(*parts)

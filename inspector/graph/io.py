@@ -181,7 +181,7 @@ def _parse_text(text: str, *, path: Path) -> GraphDef:
             "write the graph as a binary .pb (tf.io.write_graph(..., as_text=False))"
         ) from None
     except text_format.ParseError as exc:
-        where = str(exc).splitlines()[0] if str(exc) else "parse error"
+        where = str(exc).split("\n")[0] if str(exc) else "parse error"
         raise InspectorError(
             f"{path}: a text file that is not a GraphDef in text format ({where}); "
             "pass a frozen graph (.pb) or a .pbtxt written by tf.io.write_graph"

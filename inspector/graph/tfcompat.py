@@ -111,7 +111,7 @@ def error_line(exc: BaseException, limit: int = 200) -> str:
     quote a whole tensor) are cut.
     """
     skip = ("Graph execution error", "Detected at node", "Node:", "defined at")
-    lines = [line.strip() for line in str(exc).splitlines()]
+    lines = [line.strip() for line in str(exc).split("\n")]  # not splitlines: a node name may hold \x1c, \x85 ...
     useful = [line for line in lines if line and not line.startswith(skip)]
     text = useful[0] if useful else type(exc).__name__
     node = getattr(exc, "node_def", None)
@@ -135,7 +135,7 @@ def freeze_saved_model(path: Path, *, signature: str) -> GraphDef:
     try:
         model = tensorflow.saved_model.load(str(path))
     except Exception as exc:  # TF raises many types for a broken SavedModel
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = str(exc).strip().split("\n")[0] if str(exc).strip() else type(exc).__name__
         raise InspectorError(f"{path}: TensorFlow cannot load this SavedModel ({first})") from None
     signatures = getattr(model, "signatures", {}) or {}
     if signature not in signatures:

@@ -44,7 +44,9 @@ def load_labels(path: Path, *, classes: int | None = None, output: str = "the ou
         raise InspectorError(f"{path}: is a folder, not a labels file; pass a text file with one label per line") from None
     except OSError as exc:
         raise InspectorError(f"{path}: cannot read ({exc.strerror}); check the file and its permissions") from None
-    labels = [line.rstrip() for line in text.splitlines()]
+    # Lines end at \n (and \r\n) only, as retrain.py writes them: str.splitlines would also split at
+    # \x0b, \x1c, \x85, U+2028 ... inside a label, shifting every later class onto the wrong name.
+    labels = [line.rstrip("\r").rstrip() for line in text.split("\n")]
     while labels and not labels[-1]:
         labels.pop()
     if classes is not None and len(labels) < classes:

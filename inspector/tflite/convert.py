@@ -98,7 +98,7 @@ def failure_line(exc: BaseException) -> str:
     for err in getattr(exc, "errors", None) or ():
         message = getattr(err, "error_message", "")
         if message.strip():
-            return message.strip().splitlines()[0][:200]
+            return message.strip().split("\n")[0][:200]
     return tfcompat.error_line(exc)
 
 

@@ -231,11 +231,12 @@ def export(
         write_bytes_atomic(out, model, refuse=(loaded.path,))
         ops = tflite_ops(model)
         select_ops = tuple(sorted(op.removeprefix("Flex") for op in ops if op.startswith("Flex")))
-        graph_bytes = loaded.path.read_bytes() if loaded.path.is_file() else loaded.graph.SerializeToString()
+        # The graph as loaded, not a second (unbounded) read of its file: the same message, the same bytes to gzip.
+        graph_bytes = loaded.graph.SerializeToString(deterministic=True)
         common = dict(
             graph=loaded.path, tflite=out, quantize=quantize, input_name=graph_runner.input_name,
             output_name=graph_runner.output_name, input_shape=shape, tflite_bytes=len(model),
-            gzip_bytes=_gzip_size(model), graph_bytes=len(graph_bytes), graph_gzip_bytes=_gzip_size(graph_bytes),
+            gzip_bytes=_gzip_size(model), graph_bytes=loaded.size_bytes, graph_gzip_bytes=_gzip_size(graph_bytes),
             tflite_ops=ops, select_ops=select_ops, folded=folded,
             flags=summarize(loaded).training_flags, convert_seconds=convert_seconds,
         )
