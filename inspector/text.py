@@ -27,4 +27,19 @@ def visible(text: object) -> str:
     return _UNSAFE.sub(_shown, value)
 
 
-__all__ = ["visible"]
+# An error line stays a line: a 120,000-character node name is shown by its two ends.
+_KEEP = 100
+_LONG = re.compile(r"\S{%d,}" % (2 * _KEEP + 60))
+
+
+def _cut(match: re.Match[str]) -> str:
+    run = match.group()
+    return f"{run[:_KEEP]}...({len(run) - 2 * _KEEP:,} characters left out)...{run[-_KEEP:]}"
+
+
+def error_text(message: object) -> str:
+    """One ``error:`` line's text: :func:`visible`, with any run of over 260 non-blank characters cut in its middle."""
+    return _LONG.sub(_cut, visible(message))
+
+
+__all__ = ["error_text", "visible"]

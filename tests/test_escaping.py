@@ -421,13 +421,13 @@ def test_no_markup_strings_and_no_text_built_outside_the_safe_module():
 
 
 def _escaped(node: ast.AST) -> bool:
-    """A value made safe for a plain write: a literal, visible(...), json.dumps(...), or an f-string of those."""
+    """A value made safe for a plain write: a literal, visible(...) or error_text(...), json.dumps(...), or an f-string of those."""
     if isinstance(node, ast.Constant):
         return True
     if isinstance(node, ast.Call):
         func = node.func
         name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-        return name in ("visible", "dumps", "format_result")
+        return name in ("visible", "error_text", "dumps", "format_result")
     if isinstance(node, ast.JoinedStr):
         return all(isinstance(v, ast.Constant) or _escaped(v.value) for v in node.values)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
@@ -461,3 +461,20 @@ def test_format_result_escapes_each_label():
     assert "[/]" in render(label_image.result_lines(Result())[-1])
     with pytest.raises(Exception, match="closing tag"):
         Console(file=None).render_str("[/]")
+
+
+def test_an_error_about_a_huge_name_stays_one_readable_line(tmp_path: Path, capsys):
+    """A 120,000-character node name in an error is shown by its two ends, not printed whole."""
+    from tensorboard.compat.proto.graph_pb2 import GraphDef
+    from tensorboard.compat.proto.node_def_pb2 import NodeDef
+
+    from inspector.cli import main
+
+    name = "n" * 60000 + "/" + "m" * 60000
+    path = tmp_path / "g.pb"
+    path.write_bytes(GraphDef(node=[NodeDef(name=name, op="Relu", input=["gone"])]).SerializeToString())
+    assert main(["summarize", str(path)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    cut = f"'{'n' * 99}...(119,803 characters left out)...{'m' * 99}'"
+    assert line == (f"error: {path}: node {cut} reads 'gone', which names no node in the graph "
+                    "(a truncated or hand-edited file?); export the graph again")

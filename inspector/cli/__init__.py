@@ -16,7 +16,7 @@ from inspector.cli import board, compare, graphs, optimize, run, tflite
 from inspector.cli.options import Parser
 from inspector.cli.output import Output
 from inspector.errors import InspectorError
-from inspector.text import visible
+from inspector.text import error_text, visible
 
 __all__ = ["main", "build_parser", "Output"]
 
@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args, out) or 0)
     except InspectorError as exc:
         # Messages carry paths, names and TensorFlow's words: shown, never obeyed by the terminal.
-        sys.stderr.write(f"error: {visible(exc.message)}\n")
+        sys.stderr.write(f"error: {error_text(exc.message)}\n")
         for line in exc.details:
             sys.stderr.write(f"    {visible(line)}\n")
         return exc.exit_code

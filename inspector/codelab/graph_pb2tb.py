@@ -9,7 +9,7 @@ from pathlib import Path
 from inspector.errors import InspectorError
 from inspector.graph.io import load_graph
 from inspector.tb.events import RunWritten, write_run
-from inspector.text import visible
+from inspector.text import error_text, visible
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         written = write_run(loaded.graph, args.logdir, ".", keep_weights=args.keep_weights)
     except InspectorError as exc:
         # Paths and TensorFlow's words: shown, never obeyed by the terminal.
-        print(f"error: {visible(exc)}", file=sys.stderr)
+        print(f"error: {error_text(exc)}", file=sys.stderr)
         return exc.exit_code
     print(visible(_summary(written, keep_weights=args.keep_weights)))
     return 0

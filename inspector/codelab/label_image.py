@@ -8,7 +8,7 @@ from pathlib import Path
 
 from inspector.errors import InspectorError
 from inspector.run.label import LabelResult, label_image
-from inspector.text import visible
+from inspector.text import error_text, visible
 
 # The codelab's defaults for the files, relative to its project folder.
 DEFAULT_GRAPH = Path("tf_files/retrained_graph.pb")
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             allow_unsafe_ops=args.allow_unsafe_ops,
         )
     except InspectorError as exc:
-        print(f"error: {visible(exc)}", file=sys.stderr)
+        print(f"error: {error_text(exc)}", file=sys.stderr)
         return exc.exit_code
     # Labels and layer names come from the files: shown, never obeyed by the terminal.
     for note in detected_notes(result):
