@@ -78,9 +78,9 @@ def special_kind(path: Path) -> str | None:
     except OSError:
         return None  # nothing there (or no way in): the write itself says what is wrong
     if not stat.S_ISLNK(link.st_mode):
-        return _kind(link.st_mode)
+        return file_kind(link.st_mode)
     try:
-        kind = _kind(os.stat(path).st_mode)
+        kind = file_kind(os.stat(path).st_mode)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             return "a symlink loop"
@@ -88,10 +88,11 @@ def special_kind(path: Path) -> str | None:
     return None if kind is None else f"a symlink to {kind} ({os.path.realpath(path)})"
 
 
-def _kind(mode: int) -> str | None:
+def file_kind(mode: int) -> str | None:
+    """What an ``st_mode`` is, in words, when it is no regular file (``"a FIFO (named pipe)"``); None for a regular one."""
     if stat.S_ISREG(mode):
         return None
-    for test, word in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+    for test, word in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
                        (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
         if test(mode):
             return word

@@ -549,7 +549,7 @@ def test_info_files_that_are_fifos_devices_or_huge_are_reported_and_never_block(
     assert time.monotonic() - began < 30
     skipped = "skipped it (remove it if nothing needs it)"
     notes = [
-        f"{state / 'board-11.json'}: is a FIFO, not a regular file; {skipped}",
+        f"{state / 'board-11.json'}: is a FIFO (named pipe), not a regular file; {skipped}",
         f"{state / 'board-12.json'}: is a symbolic link, not a regular file; {skipped}",
         f"{state / 'board-13.json'}: is {10 * 1024 * 1024 + 1} bytes, more than a board record can be (64 KiB); {skipped}",
         f"{state / 'board-14.json'}: is a folder, not a regular file; {skipped}",
@@ -557,7 +557,7 @@ def test_info_files_that_are_fifos_devices_or_huge_are_reported_and_never_block(
     assert json.loads(done.stdout) == {
         "boards": 0, "survey": notes, "stopped": 0, "stop": notes,
         "tails": [
-            [f"(no log tail: {logs[0]} is a FIFO, not a regular file)"],
+            [f"(no log tail: {logs[0]} is a FIFO (named pipe), not a regular file)"],
             [f"(no log tail: {logs[1]} is a symbolic link, not a regular file)"],
             [f"line {i}" for i in range(999_990, 1_000_000)],
         ],

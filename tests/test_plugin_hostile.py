@@ -192,7 +192,7 @@ def test_a_fifo_or_device_named_like_an_event_file_is_never_opened(pair_logdir: 
     status, body = in_thread(lambda: get_json(client, "/runs"), timeout=10)
     assert status == 200
     assert [r["run"] for r in body["runs"]] == ["optimized", "retrained"]
-    assert sorted(p.split(": ")[1].split(",")[0] for p in body["problems"]) == ["is a FIFO", "is a FIFO", "is a character device"]
+    assert sorted(p.split(": ")[1].split(",")[0] for p in body["problems"]) == ["is a FIFO (named pipe)", "is a FIFO (named pipe)", "is a character device"]
     assert any(str(fifo) in p for p in body["problems"])
     status, body = in_thread(lambda: get_json(client, diff_url("fifo", "retrained")), timeout=10)
     assert status == 400 and "is a FIFO" in body["error"]

@@ -33,7 +33,7 @@ def test_a_fifo_is_refused_before_it_is_opened(tmp_path: Path):
     os.mkfifo(fifo)
     with pytest.raises(InspectorError) as caught:
         open_event_file(fifo)
-    assert caught.value.message == f"{fifo}: is a FIFO, not a regular file, so it is not read as an event file; remove it or rename it"
+    assert caught.value.message == f"{fifo}: is a FIFO (named pipe), not a regular file, so it is not read as an event file; remove it or rename it"
 
 
 def test_a_graph_record_whose_data_crc_is_wrong_is_named(tmp_path: Path):

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from inspector.atomic import write_bytes_atomic
+from inspector.atomic import file_kind, write_bytes_atomic
 from inspector.errors import InspectorError
 
 # Format 2 adds the process start time and boot id that prove a pid is still the board.
@@ -147,20 +147,6 @@ def write_info(folder: Path, info: BoardInfo) -> None:
     write_bytes_atomic(info_path(folder, info.pid), data)
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
-
-
 def read_regular(path: Path, *, limit: int, tail: bool = False) -> tuple[bytes | None, str]:
     """(data, "") for a regular file of at most ``limit`` bytes, else (None, why not).
 
@@ -173,7 +159,7 @@ def read_regular(path: Path, *, limit: int, tail: bool = False) -> tuple[bytes |
     except OSError as exc:
         return None, f"cannot be read ({exc.strerror})"
     if not stat.S_ISREG(before.st_mode):
-        return None, f"is {_kind(before.st_mode)}, not a regular file"
+        return None, f"is {file_kind(before.st_mode)}, not a regular file"
     if before.st_size > limit and not tail:
         return None, f"is {before.st_size} bytes, more than a board record can be ({limit // 1024} KiB)"
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)

@@ -11,6 +11,7 @@ from pathlib import Path
 from google.protobuf.message import DecodeError
 from tensorboard.compat.proto.event_pb2 import Event
 
+from inspector.atomic import file_kind
 from inspector.errors import InspectorError
 from inspector.tb.events import masked_crc32c
 
@@ -31,13 +32,6 @@ _FRAME = _HEADER.size + _FOOTER
 _U32 = struct.Struct("<I")
 # A field's tag and length are two varints of at most 10 bytes each.
 _HEAD_BYTES = 20
-_KINDS = (
-    (stat.S_ISFIFO, "a FIFO"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-    (stat.S_ISDIR, "a folder"),
-)
 
 
 @dataclass(frozen=True)
@@ -378,7 +372,7 @@ def _pread_all(fd: int, n: int, offset: int) -> bytes:
 def _require_regular(path: Path, info: os.stat_result) -> None:
     if stat.S_ISREG(info.st_mode):
         return
-    kind = next((name for test, name in _KINDS if test(info.st_mode)), "a special file")
+    kind = file_kind(info.st_mode) or "a special file"
     raise InspectorError(f"{path}: is {kind}, not a regular file, so it is not read as an event file; remove it or rename it")
 
 
