@@ -36,34 +36,64 @@ def open_regular(path: Path, *, itself: str) -> tuple[int, os.stat_result]:
     return fd, info
 
 
-def read_limited(path: Path, *, limit: int, itself: str, too_big: Callable[[int], str]) -> bytes:
+def read_limited(
+    path: Path,
+    *,
+    limit: int,
+    itself: str,
+    too_big: Callable[[int], str],
+    missing: str = "no such file; check the path",
+    folder: str | None = None,
+) -> bytes:
     """The bytes of the regular file ``path``, refused once it holds more than ``limit`` of them.
 
     The size is checked before reading, and the read stops one byte past
     ``limit`` whatever the file does meanwhile; ``too_big(size)`` is the rest of
     that error line after the path ("3.1 GiB is over protobuf's 2 GiB limit ...").
-    Errors otherwise as :func:`open_regular`.
+    Every failure is one InspectorError naming the path: ``missing`` and
+    ``folder`` say what the caller wanted when the path is absent or a folder
+    (``folder=None``: IsADirectoryError reaches the caller, which reads folders
+    itself); FIFOs and devices as :func:`open_regular` says.
     """
     path = Path(path)
-    fd, info = open_regular(path, itself=itself)
     try:
-        if info.st_size > limit:
-            raise InspectorError(f"{path}: {too_big(info.st_size)}")
-        want = info.st_size + 1  # one byte more than fstat said: EOF, or a file that grew
-        parts: list[bytes] = []
-        total = 0
-        while total <= limit:
-            # Linux returns at most ~2 GiB per read, so even the first part may come in pieces.
-            chunk = os.read(fd, want - total if total < want else min(_CHUNK, limit + 1 - total))
-            if not chunk:
-                break
-            parts.append(chunk)
-            total += len(chunk)
-    finally:
-        os.close(fd)
+        fd, info = open_regular(path, itself=itself)
+        try:
+            data, seen = _read_up_to(fd, size=info.st_size, limit=limit)
+        finally:
+            os.close(fd)
+    except FileNotFoundError:
+        raise InspectorError(f"{path}: {missing}") from None
+    except IsADirectoryError:
+        if folder is None:
+            raise
+        raise InspectorError(f"{path}: {folder}") from None
+    except PermissionError:
+        raise InspectorError(f"{path}: permission denied; make the file readable (chmod +r)") from None
+    except OSError as exc:
+        raise InspectorError(f"{path}: cannot read ({exc.strerror}); check the file and its permissions") from None
+    if data is None:
+        raise InspectorError(f"{path}: {too_big(seen)}")
+    return data
+
+
+def _read_up_to(fd: int, *, size: int, limit: int) -> tuple[bytes | None, int]:
+    """(the file's bytes, their count), or (None, bytes seen) once it holds more than ``limit``."""
+    if size > limit:
+        return None, size
+    want = size + 1  # one byte more than fstat said: EOF, or a file that grew
+    parts: list[bytes] = []
+    total = 0
+    while total <= limit:
+        # Linux returns at most ~2 GiB per read, so even the first part may come in pieces.
+        chunk = os.read(fd, want - total if total < want else min(_CHUNK, limit + 1 - total))
+        if not chunk:
+            break
+        parts.append(chunk)
+        total += len(chunk)
     if total > limit:
-        raise InspectorError(f"{path}: {too_big(total)}")
-    return parts[0] if len(parts) == 1 else b"".join(parts)
+        return None, total
+    return (parts[0] if len(parts) == 1 else b"".join(parts)), total
 
 
 def _require_regular(path: Path, info: os.stat_result, *, itself: str) -> None:

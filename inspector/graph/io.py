@@ -54,12 +54,8 @@ def load_graph(path: Path | str, *, signature: str = "serving_default") -> Loade
             too_big=lambda size: f"{size / 2**30:.1f} GiB is over protobuf's 2 GiB limit for one GraphDef; "
             "export it as a SavedModel folder instead",
         )
-    except PermissionError:
-        raise InspectorError(f"{path}: permission denied; make the file readable (chmod +r)") from None
     except IsADirectoryError:  # pragma: no cover - raced with is_dir above
         return _load_saved_model(path, signature=signature)
-    except OSError as exc:
-        raise InspectorError(f"{path}: cannot read ({exc.strerror}); check the file and its permissions") from None
     graph, fmt = parse_graph_bytes(data, path=path)
     check_graph(graph, path=path)
     return LoadedGraph(path=path, graph=graph, size_bytes=len(data), format=fmt)

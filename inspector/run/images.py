@@ -58,20 +58,12 @@ def read_image(path: Path, *, size: tuple[int, int], mean: float, std: float) ->
     path = Path(path)
     if std == 0:
         raise InspectorError("the input std is 0; pass a non-zero --input_std (127.5 for retrain.py's MobileNet)")
-    try:
-        data = read_limited(
-            path, limit=MAX_IMAGE_BYTES, itself="pass the image file itself",
-            too_big=lambda size: f"{size_text(size)} is over the {size_text(MAX_IMAGE_BYTES)} limit for an input image; "
-            "pass a photo (resize or re-encode it first)",
-        )
-    except FileNotFoundError:
-        raise InspectorError(f"{path}: no such image; check the path") from None
-    except IsADirectoryError:
-        raise InspectorError(f"{path}: is a folder, not an image; pass one image file") from None
-    except PermissionError:
-        raise InspectorError(f"{path}: permission denied; make the file readable (chmod +r)") from None
-    except OSError as exc:
-        raise InspectorError(f"{path}: cannot read ({exc.strerror}); check the file and its permissions") from None
+    data = read_limited(
+        path, limit=MAX_IMAGE_BYTES, itself="pass the image file itself",
+        too_big=lambda size: f"{size_text(size)} is over the {size_text(MAX_IMAGE_BYTES)} limit for an input image; "
+        "pass a photo (resize or re-encode it first)",
+        missing="no such image; check the path", folder="is a folder, not an image; pass one image file",
+    )
     return decode_image(data, size=size, mean=mean, std=std, what=str(path))
 
 

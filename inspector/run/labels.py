@@ -32,18 +32,13 @@ class Prediction:
 def load_labels(path: Path, *, classes: int | None = None, output: str = "the output") -> tuple[str, ...]:
     """One label per line, as retrain.py writes them; fewer labels than classes is an error."""
     path = Path(path)
-    try:
-        text = read_limited(
-            path, limit=MAX_LABELS_BYTES, itself="pass the labels file itself",
-            too_big=lambda size: f"{size_text(size)} is over the {size_text(MAX_LABELS_BYTES)} limit for a labels file; "
-            "pass the labels retrain.py wrote (one label per line)",
-        ).decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        raise InspectorError(f"{path}: no such labels file; pass the labels retrain.py wrote (tf_files/retrained_labels.txt)") from None
-    except IsADirectoryError:
-        raise InspectorError(f"{path}: is a folder, not a labels file; pass a text file with one label per line") from None
-    except OSError as exc:
-        raise InspectorError(f"{path}: cannot read ({exc.strerror}); check the file and its permissions") from None
+    text = read_limited(
+        path, limit=MAX_LABELS_BYTES, itself="pass the labels file itself",
+        too_big=lambda size: f"{size_text(size)} is over the {size_text(MAX_LABELS_BYTES)} limit for a labels file; "
+        "pass the labels retrain.py wrote (one label per line)",
+        missing="no such labels file; pass the labels retrain.py wrote (tf_files/retrained_labels.txt)",
+        folder="is a folder, not a labels file; pass a text file with one label per line",
+    ).decode("utf-8", errors="replace")
     # Lines end at \n (and \r\n) only, as retrain.py writes them: str.splitlines would also split at
     # \x0b, \x1c, \x85, U+2028 ... inside a label, shifting every later class onto the wrong name.
     labels = [line.rstrip("\r").rstrip() for line in text.split("\n")]

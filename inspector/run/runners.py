@@ -260,20 +260,12 @@ _FLATBUFFER_LIMIT = 2**31 - 1
 
 
 def _read_model(path: Path) -> bytes:
-    try:
-        return read_limited(
-            path, limit=_FLATBUFFER_LIMIT, itself="pass the .tflite file itself",
-            too_big=lambda size: f"{size_text(size)} is over the 2 GiB limit of a TensorFlow Lite model (a FlatBuffer); "
-            "pass a .tflite file",
-        )
-    except FileNotFoundError:
-        raise InspectorError(f"{path}: no such file; check the path") from None
-    except IsADirectoryError:
-        raise InspectorError(f"{path}: is a folder; pass a .tflite file") from None
-    except PermissionError:
-        raise InspectorError(f"{path}: permission denied; make the file readable (chmod +r)") from None
-    except OSError as exc:
-        raise InspectorError(f"{path}: cannot read ({exc.strerror}); check the file and its permissions") from None
+    return read_limited(
+        path, limit=_FLATBUFFER_LIMIT, itself="pass the .tflite file itself",
+        too_big=lambda size: f"{size_text(size)} is over the 2 GiB limit of a TensorFlow Lite model (a FlatBuffer); "
+        "pass a .tflite file",
+        folder="is a folder; pass a .tflite file",
+    )
 
 
 def _load_error(what: str, exc: BaseException) -> InspectorError:
