@@ -14,7 +14,7 @@ from inspector.errors import InspectorError
 from inspector.graph.io import LoadedGraph
 from inspector.run.images import random_batch, read_image
 from inspector.run.inputs import resolve_size
-from inspector.run.runners import GraphRunner, Runner, one_name
+from inspector.run.runners import Runner, graph_pair
 
 # One intra-op and one inter-op thread by default: slower than TensorFlow's
 # one-thread-per-core default, but run-to-run spread drops several-fold (no
@@ -165,21 +165,9 @@ def bench(
         raise InspectorError(f"warmup must be 0 or more, not {warmup}")
     if threads is not None and threads < 1:
         raise InspectorError(f"threads must be at least 1, not {threads}")
-    input_name = one_name(input_names, "--input_names")
-    output_name = one_name(output_names, "--output_names")
-    runner_a = GraphRunner(
-        a, input_name=input_name, output_name=output_name, threads=threads, what=f"a ({a.path})",
-        allow_unsafe_ops=allow_unsafe_ops,
-    )
-    try:
-        runner_b = GraphRunner(
-            b, input_name=input_name, output_name=output_name, threads=threads, what=f"b ({b.path})",
-            allow_unsafe_ops=allow_unsafe_ops,
-        )
-    except BaseException:
-        runner_a.close()
-        raise
-    with runner_a, runner_b:
+    with graph_pair(
+        a, b, input_names=input_names, output_names=output_names, threads=threads, allow_unsafe_ops=allow_unsafe_ops,
+    ) as (runner_a, runner_b):
         size, notes = resolve_size([runner_a, runner_b], input_height=input_height, input_width=input_width)
         return bench_runners(
             runner_a, runner_b, size=size, image=image, seed=seed, mean=input_mean, std=input_std, runs=runs,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import time
 import warnings
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -276,6 +278,24 @@ def _load_error(what: str, exc: BaseException) -> InspectorError:
             "test it in an app that links tensorflow-lite-select-tf-ops, or export without Select ops"
         )
     return InspectorError(f"{what}: TensorFlow Lite cannot load this model ({tfcompat.error_line(exc)}); convert it again")
+
+
+@contextlib.contextmanager
+def graph_pair(
+    a: LoadedGraph,
+    b: LoadedGraph,
+    *,
+    input_names: Sequence[str] | str | None,
+    output_names: Sequence[str] | str | None,
+    threads: int | None = None,
+    allow_unsafe_ops: bool = False,
+) -> Iterator[tuple[GraphRunner, GraphRunner]]:
+    """Runners for ``a`` and ``b`` (named "a (path)" and "b (path)" in errors) with one input and one output name; both closed after."""
+    input_name = one_name(input_names, "--input_names")
+    output_name = one_name(output_names, "--output_names")
+    options = dict(input_name=input_name, output_name=output_name, threads=threads, allow_unsafe_ops=allow_unsafe_ops)
+    with GraphRunner(a, what=f"a ({a.path})", **options) as runner_a, GraphRunner(b, what=f"b ({b.path})", **options) as runner_b:
+        yield runner_a, runner_b
 
 
 def one_name(names: Sequence[str] | str | None, flag: str) -> str | None:

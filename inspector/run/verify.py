@@ -13,7 +13,7 @@ from inspector.graph.io import LoadedGraph
 from inspector.run.images import collect_images, random_batch, read_image
 from inspector.run.inputs import resolve_size
 from inspector.run.labels import Prediction, load_labels, top_predictions
-from inspector.run.runners import GraphRunner, Runner, one_name
+from inspector.run.runners import Runner, graph_pair
 
 
 @dataclass(frozen=True)
@@ -206,20 +206,9 @@ def verify(
     files = _check_options(
         images=images, image_dirs=image_dirs, decimals=decimals, top_k=top_k, random_inputs=random_inputs, input_std=input_std
     )
-    input_name = one_name(input_names, "--input_names")
-    output_name = one_name(output_names, "--output_names")
-
-    runner_a = GraphRunner(
-        a, input_name=input_name, output_name=output_name, what=f"a ({a.path})", allow_unsafe_ops=allow_unsafe_ops
-    )
-    try:
-        runner_b = GraphRunner(
-            b, input_name=input_name, output_name=output_name, what=f"b ({b.path})", allow_unsafe_ops=allow_unsafe_ops
-        )
-    except BaseException:
-        runner_a.close()
-        raise
-    with runner_a, runner_b:
+    with graph_pair(a, b, input_names=input_names, output_names=output_names, allow_unsafe_ops=allow_unsafe_ops) as (
+        runner_a, runner_b,
+    ):
         return _compare(
             runner_a, runner_b, files, decimals=decimals, labels=labels, top_k=top_k, random_inputs=random_inputs,
             seed=seed, input_height=input_height, input_width=input_width, input_mean=input_mean,
