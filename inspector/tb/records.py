@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import os
 import stat
 import struct
@@ -285,30 +287,29 @@ class _Walker:
     def _last_what_large(self, start: int, length: int, complete: bool) -> tuple[int, int]:
         # Field by field through a payload bigger than a chunk: each field's
         # tag and length are read, its body skipped (a big field is one jump).
-        pos, end = start, start + length
-        what = what_length = 0
-        while pos < end:
+        end = start + length
+
+        def head_at(pos: int) -> tuple[bytes, int, int]:
             head = self.get(pos, min(_HEAD_BYTES, end - pos))
-            try:
-                field, wire, used, body = _field_head(head, 0, len(head))
-            except _Malformed:
-                if complete:
-                    raise
-                break
-            if wire == 2 and _WHAT_FIRST <= field <= _WHAT_LAST:
-                what, what_length = field, body
-            pos += used + body
-            if pos > end and complete:
-                raise _Malformed
-        return what, what_length
+            return head, 0, len(head)
+
+        return _last_of_what(head_at, start, end, complete)
 
 
 def _last_what(buf: bytes, pos: int, end: int, complete: bool) -> tuple[int, int]:
     # The common case, a small record in memory.
+    return _last_of_what(lambda at: (buf, at, end), pos, end, complete)
+
+
+def _last_of_what(
+    head_at: Callable[[int], tuple[bytes, int, int]], pos: int, end: int, complete: bool
+) -> tuple[int, int]:
+    """The last ``what`` field among the payload's fields from ``pos`` to ``end``; ``head_at(pos)`` gives (bytes, offset, limit) holding the field's head."""
     what = what_length = 0
     while pos < end:
+        buf, at, limit = head_at(pos)
         try:
-            field, wire, used, body = _field_head(buf, pos, end)
+            field, wire, used, body = _field_head(buf, at, limit)
         except _Malformed:
             if complete:
                 raise
