@@ -555,3 +555,18 @@ def test_a_bug_reading_one_run_costs_only_that_run(pair_logdir: Path, monkeypatc
             (problem,) = body["problems"]
             assert problem.startswith("run 'optimized': reading it failed (TypeError: unexpected)")
     assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 1
+
+
+def test_a_pair_marker_that_is_a_fifo_or_huge_is_no_pair(tmp_path: Path):
+    """The marker lives in the logdir too: a FIFO there must not hang the tab, nor a huge file fill memory."""
+    from inspector.tb.plugin import MARKER, read_pair, record_pair
+
+    record_pair(tmp_path, "retrained", "optimized")
+    assert read_pair(tmp_path) == ("retrained", "optimized")
+    marker = tmp_path / MARKER
+    marker.unlink()
+    os.mkfifo(marker)
+    assert in_thread(lambda: read_pair(tmp_path), timeout=5) is None
+    marker.unlink()
+    marker.write_bytes(b'{"a": "x", "b": "y"' + b" " * (1 << 20) + b"}")
+    assert read_pair(tmp_path) is None

@@ -9,8 +9,13 @@ from pathlib import Path
 
 from inspector.atomic import write_bytes_atomic
 from inspector.errors import InspectorError
+from inspector.files import read_limited
 from inspector.tb.plugin.metadata import MARKER, PLUGIN_NAME
 from inspector.tb.events import normalize_run_name
+
+
+# What record_pair writes is under 200 bytes; anything much bigger is not its marker.
+_MARKER_MAX = 64 * 1024
 
 
 def record_pair(logdir: Path, a: str, b: str) -> Path:
@@ -25,7 +30,10 @@ def record_pair(logdir: Path, a: str, b: str) -> Path:
 def read_pair(logdir: Path) -> tuple[str, str] | None:
     """The pair :func:`record_pair` wrote, or None when there is none or it is unreadable."""
     try:
-        body = json.loads((Path(logdir) / MARKER).read_text(encoding="utf-8"))
+        # Bounded, regular files only: the marker sits in a logdir anyone may have filled (a FIFO would hang the tab).
+        data = read_limited(Path(logdir) / MARKER, limit=_MARKER_MAX, itself="remove it",
+                            too_big=lambda size: f"{size:,} bytes is no pair marker")
+        body = json.loads(data.decode("utf-8"))
         return normalize_run_name(body["a"]), normalize_run_name(body["b"])
     except (OSError, ValueError, KeyError, TypeError, InspectorError):
         # A missing or hand-mangled marker only loses the default pair.
