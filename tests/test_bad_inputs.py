@@ -674,6 +674,8 @@ class Ctx:
         self.adir.mkdir()
         self.image = root / "photo.jpg"
         self.image.write_bytes(jpeg_bytes())
+        self.npy = root / "input.npy"
+        np.save(self.npy, np.zeros((1, 16, 16, 3), np.float32))
         self.unreadable = Path("/proc/self/mem")  # exists, reads fail with EIO even for root
         # A folder "nobody" may enter and write, for faults only another user than root meets.
         self.world = world
@@ -952,14 +954,10 @@ def _runner(c: Ctx, graph: GraphDef | None = None, **kw):
     return runner.GraphRunner(c.loaded(graph), **kw)
 
 
-case("runner: one_name", msg(lambda c: runner.one_name("a, b", "--input_names")),
-     lambda c: "--input_names: one image input and one output are compared, not 2 (a, b); pass one name")
+case("runner: one_name", msg(lambda c: runner.one_name("a, b", "--output_names")),
+     lambda c: "--output_names: one output is compared, not 2 (a, b); pass one name")
 case("runner: no input placeholder", msg(lambda c: _runner(c, graph_of(const("k", np.float32(1)), op("out", "Relu", "k")))),
      lambda c: f"{c.root / 'g.pb'}: found no input placeholder; pass the input with --input_names")
-case("runner: several placeholders", msg(lambda c: _runner(c, graph_of(ph("x"), ph("y"), op("out", "Add", "x", "y")))),
-     lambda c: f"{c.root / 'g.pb'}: several model inputs (x, y); pick the image input with --input_names")
-case("runner: no float placeholder", msg(lambda c: _runner(c, graph_of(ph("ids", dtype=3), op("out", "Relu", "ids", T=AttrValue(type=3))))),
-     lambda c: f"{c.root / 'g.pb'}: input 'ids' takes int32, not a float image; pass the float image tensor with --input_names")
 case("runner: no output", msg(lambda c: _runner(c, pure_cycle())),
      lambda c: f"{c.root / 'g.pb'}: found no output (every node is read by another); pass it with --output_names")
 case("runner: several outputs", msg(lambda c: _runner(c, two_sinks())),
@@ -972,12 +970,12 @@ case("runner: no node named, no hint", msg(lambda c: _runner(c, two_sinks(), out
 case("runner: cannot import", msg(lambda c: _runner(c, pure_cycle(), output_name="b")),
      lambda c: re.compile(re.escape(f"{c.root / 'g.pb'}: TensorFlow ") + TF_VERSION_RE
                           + re.escape(" cannot import this graph (2 nodes in a cycle); export it again with the TensorFlow that runs it")))
-case("runner: int input", msg(lambda c: _runner(c, graph_of(ph("ids", dtype=3), op("out", "Relu", "ids", T=AttrValue(type=3))), input_name="ids")),
-     lambda c: f"{c.root / 'g.pb'}: input 'ids' takes int32, not a float image; pass the float image tensor with --input_names")
-case("runner: not an image batch", msg(lambda c: _runner(c, graph_of(ph(shape=(1, 10)), op("out", "Softmax", "input")))),
-     lambda c: f"{c.root / 'g.pb'}: input 'input' has shape [1, 10], not an image batch [1, height, width, 3]; pass the image input's name")
-case("runner: channels", msg(lambda c: _runner(c, graph_of(ph(shape=(1, 8, 8, 4)), op("out", "Relu", "input")))),
-     lambda c: f"{c.root / 'g.pb'}: input 'input' takes 4 channels; these tools feed RGB images (3)")
+case("runner: string input", msg(lambda c: _runner(c, graph_of(ph("jpeg", dtype=7, shape=()), NodeDef(
+         name="out", op="DecodeJpeg", input=["jpeg"], attr={"channels": AttrValue(i=3)})), input_name="jpeg")),
+     lambda c: f"{c.root / 'g.pb'}: input 'jpeg' takes string, not a float image; pass the float image tensor with --input_names")
+case("runner: every input fed", msg(lambda c: _runner(c, feeds=["input=" + str(c.npy)])),
+     lambda c: f"{c.good}: every input is given with --feed, so there is nothing to vary; "
+               "feed the model input from images or random data (drop its --feed)")
 
 
 def _run_bad_batch(c: Ctx) -> str:
@@ -986,8 +984,9 @@ def _run_bad_batch(c: Ctx) -> str:
 
 
 case("runner: cannot run", _run_bad_batch,
-     lambda c: f"{c.good}: TensorFlow cannot run the graph on a 16x16 image (Cannot feed value of shape (1, 16, 16, 2) for Tensor "
-               "input:0, which has shape (1, 16, 16, 3)); check --input_height/--input_width and the input and output names")
+     lambda c: f"{c.good}: TensorFlow cannot run the graph on input [1,16,16,2] (Cannot feed value of shape (1, 16, 16, 2) for Tensor "
+               "input:0, which has shape (1, 16, 16, 3)); check the input shapes (--input NAME:SHAPE, --input_height/--input_width) "
+               "and the input and output names")
 
 
 def _sizes(c: Ctx, **kw) -> str:

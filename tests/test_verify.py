@@ -178,7 +178,7 @@ def test_bad_inputs(tmp_path: Path) -> None:
         verify(a, a, images=[tmp_path / "nope.jpg"])
     with pytest.raises(InspectorError, match="no such folder"):
         verify(a, a, image_dirs=[tmp_path / "missing"])
-    with pytest.raises(InspectorError, match="one name"):
+    with pytest.raises(InspectorError, match="no node named 'other'"):
         verify(a, a, input_names=["input", "other"])
     with pytest.raises(InspectorError, match="no node named 'Mul'"):
         verify(a, a, input_names="Mul")

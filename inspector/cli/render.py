@@ -155,7 +155,7 @@ def verify_report(report) -> RenderableType:
     table.add_column("Max |a-b|", justify="right")
     table.add_column("", justify="center")
     for row in report.inputs:
-        source = row.source if row.source.startswith("random") else Path(row.source).name
+        source = row.source
         mark = plain("ok", REMOVED_STYLE) if row.agree else plain("DIFF", "bold red")
         table.add_row(plain(source), plain(_top(row.top_a)), plain(_top(row.top_b)), f"{row.max_abs_diff:.2g}", mark)
     parts: list[RenderableType] = [table]
@@ -248,17 +248,22 @@ def _flag_text(flag) -> str:
 def mobile_verdict(verdict) -> RenderableType:
     """The converter's answer: each op that stops a builtin-only model, its status and nodes; then what is not needed."""
     shapes = ", ".join(f"{n} [{','.join(map(str, s))}]" for n, s in zip(verdict.input_names, verdict.input_shapes))
-    parts: list[RenderableType] = [plain(f"{verdict.path}: {shapes} -> {', '.join(verdict.output_names)}", "dim")]
+    weights = f" (quantize: {verdict.quantize})" if verdict.quantize != "none" else ""
+    parts: list[RenderableType] = [plain(f"{verdict.path}: {shapes} -> {', '.join(verdict.output_names)}{weights}", "dim")]
     if verdict.issues:
         table = Table(title="Ops without a TensorFlow Lite builtin", title_style="")
         for name, justify in (("Op", "left"), ("Needs", "left"), ("Nodes", "right"), ("e.g.", "left")):
             table.add_column(name, justify=justify)
         for issue in verdict.issues:
-            needs = ("Select ops (Flex)", ADDED_STYLE) if issue.status == "flex" else ("a custom op", "bold red")
-            folds = ("; constant: export folds it", REMOVED_STYLE) if issue.constant else ""
-            table.add_row(plain(issue.op), styled(needs, folds), str(issue.count), plain(", ".join(issue.nodes[:2])))
+            if issue.constant and verdict.ok:
+                needs = styled(("nothing: export stores its value", REMOVED_STYLE))
+            else:
+                needs = styled(("Select ops (Flex)", ADDED_STYLE) if issue.status == "flex" else ("a custom op", "bold red"),
+                               ("; constant" if issue.constant else ""))
+            table.add_row(plain(issue.op), needs, str(issue.count), plain(", ".join(issue.nodes[:2])))
         parts.append(table)
         parts.extend(message("note", issue.why) for issue in verdict.issues)
+    parts.extend(message("note", note) for note in verdict.notes)
     for flag in verdict.not_needed:
         parts.append(message("warning", f"not needed at inference: {_flag_text(flag)}"))
     if verdict.tflite_ops:
@@ -306,7 +311,7 @@ def export_report(report) -> RenderableType:
         for name, justify in (("Input", "left"), ("Top (graph)", "left"), ("Top (.tflite)", "left"), ("Max |diff|", "right"), ("Top-1", "center")):
             table.add_column(name, justify=justify)
         for row in report.verify.inputs:
-            source = row.source if row.source.startswith("random") else Path(row.source).name
+            source = row.source
             mark = plain("same", REMOVED_STYLE) if row.same_top1 else plain("CHANGED", "bold red")
             table.add_row(plain(source), plain(_top(row.top_a)), plain(_top(row.top_b)), f"{row.max_abs_diff:.2g}", mark)
         parts.append(table)

@@ -15,8 +15,19 @@ def run_options(p: argparse.ArgumentParser, *, plural: bool) -> None:
                    help=f"input placeholder {names} (default: read from the graph)")
     p.add_argument("--output_names" if plural else "--output_layer", dest="output_names" if plural else "output_layer",
                    help=f"output node {names} (default: read from the graph)")
-    p.add_argument("--input_height", type=int, help="input height (default: from the graph's input shape)")
-    p.add_argument("--input_width", type=int, help="input width (default: from the graph's input shape)")
+    p.add_argument("--input_height", type=int, help="image input height (default: from the graph's input shape)")
+    p.add_argument("--input_width", type=int, help="image input width (default: from the graph's input shape)")
+    feed_options(p)
+
+
+def feed_options(p: argparse.ArgumentParser) -> None:
+    """--input and --feed: what each input of the graph is fed, for graphs retrain.py did not make."""
+    p.add_argument("--input", dest="inputs", action="append", default=[], metavar="NAME[:SHAPE[:DTYPE]]",
+                   help="a model input, with its shape and dtype where the graph leaves them open, e.g. "
+                        "images:1,64,64,1:float32 (repeatable; default: the graph's model inputs)")
+    p.add_argument("--feed", dest="feeds", action="append", default=[], metavar="NAME=VALUE|FILE.npy",
+                   help="feed this value to a placeholder on every run, e.g. keep_prob=1.0 or features=x.npy "
+                        "(repeatable; dropout keep probabilities and training flags get their inference value by default)")
 
 
 def labels_beside(given: Path | None, *graphs: Path) -> Path | None:
@@ -56,7 +67,7 @@ def cmd_label(args: argparse.Namespace, out: Output) -> int:
 
     result = inspector.label(
         args.graph, args.image, labels=args.labels, top_k=args.top_k,
-        input_name=args.input_layer, output_name=args.output_layer,
+        input_name=args.input_layer, output_name=args.output_layer, inputs=args.inputs, feeds=args.feeds,
         input_height=args.input_height, input_width=args.input_width,
         input_mean=args.input_mean, input_std=args.input_std, allow_unsafe_ops=args.allow_unsafe_ops,
     )
@@ -98,7 +109,7 @@ def cmd_verify(args: argparse.Namespace, out: Output) -> int:
         report = inspector.verify(
             args.a, args.b, images=args.image, image_dirs=args.images, decimals=args.decimals, labels=labels,
             top_k=args.top_k, random_inputs=args.random, seed=args.seed,
-            input_names=args.input_names, output_names=args.output_names,
+            input_names=args.input_names, output_names=args.output_names, inputs=args.inputs, feeds=args.feeds,
             input_height=args.input_height, input_width=args.input_width,
             input_mean=args.input_mean, input_std=args.input_std, progress=progress,
             allow_unsafe_ops=args.allow_unsafe_ops,
@@ -135,7 +146,7 @@ def cmd_bench(args: argparse.Namespace, out: Output) -> int:
     with out.progress("Timing both graphs") as progress:
         report = inspector.bench(
             args.a, args.b, runs=args.runs, warmup=args.warmup, seed=args.seed, image=args.image, threads=args.threads,
-            input_names=args.input_names, output_names=args.output_names,
+            input_names=args.input_names, output_names=args.output_names, inputs=args.inputs, feeds=args.feeds,
             input_height=args.input_height, input_width=args.input_width,
             progress=progress, allow_unsafe_ops=args.allow_unsafe_ops,
         )

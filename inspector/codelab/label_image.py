@@ -97,6 +97,7 @@ def detected_notes(result: LabelResult) -> list[str]:
         notes.append(f"note: using {_flags(found, defaults)} (retrain.py's values for {kind})")
     if "labels" in found:
         notes.append(f"note: using {_flags(found, ['labels'])} (found beside the graph)")
+    notes += [f"note: {note}" for note in result.notes]
     return notes
 
 

@@ -82,7 +82,7 @@ class Resolver:
         if names is not None:
             return self._resolve_all(names, role="input")
         if not self.signature.inputs:
-            raise self._no_input()
+            raise self.no_input()
         return self.signature.input_names
 
     def outputs(self, given: str | Sequence[str] | None = None) -> tuple[str, ...]:
@@ -103,7 +103,7 @@ class Resolver:
             return self.resolve(given, role="input")
         inputs = self.signature.inputs
         if not inputs:
-            raise self._no_input()
+            raise self.no_input()
         picked = _pick_image([(s.name, s.is_float) for s in inputs])
         if picked is None:
             raise _several_inputs(self.what, [s.name for s in inputs], self.flags[0])
@@ -165,7 +165,8 @@ class Resolver:
             raise InspectorError(f"{self.what}: {flag} is empty; pass at least one node name")
         return names
 
-    def _no_input(self) -> InspectorError:
+    def no_input(self) -> InspectorError:
+        """The error for a graph with no model input: what its placeholders are instead."""
         flag = self.flags[0]
         sig = self.signature
         others = [f"{s.name} ({s.role})" for s in sig.auxiliary + sig.optional]

@@ -1,10 +1,11 @@
-"""The image size fed to a model: read from its input's shape, or given, and the same for every model compared."""
+"""The image size fed to a model's image input: read from its shape, or given, and the same for every model compared."""
 
 from __future__ import annotations
 
 from typing import Protocol, Sequence
 
 from inspector.errors import InspectorError
+from inspector.run.feeds import FeedPlan
 
 
 class _Sized(Protocol):
@@ -13,20 +14,15 @@ class _Sized(Protocol):
     input_size: tuple[int, int] | None
 
 
-def image_size(shape: tuple[int, ...] | None, *, what: str, name: str) -> tuple[int, int] | None:
-    """(H, W) of an NHWC image input, or None when the graph leaves it open."""
-    if shape is None:
+class _Planned(_Sized, Protocol):
+    plan: FeedPlan
+
+
+def image_size(shape: tuple[int, ...] | None) -> tuple[int, int] | None:
+    """(H, W) of an NHWC image input whose shape gives them, else None (the graph leaves them open, or it is no image)."""
+    if shape is None or len(shape) != 4 or shape[1] <= 0 or shape[2] <= 0:
         return None
-    if len(shape) != 4:
-        raise InspectorError(
-            f"{what}: input {name!r} has shape {list(shape)}, not an image batch [1, height, width, 3]; "
-            "pass the image input's name"
-        )
-    if shape[3] not in (-1, 3):
-        raise InspectorError(f"{what}: input {name!r} takes {shape[3]} channels; these tools feed RGB images (3)")
-    if shape[1] > 0 and shape[2] > 0:
-        return shape[1], shape[2]
-    return None
+    return shape[1], shape[2]
 
 
 def resolve_size(
@@ -83,4 +79,17 @@ def resolve_size(
     return size, tuple(notes)
 
 
-__all__ = ["image_size", "resolve_size"]
+def image_size_for(
+    runners: Sequence[_Planned], *, input_height: int | None, input_width: int | None
+) -> tuple[tuple[int, int] | None, tuple[str, ...]]:
+    """The image size to feed the runners' image inputs (see run/inputs.py), or None when they take no image."""
+    with_image = [r for r in runners if r.plan.image is not None]
+    if not with_image:
+        if input_height is not None or input_width is not None:
+            raise InspectorError(f"{runners[0].what}: --input_height/--input_width size an image input, and this graph has none "
+                                 "(its inputs: " + ", ".join(i.name for i in runners[0].plan.inputs) + "); give shapes with --input NAME:SHAPE")
+        return None, ()
+    return resolve_size(with_image, input_height=input_height, input_width=input_width)
+
+
+__all__ = ["image_size", "resolve_size", "image_size_for"]

@@ -12,9 +12,10 @@ import numpy as np
 
 from inspector.errors import InspectorError
 from inspector.graph.io import LoadedGraph
-from inspector.run.images import random_batch, read_image
-from inspector.run.inputs import resolve_size
-from inspector.run.runners import Runner, graph_pair
+from inspector.run.feeds import Feed, InputOption
+from inspector.run.inputs import image_size_for
+from inspector.run.runners import Inputs, Runner, graph_pair
+from inspector.run.samples import samples
 
 # One intra-op and one inter-op thread by default: slower than TensorFlow's
 # one-thread-per-core default, but run-to-run spread drops several-fold (no
@@ -79,7 +80,7 @@ class BenchReport:
     warmup: int
     threads: int | None
     input: str  # the image's path, or "random (seed N)"
-    input_size: tuple[int, int]
+    input_size: tuple[int, int] | None  # None: no image input
     ratio_ci: tuple[float, float]
     notes: tuple[str, ...] = ()
 
@@ -127,7 +128,7 @@ class BenchReport:
             "warmup": self.warmup,
             "threads": self.threads,
             "input": self.input,
-            "input_size": list(self.input_size),
+            "input_size": list(self.input_size) if self.input_size is not None else None,
             "notes": list(self.notes),
         }
 
@@ -143,6 +144,8 @@ def bench(
     threads: int | None = DEFAULT_THREADS,
     input_names: Sequence[str] | str | None = None,
     output_names: Sequence[str] | str | None = None,
+    inputs: Sequence[InputOption | str] = (),
+    feeds: Sequence[Feed | str] = (),
     input_height: int | None = None,
     input_width: int | None = None,
     input_mean: float = 127.5,
@@ -166,9 +169,11 @@ def bench(
     if threads is not None and threads < 1:
         raise InspectorError(f"threads must be at least 1, not {threads}")
     with graph_pair(
-        a, b, input_names=input_names, output_names=output_names, threads=threads, allow_unsafe_ops=allow_unsafe_ops,
+        a, b, input_names=input_names, output_names=output_names, inputs=inputs, feeds=feeds, threads=threads,
+        allow_unsafe_ops=allow_unsafe_ops,
     ) as (runner_a, runner_b):
-        size, notes = resolve_size([runner_a, runner_b], input_height=input_height, input_width=input_width)
+        size, notes = image_size_for([runner_a, runner_b], input_height=input_height, input_width=input_width)
+        notes = tuple(dict.fromkeys((*runner_a.plan.notes, *runner_b.plan.notes, *notes)))
         return bench_runners(
             runner_a, runner_b, size=size, image=image, seed=seed, mean=input_mean, std=input_std, runs=runs,
             warmup=warmup, threads=threads, progress=progress, notes=notes,
@@ -179,7 +184,7 @@ def bench_runners(
     runner_a: Runner,
     runner_b: Runner,
     *,
-    size: tuple[int, int],
+    size: tuple[int, int] | None,
     image: Path | None = None,
     seed: int = 0,
     mean: float,
@@ -192,13 +197,12 @@ def bench_runners(
 ) -> BenchReport:
     """:func:`bench`'s measurement for two models already open (graphs, or a graph and a .tflite).
 
-    The input is ``image`` read at ``size``, else a random "photo" from ``seed``;
-    ``warmup`` untimed pairs, then ``runs`` timed pairs a, b, a, b...
+    The input is ``image`` read at ``size`` (to a's image input), else random data from
+    ``seed``; ``warmup`` untimed pairs, then ``runs`` timed pairs a, b, a, b...
     """
-    if image is not None:
-        batch, source = read_image(Path(image), size=size, mean=mean, std=std), str(image)
-    else:
-        batch, source = random_batch(size, rng=np.random.default_rng(seed), mean=mean, std=std), f"random (seed {seed})"
+    (sample,) = samples(runner_a.plan, files=[Path(image)] if image is not None else (), random_inputs=1, seed=seed,
+                        size=size, mean=mean, std=std, what=runner_a.what)
+    batch, source = sample.feeds, str(image) if image is not None else f"random (seed {seed})"
     for _ in range(warmup):
         runner_a.run(batch)
         runner_b.run(batch)
@@ -239,7 +243,7 @@ def bootstrap_ratio_ci(
     return float(np.quantile(ratios, tail)), float(np.quantile(ratios, 1.0 - tail))
 
 
-def _time_ms(runner: Runner, batch: np.ndarray) -> float:
+def _time_ms(runner: Runner, batch: Inputs) -> float:
     start = time.perf_counter_ns()
     runner.run(batch)
     return (time.perf_counter_ns() - start) / 1e6

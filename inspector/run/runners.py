@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-
 import time
 import warnings
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, Union
 
 import numpy as np
 from tensorboard.compat.proto.graph_pb2 import GraphDef
@@ -22,9 +21,13 @@ from inspector.graph.refs import upstream
 from inspector.graph.names import INSPECTOR_FLAGS, Resolver, parse_names, tflite_input, tflite_output
 from inspector.graph.signature import InputSpec, Signature
 from inspector.graph.trust import refuse_to_run
+from inspector.run.feeds import Feed, FedInput, FeedPlan, InputOption, mark_image, plan_feeds, shape_text
 from inspector.run.inputs import image_size
 
 _FLOAT_DTYPES = ("float32", "float")
+
+# What run() takes: one value per model input by name, or (a graph with one input) the bare array.
+Inputs = Union[Mapping[str, np.ndarray], np.ndarray]
 
 
 class Runner:
@@ -38,26 +41,48 @@ class Runner:
     input_size: tuple[int, int] | None
     classes: int | None
     random_ops: tuple[str, ...]
+    plan: FeedPlan  # what each run feeds: the model inputs, and values fed every time (inference values, --feed)
     engine = "TensorFlow"  # the runtime and what it runs, for errors
     noun = "graph"
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
+    def run(self, inputs: Inputs) -> np.ndarray:
         raise NotImplementedError
 
     def close(self) -> None:
         raise NotImplementedError
 
-    def timed_run(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
+    def timed_run(self, inputs: Inputs) -> tuple[np.ndarray, float]:
         """``run`` and the seconds it took, as the codelab measures it."""
         start = time.perf_counter()
-        out = self.run(batch)
+        out = self.run(inputs)
         return out, time.perf_counter() - start
 
-    def _cannot_run(self, batch: np.ndarray, exc: BaseException) -> InspectorError:
-        shape = "x".join(str(d) for d in batch.shape[1:3])
+    def _values(self, inputs: Inputs) -> dict[str, np.ndarray]:
+        """Every value one run feeds, by name: the fixed ones, then this run's model inputs.
+
+        Another model's run (a graph's, for this .tflite) may name its one input
+        differently; with one input on each side, it is the same input.
+        """
+        given = {self.input_name: inputs} if isinstance(inputs, np.ndarray) else dict(inputs)
+        wanted = {item.name for item in self.plan.inputs}
+        values = dict(self.plan.fixed)
+        missing = wanted - given.keys() - values.keys()
+        if len(missing) == 1 and len(given) == 1 and not given.keys() & wanted:
+            given = {missing.pop(): next(iter(given.values()))}
+            missing = set()
+        if missing:
+            raise InspectorError(
+                f"{self.what}: no value for input {sorted(missing)[0]!r} (the other model has no such input); "
+                "compare two versions of the same model, or feed it with --feed NAME=VALUE"
+            )
+        values.update((name, value) for name, value in given.items() if name in wanted)
+        return values
+
+    def _cannot_run(self, values: Mapping[str, np.ndarray], exc: BaseException) -> InspectorError:
+        fed = ", ".join(f"{name} {shape_text(np.shape(v))}" for name, v in values.items())
         return InspectorError(
-            f"{self.what}: {self.engine} cannot run the {self.noun} on a {shape} image ({tfcompat.error_line(exc)}); "
-            "check --input_height/--input_width and the input and output names"
+            f"{self.what}: {self.engine} cannot run the {self.noun} on {fed} ({tfcompat.error_line(exc)}); "
+            "check the input shapes (--input NAME:SHAPE, --input_height/--input_width) and the input and output names"
         )
 
     def __enter__(self):
@@ -70,13 +95,17 @@ class Runner:
 class GraphRunner(Runner):
     """One frozen graph imported once into its own tf.Graph and CPU Session, run many times.
 
-    ``input_name``/``output_name`` left out are the graph's signature's image input
-    and output; given ones may be ``name``, ``name:0`` or the codelab's ``import/name``.
-    ``threads`` fixes TensorFlow's intra- and inter-op thread pools (None: TensorFlow's
-    default, one per core). ``what`` names the graph in error messages; ``flags`` are
-    the name options as the caller spells them. A graph holding an op the op policy
-    refuses (graph/trust.py: it reads or writes files, runs Python, ...) is an
-    InspectorError before TensorFlow sees it, unless ``allow_unsafe_ops``.
+    Its inputs are the graph's signature's model inputs, or the ones given
+    (``input_names``, each ``inputs`` option: ``name``, ``name:0`` or the codelab's
+    ``import/name``); the first float input of rank 4 is the image input, which
+    photos are fed to. A needed auxiliary input (a dropout keep probability, a
+    training flag) is fed its inference value on every run, and each ``feeds`` value
+    replaces what would be fed (see run/feeds.py). ``threads`` fixes TensorFlow's
+    intra- and inter-op thread pools (None: TensorFlow's default, one per core).
+    ``what`` names the graph in error messages; ``flags`` are the name options as the
+    caller spells them. A graph holding an op the op policy refuses (graph/trust.py:
+    it reads or writes files, runs Python, ...) is an InspectorError before
+    TensorFlow sees it, unless ``allow_unsafe_ops``.
     """
 
     def __init__(
@@ -84,11 +113,15 @@ class GraphRunner(Runner):
         graph: LoadedGraph | GraphDef,
         *,
         input_name: str | None = None,
+        input_names: Sequence[str] | str | None = None,
         output_name: str | None = None,
+        inputs: Sequence[InputOption | str] = (),
+        feeds: Sequence[Feed | str] = (),
         threads: int | None = None,
         what: str | None = None,
         flags: tuple[str, str] = INSPECTOR_FLAGS,
         allow_unsafe_ops: bool = False,
+        strict_feeds: bool = True,
     ) -> None:
         if isinstance(graph, LoadedGraph):
             graph_def, self.path = graph.graph, graph.path
@@ -99,16 +132,26 @@ class GraphRunner(Runner):
         refuse_to_run(graph_def, what=self.what, allow_unsafe_ops=allow_unsafe_ops)
         self.graph_def = graph_def
         names = Resolver(graph_def, what=self.what, flags=flags)
+        options = tuple(InputOption.parse(o) for o in inputs)
+        given = [*(parse_names(input_names) or ()), *((input_name,) if input_name is not None else ())]
+        given += [o.name for o in options]
         self.detected: dict[str, str] = {}
-        self.input_name = names.image_input(input_name)
-        if input_name is None:
-            self.detected["input"] = self.input_name
+        if given:
+            resolved = names.inputs(given)
+            options = tuple(InputOption(names.resolve(o.name, role="input"), o.shape, o.dtype) for o in options)
+        else:
+            resolved = ()
+            if not names.signature.inputs:
+                raise names.no_input()
         self.output_name = names.output(output_name)
         if output_name is None:
             self.detected["output"] = self.output_name
         self.signature: Signature = names.signature
-        # The signature's view of the input: decoded_from says the graph decodes image bytes before it.
-        self.input_spec: InputSpec | None = self.signature.spec(self.input_name)
+        node_names = {node.name for node in graph_def.node}
+        plan = plan_feeds(
+            self.signature, node_names=node_names, what=self.what, input_names=resolved or None, inputs=options,
+            feeds=[Feed.parse(f) for f in feeds], strict=strict_feeds,
+        )
         self.random_ops = random_ops_upstream(graph_def, self.output_name)
 
         tf = tfcompat.tf()
@@ -121,20 +164,30 @@ class GraphRunner(Runner):
                 f"{self.what}: TensorFlow {tf.__version__} cannot import this graph ({tfcompat.error_line(exc)}); "
                 "export it again with the TensorFlow that runs it"
             ) from None
-        self._input = self._graph.get_tensor_by_name(f"{self.input_name}:0")
         self._output = self._graph.get_tensor_by_name(f"{self.output_name}:0")
-        self.input_dtype: str = self._input.dtype.name
-        if self.input_dtype not in _FLOAT_DTYPES:
-            decoded = next((s.name for s in names.signature.inputs if s.decoded_from == self.input_name), None)
+        self.plan = _with_static_shapes(plan, self._graph)
+        primary = self.plan.primary
+        if primary is None:
+            raise InspectorError(f"{self.what}: every input is given with --feed, so there is nothing to vary; "
+                                 "feed the model input from images or random data (drop its --feed)")
+        self.input_name = primary.name
+        if not given:
+            self.detected["input"] = ",".join(item.name for item in self.plan.inputs)
+        self.input_spec: InputSpec | None = self.signature.spec(self.input_name)
+        self.input_dtype: str = primary.dtype
+        if given and not primary.image and primary.dtype == "string":
+            decoded = next((s.name for s in self.signature.inputs if s.decoded_from == self.input_name), None)
             hint = f" (the image decoded from it is {decoded!r})" if decoded else ""
             raise InspectorError(
-                f"{self.what}: input {self.input_name!r} takes {self.input_dtype}, not a float image; "
+                f"{self.what}: input {self.input_name!r} takes string, not a float image; "
                 f"pass the float image tensor with {flags[0]}{hint}"
             )
-        self.input_shape: tuple[int, ...] | None = _static_shape(self._input)
-        self.input_size: tuple[int, int] | None = image_size(self.input_shape, what=self.what, name=self.input_name)
+        self.input_shape: tuple[int, ...] | None = primary.shape
+        self.input_size: tuple[int, int] | None = image_size(primary.shape) if primary.image else None
         output_shape = _static_shape(self._output)
         self.classes: int | None = output_shape[-1] if output_shape and output_shape[-1] > 0 else None
+        self._tensors = {name: self._graph.get_tensor_by_name(f"{name}:0")
+                         for name in [*(i.name for i in self.plan.inputs), *self.plan.fixed]}
 
         # GPU off: inspector answers "what will the phone's CPU build compute", and
         # a GPU's kernels would add their own rounding differences.
@@ -145,17 +198,37 @@ class GraphRunner(Runner):
         self.threads = threads
         self._session = tf.compat.v1.Session(graph=self._graph, config=config)
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """The output for a [1, H, W, 3] batch, flattened to one score per class."""
+    def run(self, inputs: Inputs) -> np.ndarray:
+        """The output for one run's inputs (see Runner._values), flattened to one score per class."""
         tf = tfcompat.tf()
+        values = self._values(inputs)
         try:
-            out = self._session.run(self._output, {self._input: batch})
+            out = self._session.run(self._output, {self._tensors[name]: value for name, value in values.items()})
         except (tf.errors.OpError, ValueError) as exc:
-            raise self._cannot_run(batch, exc) from None
+            raise self._cannot_run(values, exc) from None
         return np.asarray(out, dtype=np.float64).reshape(-1)
 
     def close(self) -> None:
         self._session.close()
+
+
+def _with_static_shapes(plan: FeedPlan, graph: Any) -> FeedPlan:
+    """The plan with each input's dtype and shape as TensorFlow sees them where the GraphDef did not say.
+
+    A named input that is no placeholder (the float image Inception v3 graphs decode
+    to) has its shape only from TensorFlow's shape inference.
+    """
+    fed: list[FedInput] = []
+    for item in plan.inputs:
+        tensor = graph.get_tensor_by_name(f"{item.name}:0")
+        dtype = _SIGNATURE_DTYPES.get(tensor.dtype.base_dtype.name, tensor.dtype.base_dtype.name)
+        shape = item.shape if item.shape is not None else _static_shape(tensor)
+        fed.append(FedInput(name=item.name, dtype=item.dtype if item.shape is not None else dtype, shape=shape, image=False))
+    return FeedPlan(inputs=mark_image(fed), fixed=plan.fixed, notes=plan.notes)
+
+
+# TensorFlow's dtype names -> graph/signature.py's.
+_SIGNATURE_DTYPES = {"float32": "float", "float16": "half", "float64": "double"}
 
 
 # The .tflite header: a flatbuffer whose file identifier (bytes 4-8) is TFL3.
@@ -167,9 +240,12 @@ class TFLiteRunner(Runner):
 
     ``model`` is the .tflite file or its bytes. Tensor names are the frozen
     graph's (the converter keeps them), so ``input_name``/``output_name`` take
-    the same names; left out, the input is the only (float) one and the output
+    the same names; left out, the image input is the only (float) one and the output
     the only one, or the one among ``source_outputs`` (the graph's signature
-    outputs). ``threads`` is the interpreter's thread count (None: its default).
+    outputs). Other inputs get random data per run like a graph's; ``feeds`` and
+    ``source_values`` (the source graph's auxiliary inputs' inference values, should
+    the model still take them) are fed to the inputs of those names on every run.
+    ``threads`` is the interpreter's thread count (None: its default).
     ``random_ops`` names the source graph's random ops upstream of the output,
     for verify's blame line.
     """
@@ -188,6 +264,8 @@ class TFLiteRunner(Runner):
         random_ops: tuple[str, ...] = (),
         flags: tuple[str, str] = INSPECTOR_FLAGS,
         source_outputs: Collection[str] = (),
+        feeds: Sequence[Feed | str] = (),
+        source_values: Mapping[str, object] | None = None,
     ) -> None:
         if isinstance(model, (str, Path)):
             self.path: Path | None = Path(model)
@@ -218,33 +296,53 @@ class TFLiteRunner(Runner):
         self.output_name = tflite_output(list(outputs), output_name, what=self.what, flag=flags[1], source=source_outputs)
         if output_name is None:
             self.detected["output"] = self.output_name
-        source, sink = inputs[self.input_name], outputs[self.output_name]
         self.input_dtype: str = dtypes[self.input_name]
         if self.input_dtype not in _FLOAT_DTYPES:
             raise InspectorError(
                 f"{self.what}: input {self.input_name!r} takes {self.input_dtype}, not a float image "
                 "(a fully integer-quantized model?); export with float input and output"
             )
-        self._input_index, self._output_index = int(source["index"]), int(sink["index"])
-        self._fed_shape = tuple(int(d) for d in source["shape"])
-        self.input_shape: tuple[int, ...] | None = tuple(int(d) for d in source["shape_signature"])
-        self.input_size: tuple[int, int] | None = image_size(self.input_shape, what=self.what, name=self.input_name)
-        output_shape = tuple(int(d) for d in sink["shape_signature"])
+        fixed: dict[str, np.ndarray] = {}
+        for name, value in (source_values or {}).items():
+            if name in inputs:
+                fixed[name] = np.asarray(value, dtype=inputs[name]["dtype"])
+        for feed in (Feed.parse(f) for f in feeds):
+            name = feed.name.removesuffix(":0")
+            if name in inputs:
+                fixed[name] = feed.value.astype(inputs[name]["dtype"])
+        fed = [FedInput(name=name, dtype=_SIGNATURE_DTYPES.get(dtypes[name], dtypes[name]),
+                        shape=tuple(int(d) for d in detail["shape_signature"]), image=False)
+               for name, detail in inputs.items() if name not in fixed]
+        # The image input is the one chosen above, first.
+        fed.sort(key=lambda item: item.name != self.input_name)
+        self.plan = FeedPlan(inputs=mark_image(fed), fixed=fixed)
+        self._indices = {name: int(d["index"]) for name, d in inputs.items()}
+        self._dtypes = {name: np.dtype(d["dtype"]) for name, d in inputs.items()}
+        self._fed_shapes = {name: tuple(int(x) for x in d["shape"]) for name, d in inputs.items()}
+        self._output_index = int(outputs[self.output_name]["index"])
+        self.input_shape: tuple[int, ...] | None = tuple(int(d) for d in inputs[self.input_name]["shape_signature"])
+        self.input_size: tuple[int, int] | None = image_size(self.input_shape)
+        output_shape = tuple(int(d) for d in outputs[self.output_name]["shape_signature"])
         self.classes: int | None = output_shape[-1] if output_shape and output_shape[-1] > 0 else None
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """The output for a [1, H, W, 3] batch, flattened to one score per class."""
-        batch = np.asarray(batch, dtype=np.float32)
+    def run(self, inputs: Inputs) -> np.ndarray:
+        """The output for one run's inputs (see Runner._values), flattened to one score per class."""
+        values = {name: np.asarray(value, dtype=self._dtypes[name]) for name, value in self._values(inputs).items()}
         try:
-            if tuple(batch.shape) != self._fed_shape:
-                self._interpreter.resize_tensor_input(self._input_index, list(batch.shape), strict=True)
+            resized = False
+            for name, value in values.items():
+                if tuple(np.shape(value)) != self._fed_shapes[name]:
+                    self._interpreter.resize_tensor_input(self._indices[name], list(np.shape(value)), strict=True)
+                    self._fed_shapes[name] = tuple(np.shape(value))
+                    resized = True
+            if resized:
                 self._allocate()
-                self._fed_shape = tuple(batch.shape)
-            self._interpreter.set_tensor(self._input_index, batch)
+            for name, value in values.items():
+                self._interpreter.set_tensor(self._indices[name], value)
             self._interpreter.invoke()
             out = self._interpreter.get_tensor(self._output_index)
         except (ValueError, RuntimeError) as exc:
-            raise self._cannot_run(batch, exc) from None
+            raise self._cannot_run(values, exc) from None
         return np.asarray(out, dtype=np.float64).reshape(-1)
 
     def close(self) -> None:
@@ -287,26 +385,49 @@ def graph_pair(
     *,
     input_names: Sequence[str] | str | None,
     output_names: Sequence[str] | str | None,
+    inputs: Sequence[InputOption | str] = (),
+    feeds: Sequence[Feed | str] = (),
     threads: int | None = None,
     allow_unsafe_ops: bool = False,
 ) -> Iterator[tuple[GraphRunner, GraphRunner]]:
-    """Runners for ``a`` and ``b`` (named "a (path)" and "b (path)" in errors) with one input and one output name; both closed after."""
-    input_name = one_name(input_names, "--input_names")
+    """Runners for ``a`` and ``b`` (named "a (path)" and "b (path)" in errors) fed alike, with one output name; both closed after.
+
+    A --feed needs a node of its name in one graph at least: the optimizer may
+    have folded a placeholder the other still has.
+    """
+    parsed = [Feed.parse(f) for f in feeds]
+    for feed in parsed:
+        name = feed.name.removesuffix(":0")
+        if not any(node.name == name for graph in (a.graph, b.graph) for node in graph.node):
+            raise InspectorError(f"--feed {name}: neither {a.path} nor {b.path} has a node of that name; "
+                                 "pass a placeholder's name (inspector summarize lists them)")
     output_name = one_name(output_names, "--output_names")
-    options = dict(input_name=input_name, output_name=output_name, threads=threads, allow_unsafe_ops=allow_unsafe_ops)
+    options = dict(input_names=input_names, output_name=output_name, inputs=inputs, feeds=parsed, threads=threads,
+                   allow_unsafe_ops=allow_unsafe_ops, strict_feeds=False)
     with GraphRunner(a, what=f"a ({a.path})", **options) as runner_a, GraphRunner(b, what=f"b ({b.path})", **options) as runner_b:
+        _check_same_inputs(runner_a, runner_b)
         yield runner_a, runner_b
 
 
+def _check_same_inputs(a: Runner, b: Runner) -> None:
+    names_a, names_b = [i.name for i in a.plan.inputs], [i.name for i in b.plan.inputs]
+    if len(names_a) == len(names_b) == 1 or set(names_a) == set(names_b):
+        return
+    raise InspectorError(
+        f"{b.what}: mismatched inputs: takes {', '.join(names_b) or 'nothing'} where {a.what} takes "
+        f"{', '.join(names_a) or 'nothing'}; compare two versions of the same model, or name the inputs with --input"
+    )
+
+
 def one_name(names: Sequence[str] | str | None, flag: str) -> str | None:
-    """One tensor name from a name, a comma-separated list or a sequence; none given is None, several an error."""
+    """One output name from a name, a comma-separated list or a sequence; none given is None, several an error."""
     parsed = parse_names(names)
     if parsed is None:
         return None
     if not parsed:
         raise InspectorError(f"{flag} is empty; pass one node name, or leave {flag} out to read it from the graph")
     if len(parsed) > 1:
-        raise InspectorError(f"{flag}: one image input and one output are compared, not {len(parsed)} ({', '.join(parsed)}); pass one name")
+        raise InspectorError(f"{flag}: one output is compared, not {len(parsed)} ({', '.join(parsed)}); pass one name")
     return parsed[0]
 
 

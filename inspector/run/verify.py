@@ -10,10 +10,12 @@ import numpy as np
 
 from inspector.errors import InspectorError
 from inspector.graph.io import LoadedGraph
-from inspector.run.images import collect_images, random_batch, read_image
-from inspector.run.inputs import resolve_size
+from inspector.run.feeds import Feed, InputOption
+from inspector.run.images import collect_images
+from inspector.run.inputs import image_size_for
 from inspector.run.labels import Prediction, load_labels, top_predictions
 from inspector.run.runners import Runner, graph_pair
+from inspector.run.samples import samples
 
 
 @dataclass(frozen=True)
@@ -21,16 +23,20 @@ class VerifiedGraph:
     """One side of the comparison: which tensors were fed and read."""
 
     path: Path
-    input_name: str
+    input_name: str              # the image input (else the first input)
     output_name: str
     declared_size: tuple[int, int] | None  # None: the input has no shape
     classes: int
     random_ops: tuple[str, ...]  # random ops upstream of the output
+    input_names: tuple[str, ...] = ()   # every input fed per run
+    fixed: tuple[str, ...] = ()         # inputs fed one value on every run (inference values, --feed)
 
     def to_json(self) -> dict:
         return {
             "path": str(self.path),
             "input_name": self.input_name,
+            "input_names": list(self.input_names),
+            "fixed": list(self.fixed),
             "output_name": self.output_name,
             "declared_size": list(self.declared_size) if self.declared_size else None,
             "classes": self.classes,
@@ -79,7 +85,7 @@ class VerifyReport:
     inputs: tuple[InputComparison, ...]
     random_inputs: bool  # True: seeded random "photos", no image was given
     seed: int
-    input_size: tuple[int, int]
+    input_size: tuple[int, int] | None  # the image input's; None when the graphs take no image
     input_mean: float
     input_std: float
     decimals: int
@@ -163,7 +169,7 @@ class VerifyReport:
             "self_diff_b": self.self_diff_b,
             "random_inputs": self.random_inputs,
             "seed": self.seed,
-            "input_size": list(self.input_size),
+            "input_size": list(self.input_size) if self.input_size is not None else None,
             "input_mean": self.input_mean,
             "input_std": self.input_std,
             "labels": str(self.labels) if self.labels is not None else None,
@@ -185,6 +191,8 @@ def verify(
     seed: int = 0,
     input_names: Sequence[str] | str | None = None,
     output_names: Sequence[str] | str | None = None,
+    inputs: Sequence[InputOption | str] = (),
+    feeds: Sequence[Feed | str] = (),
     input_height: int | None = None,
     input_width: int | None = None,
     input_mean: float = 127.5,
@@ -200,17 +208,20 @@ def verify(
     Before comparing, each graph runs twice on the first input, so a graph that
     disagrees with itself (training dropout still active) is named as the cause
     rather than the optimizer. ``progress(done, total)`` is called after each
-    input. One input and one output name apply to both graphs. A graph holding an op
-    the op policy refuses (graph/trust.py) is an InspectorError unless ``allow_unsafe_ops``.
+    input. Both graphs are fed alike (run/feeds.py): images go to the image input,
+    seeded random data to other inputs, auxiliary inputs their inference value,
+    ``feeds`` (``NAME=VALUE`` or ``NAME=FILE.npy``) where given; ``inputs``
+    (``NAME[:SHAPE[:DTYPE]]``) names inputs and their shapes. One output name
+    applies to both graphs. A graph holding an op the op policy refuses
+    (graph/trust.py) is an InspectorError unless ``allow_unsafe_ops``.
     """
     files = _check_options(
         images=images, image_dirs=image_dirs, decimals=decimals, top_k=top_k, random_inputs=random_inputs, input_std=input_std
     )
-    with graph_pair(a, b, input_names=input_names, output_names=output_names, allow_unsafe_ops=allow_unsafe_ops) as (
-        runner_a, runner_b,
-    ):
+    with graph_pair(a, b, input_names=input_names, output_names=output_names, inputs=inputs, feeds=feeds,
+                    allow_unsafe_ops=allow_unsafe_ops) as (runner_a, runner_b):
         return _compare(
-            runner_a, runner_b, files, decimals=decimals, labels=labels, top_k=top_k, random_inputs=random_inputs,
+            runner_a, runner_b, files, image_dirs=image_dirs, decimals=decimals, labels=labels, top_k=top_k, random_inputs=random_inputs,
             seed=seed, input_height=input_height, input_width=input_width, input_mean=input_mean,
             input_std=input_std, progress=progress,
         )
@@ -242,7 +253,7 @@ def verify_runners(
         images=images, image_dirs=image_dirs, decimals=decimals, top_k=top_k, random_inputs=random_inputs, input_std=input_std
     )
     return _compare(
-        runner_a, runner_b, files, decimals=decimals, labels=labels, top_k=top_k, random_inputs=random_inputs,
+        runner_a, runner_b, files, image_dirs=image_dirs, decimals=decimals, labels=labels, top_k=top_k, random_inputs=random_inputs,
         seed=seed, input_height=input_height, input_width=input_width, input_mean=input_mean,
         input_std=input_std, progress=progress,
     )
@@ -269,6 +280,7 @@ def _compare(
     runner_b: Runner,
     files: tuple[Path, ...],
     *,
+    image_dirs: Sequence[Path],
     decimals: int,
     labels: Path | None,
     top_k: int,
@@ -281,24 +293,25 @@ def _compare(
     progress: Callable[[int, int], None] | None,
 ) -> VerifyReport:
     tolerance = 0.5 * 10.0 ** -decimals
-    size, size_notes = resolve_size([runner_a, runner_b], input_height=input_height, input_width=input_width)
+    size, size_notes = image_size_for([runner_a, runner_b], input_height=input_height, input_width=input_width)
     _check_classes(runner_a, runner_b)
     label_list: tuple[str, ...] = ()
     if labels is not None:
         classes = runner_a.classes or runner_b.classes
         label_list = load_labels(labels, classes=classes, output=f"{runner_a.what}'s output {runner_a.output_name!r}")
 
-    sources = _inputs(files, random_inputs=random_inputs, seed=seed, size=size, mean=input_mean, std=input_std)
+    runs = samples(runner_a.plan, files=files, image_dirs=image_dirs, random_inputs=random_inputs, seed=seed, size=size,
+                   mean=input_mean, std=input_std, what=runner_a.what)
     total = len(files) if files else random_inputs
     comparisons: list[InputComparison] = []
     self_diff_a = self_diff_b = 0.0
     classes = 0
-    for done, (source, batch) in enumerate(sources, start=1):
-        out_a, out_b = runner_a.run(batch), runner_b.run(batch)
+    for done, sample in enumerate(runs, start=1):
+        out_a, out_b = runner_a.run(sample.feeds), runner_b.run(sample.feeds)
         if done == 1:
-            # The self-check: a second run on the very same tensor.
-            self_diff_a = _max_diff(out_a, runner_a.run(batch))
-            self_diff_b = _max_diff(out_b, runner_b.run(batch))
+            # The self-check: a second run on the very same tensors.
+            self_diff_a = _max_diff(out_a, runner_a.run(sample.feeds))
+            self_diff_b = _max_diff(out_b, runner_b.run(sample.feeds))
             classes = out_a.size
             if out_a.shape != out_b.shape:
                 raise InspectorError(
@@ -310,7 +323,7 @@ def _compare(
         diff = _max_diff(out_a, out_b)
         comparisons.append(
             InputComparison(
-                source=source,
+                source=sample.source,
                 top_a=top_predictions(out_a, label_list, k=top_k),
                 top_b=top_predictions(out_b, label_list, k=top_k),
                 max_abs_diff=diff,
@@ -335,31 +348,18 @@ def _compare(
         self_consistent_b=self_diff_b < tolerance,
         self_diff_a=self_diff_a,
         self_diff_b=self_diff_b,
-        notes=size_notes,
+        notes=tuple(dict.fromkeys((*runner_a.plan.notes, *runner_b.plan.notes, *size_notes))),
     )
 
 
 def check_inputs(
-    runner: Runner, files: Sequence[Path], *, labels: Path | None, size: tuple[int, int], mean: float, std: float
+    runner: Runner, files: Sequence[Path], *, labels: Path | None, size: tuple[int, int] | None, mean: float, std: float
 ) -> None:
     """Read the labels and decode every image once, so a command that writes a file finds a bad one first."""
     if labels is not None:
         load_labels(labels, classes=runner.classes, output=f"{runner.what}'s output {runner.output_name!r}")
-    for path in files:
-        read_image(path, size=size, mean=mean, std=std)
-
-
-def _inputs(
-    files: Sequence[Path], *, random_inputs: int, seed: int, size: tuple[int, int], mean: float, std: float
-) -> Iterator[tuple[str, np.ndarray]]:
-    # A generator, so a folder of thousands of photos is never all in memory.
-    if files:
-        for path in files:
-            yield str(path), read_image(path, size=size, mean=mean, std=std)
-        return
-    rng = np.random.default_rng(seed)
-    for index in range(1, random_inputs + 1):
-        yield f"random #{index}", random_batch(size, rng=rng, mean=mean, std=std)
+    for sample in samples(runner.plan, files=files, size=size, mean=mean, std=std, what=runner.what):
+        del sample
 
 
 def _check_classes(a: Runner, b: Runner) -> None:
@@ -385,6 +385,8 @@ def _side(runner: Runner, classes: int) -> VerifiedGraph:
         declared_size=runner.input_size,
         classes=classes,
         random_ops=runner.random_ops,
+        input_names=tuple(i.name for i in runner.plan.inputs),
+        fixed=tuple(runner.plan.fixed),
     )
 
 
