@@ -336,7 +336,8 @@ def _agree(loaded: LoadedGraph, sig: Signature, *, convert: bool = True) -> None
         assert ((runner.input_name,), (runner.output_name,)) == (sig.input_names, sig.output_names)
     if convert:
         verdict = check(loaded)
-        fed = tuple(s.name for s in sig.auxiliary if s.needed)
+        # Auxiliaries with an inference value are stored as it; only those without one stay inputs.
+        fed = tuple(s.name for s in sig.unfed)
         assert verdict.input_names == sig.input_names + fed and verdict.output_names == sig.output_names
         assert verdict.ok, verdict.message
 

@@ -80,6 +80,26 @@ DECODE_OPS = frozenset({"DecodeJpeg", "DecodeAndCropJpeg", "DecodePng", "DecodeB
 RESIZE_OPS = frozenset({"ResizeBilinear", "ResizeBicubic", "ResizeArea", "ResizeNearestNeighbor"})
 ELEMENTWISE_ARITHMETIC_OPS = frozenset({"Add", "AddV2", "Sub", "Mul", "RealDiv", "Div", "Maximum", "Minimum"})
 
+# TF1 tf.cond as dataflow: Switch sends its data to output 1 when its predicate (input 1) is true, else
+# to output 0, and the other output is dead; Merge forwards whichever of its inputs is alive.
+SWITCH_OPS = frozenset({"Switch", "RefSwitch"})
+MERGE_OPS = frozenset({"Merge", "RefMerge"})
+# TF1 while loops: a Switch on their LoopCond is no tf.cond to resolve.
+LOOP_OPS = frozenset({"Enter", "RefEnter", "Exit", "RefExit", "NextIteration", "RefNextIteration", "LoopCond"})
+
+# Random draws uniform on [0, 1): the noise a dropout mask thresholds (min and max are applied after, as arithmetic).
+UNIFORM_RANDOM_OPS = frozenset({"RandomUniform", "StatelessRandomUniform", "StatelessRandomUniformV2"})
+# A dropout mask is random values pushed through a threshold (floor(keep + U), U >= rate, then maybe a Cast),
+# applied to the data by one of DROPOUT_APPLY_OPS.
+DROPOUT_THRESHOLD_OPS = frozenset({"Floor", "Ceil", "Round", "GreaterEqual", "Greater", "Less", "LessEqual", "Cast"})
+DROPOUT_APPLY_OPS = frozenset({"Mul", "Select", "SelectV2"})
+# Ops a dropout's settings pass through on their way to the mask or the 1/keep scaling: scalar arithmetic,
+# comparisons, floors, casts and reshapes of one value (graph/settings.py knows what each computes).
+SETTING_OPS = frozenset({
+    "Add", "AddV2", "Sub", "Mul", "RealDiv", "Div", "Neg", "Reciprocal", "Inv", "Floor", "Cast", "LogicalNot",
+    "GreaterEqual", "Greater", "Less", "LessEqual", "Reshape", "ExpandDims", "Squeeze",
+}) | frozenset({"Identity", "StopGradient", "PreventGradient", "Snapshot"})
+
 _RANDOM_EXTRA = frozenset({
     "TruncatedNormal", "StatelessTruncatedNormal", "StatelessTruncatedNormalV2", "ParameterizedTruncatedNormal",
     "Multinomial", "StatelessMultinomial", "RandomShuffle", "RandomGamma", "RandomPoisson", "RandomPoissonV2",

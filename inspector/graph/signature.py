@@ -7,8 +7,7 @@ a loss, which sinks are training leftovers, losses, metrics or side branches.
 
 from __future__ import annotations
 
-from collections import Counter, deque
-from collections.abc import Collection, Iterable
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,23 +16,24 @@ from tensorboard.compat.proto.node_def_pb2 import NodeDef
 from tensorboard.compat.proto.types_pb2 import DataType
 
 from inspector.graph.ops import (
-    CHECKPOINT_OPS, CONST_OPS, DEBUG_OPS, DECODE_OPS, DEFAULT_PLACEHOLDER_OPS, ELEMENTWISE_ARITHMETIC_OPS, FEED_OPS,
-    IDENTITY_OPS, LOSS_LABEL_INPUT, LOSS_OPS, NOT_OUTPUT_OPS, OPTIMIZER_PREFIXES, PLACEHOLDER_OPS, RESIZE_OPS,
-    VARIABLE_ACCESS_OPS, dtype_name, is_training_step,
+    CONST_OPS, DECODE_OPS, DEFAULT_PLACEHOLDER_OPS, ELEMENTWISE_ARITHMETIC_OPS, FEED_OPS, IDENTITY_OPS, LOSS_OPS,
+    NOT_OUTPUT_OPS, PLACEHOLDER_OPS, RESIZE_OPS, dtype_name,
 )
-from inspector.graph.refs import CONTROL, split_ref
+from inspector.graph.refs import split_ref
+from inspector.graph.losses import (
+    TRAINING_FIX, View, for_loss, for_loss_reason, logits_of_losses, loss_use, training_reason, training_side,
+)
+from inspector.graph.settings import DROPOUT_RATE, KEEP_PROB, TRAINING_FLAG, Index, Setting, classify
 
-# InputSpec.role: what a placeholder is for. Issue 11 adds the value an auxiliary one takes at inference.
+# InputSpec.role: what a placeholder is for (InputSpec.purpose says which setting a SCALAR is).
 MODEL = "model"        # data the outputs are computed from: an image, or another tensor
-SCALAR = "scalar"      # a rank-0 number or flag: a dropout keep probability, a training flag, a learning rate
+SCALAR = "scalar"      # one number or flag: a dropout keep probability or rate, a training flag, a learning rate
 LABEL = "label"        # reaches only the labels of a loss: training data, never fed at inference
 ENCODED = "encoded"    # image bytes decoded inside the graph; the decoded float image is the model input
 OPTIONAL = "optional"  # a PlaceholderWithDefault: fed only to bypass what computes its default
 
 # A side branch: a sink with at most this many ops of its own (constants and identities aside) and no weights.
 SIDE_BRANCH_MAX_OPS = 4
-
-TRAINING_FIX = "export the inference graph (retrain.py writes it frozen, without training ops), or strip it with inspector's optimizer"
 
 _FLOAT_DTYPES = frozenset({DataType.DT_FLOAT, DataType.DT_HALF, DataType.DT_DOUBLE, DataType.DT_BFLOAT16})
 # Constants of these types hold shapes, axes and flags; any other constant with more than one element is weights.
@@ -56,6 +56,8 @@ class InputSpec:
     decoded_from: str | None = None   # the ENCODED placeholder this image is decoded from
     needed: bool = True               # an output depends on it (an auxiliary one must then be fed a value)
     why: str = ""                     # how an auxiliary or optional input was told from a model input
+    value: float | bool | None = None  # what an auxiliary input takes at inference (keep probability 1.0, ...); None: unknown
+    purpose: str = ""                 # KEEP_PROB, DROPOUT_RATE, TRAINING_FLAG (graph/settings.py), or ""
 
     @property
     def is_float(self) -> bool:
@@ -66,7 +68,7 @@ class InputSpec:
             "name": self.name, "op": self.op, "dtype": self.dtype,
             "shape": list(self.shape) if self.shape is not None else None,
             "role": self.role, "channels": self.channels, "decoded_from": self.decoded_from,
-            "needed": self.needed, "why": self.why,
+            "needed": self.needed, "why": self.why, "value": self.value, "purpose": self.purpose,
         }
 
 
@@ -115,6 +117,16 @@ class Signature:
     def ambiguous(self) -> bool:
         return len(self.outputs) > 1
 
+    @property
+    def inference_values(self) -> dict[str, float | bool]:
+        """Needed auxiliary inputs whose inference value the graph tells, name -> value: what every runner feeds."""
+        return {s.name: s.value for s in self.auxiliary if s.needed and s.value is not None}
+
+    @property
+    def unfed(self) -> tuple[InputSpec, ...]:
+        """Needed auxiliary inputs whose inference value the graph does not tell: the user must feed them."""
+        return tuple(s for s in self.auxiliary if s.needed and s.value is None)
+
     def spec(self, name: str) -> InputSpec | None:
         """The input, auxiliary or optional input called ``name``, if it is one."""
         return next((s for s in self.inputs + self.auxiliary + self.optional if s.name == name), None)
@@ -126,86 +138,9 @@ class Signature:
             "optional": [s.to_json() for s in self.optional],
             "outputs": [o.to_json() for o in self.outputs],
             "left_out": [x.to_json() for x in self.left_out],
+            "inference_values": self.inference_values,
+            "unfed": [s.name for s in self.unfed],
         }
-
-
-# --- the graph's structure ------------------------------------------------------------
-
-
-class _View:
-    """One pass over the GraphDef: nodes by name and who reads each (with the input index, CONTROL for ^x)."""
-
-    def __init__(self, graph: GraphDef) -> None:
-        self.nodes: dict[str, NodeDef] = {}
-        self.index: dict[str, int] = {}
-        self.readers: dict[str, list[tuple[NodeDef, int]]] = {}
-        for position, node in enumerate(graph.node):
-            self.nodes.setdefault(node.name, node)
-            self.index.setdefault(node.name, position)
-            for slot, raw in enumerate(node.input):
-                name, port = split_ref(raw)
-                self.readers.setdefault(name, []).append((node, CONTROL if port == CONTROL else slot))
-
-    def ordered(self) -> list[NodeDef]:
-        return list(self.nodes.values())
-
-    def data_readers(self, name: str) -> list[tuple[NodeDef, int]]:
-        return [(r, slot) for r, slot in self.readers.get(name, ()) if slot != CONTROL]
-
-    def upstream(self, names: Iterable[str]) -> set[str]:
-        seen: set[str] = set()
-        stack = [n for n in names if n in self.nodes]
-        while stack:
-            name = stack.pop()
-            if name in seen:
-                continue
-            seen.add(name)
-            stack.extend(n for n in (split_ref(raw)[0] for raw in self.nodes[name].input) if n in self.nodes and n not in seen)
-        return seen
-
-    def downstream(self, names: Iterable[str], *, within: Collection[str] | None = None) -> set[str]:
-        """``names`` and everything reading them (data or control), staying ``within`` when given."""
-        seen: set[str] = set()
-        queue = deque(names)
-        while queue:
-            name = queue.popleft()
-            if name in seen or (within is not None and name not in within):
-                continue
-            seen.add(name)
-            queue.extend(r.name for r, _ in self.readers.get(name, ()))
-        return seen
-
-
-def training_reason(node: NodeDef) -> str | None:
-    """Why ``node`` belongs to training only (with the fix), or None: the one rule for training leftovers."""
-    op = node.op
-    if op in VARIABLE_ACCESS_OPS:
-        return ("a variable (the graph is not frozen): the phone has no checkpoint to fill it from; "
-                "freeze the graph (retrain.py's output graph, or freeze_graph) so weights become constants")
-    if op in CHECKPOINT_OPS or node.name.startswith("save/"):
-        return f"checkpoint saving/restoring, used only while training; {TRAINING_FIX}"
-    if op in DEBUG_OPS:
-        return f"a training-time check ({op}) that costs time on every run and is not a TensorFlow Lite op; {TRAINING_FIX}"
-    if op.startswith(OPTIMIZER_PREFIXES):
-        return f"an optimizer update step, used only while training; {TRAINING_FIX}"
-    if is_training_step(op) or _in_gradients_scope(node.name):
-        return f"part of the backward pass (gradients), used only while training; {TRAINING_FIX}"
-    return None
-
-
-def _in_gradients_scope(name: str) -> bool:
-    # tf.gradients names its scope "gradients", then "gradients_1", ... on later calls.
-    return any(p == "gradients" or p.startswith("gradients_") for p in name.split("/")[:-1])
-
-
-def _training_side(view: _View) -> set[str]:
-    """Training leftovers, losses and what reads them, except what the inference computation still reads."""
-    leftovers = {name for name, node in view.nodes.items() if training_reason(node) is not None}
-    steps = [name for name, node in view.nodes.items() if is_training_step(node.op) or node.op in LOSS_OPS]
-    side = leftovers | view.downstream(steps)
-    # A variable behind its /read Identity, or a CheckNumerics in the forward chain, is still computed at inference.
-    live = set(view.nodes) - side
-    return side - view.upstream(live)
 
 
 # --- inputs -----------------------------------------------------------------------------
@@ -229,28 +164,17 @@ def _channels(shape: tuple[int, ...] | None) -> int | None:
     return shape[3] if shape is not None and len(shape) == 4 and shape[3] > 0 else None
 
 
-def placeholder_spec(node: NodeDef, *, role: str = MODEL, needed: bool = True, why: str = "") -> InputSpec:
-    """A placeholder's name, dtype and declared shape (its ``shape`` attr, else ``_output_shapes``)."""
+def placeholder_spec(node: NodeDef, *, role: str = MODEL, needed: bool = True, why: str = "",
+                     setting: Setting | None = None) -> InputSpec:
+    """A placeholder's name, dtype and declared shape (its ``shape`` attr, else ``_output_shapes``); ``setting`` what it sets."""
     dtype = _dtype_text(node.attr["dtype"].type) if "dtype" in node.attr else "?"
     shape = _declared_shape(node)
+    value = setting.value if setting is not None else None
+    if isinstance(value, float) and dtype == "bool":
+        value = bool(value)
     return InputSpec(name=node.name, op=node.op, dtype=dtype, shape=shape, role=role, channels=_channels(shape),
-                     needed=needed, why=why)
-
-
-def _loss_use(view: _View, name: str, training: set[str]) -> tuple[set[str], str | None]:
-    """Which operands of a loss ("labels", "logits") ``name`` reaches, and one loss node it reaches as labels."""
-    inference = set(view.nodes) - training
-    kinds: set[str] = set()
-    loss: str | None = None
-    for reached in view.downstream([name], within=inference | {name}):
-        for reader, slot in view.data_readers(reached):
-            if reader.op in LOSS_LABEL_INPUT:
-                if slot == LOSS_LABEL_INPUT[reader.op]:
-                    kinds.add("labels")
-                    loss = loss or reader.name
-                else:
-                    kinds.add("logits")
-    return kinds, loss
+                     needed=needed, why=setting.why if setting is not None else why, value=value,
+                     purpose=setting.purpose if setting is not None else "")
 
 
 def _node_dtype(node: NodeDef) -> int | None:
@@ -271,7 +195,7 @@ def _const_ints(node: NodeDef | None) -> list[int] | None:
     return None
 
 
-def _decoded_image(view: _View, placeholder: NodeDef) -> InputSpec | None:
+def _decoded_image(view: View, placeholder: NodeDef) -> InputSpec | None:
     """The float [N, H, W, C] image a chain decode -> cast/expand/resize -> (x - a) / b makes of image bytes.
 
     The chain is followed while each step has one reader and every other operand
@@ -325,7 +249,7 @@ def _decoded_image(view: _View, placeholder: NodeDef) -> InputSpec | None:
     )
 
 
-def _reads_data(view: _View, name: str, chain: set[str]) -> bool:
+def _reads_data(view: View, name: str, chain: set[str]) -> bool:
     """``name`` is computed from a placeholder or from the chain itself (not a constant operand)."""
     return any(n in chain or view.nodes[n].op in FEED_OPS for n in view.upstream([name]))
 
@@ -333,7 +257,7 @@ def _reads_data(view: _View, name: str, chain: set[str]) -> bool:
 # --- outputs ------------------------------------------------------------------------------
 
 
-def _light(view: _View, own: set[str]) -> int | None:
+def _light(view: View, own: set[str]) -> int | None:
     """The op count of a computation that has few ops and no weights (nor a feed) of its own, else None."""
     ops = 0
     for name in own:
@@ -354,7 +278,7 @@ def _elements(tensor) -> int:
     return int(np.prod([d for d in dims if d >= 0])) if dims else 1
 
 
-def _side_branches(view: _View, names: list[str], ups: dict[str, set[str]]) -> dict[str, tuple[str, int]]:
+def _side_branches(view: View, names: list[str], ups: dict[str, set[str]]) -> dict[str, tuple[str, int]]:
     """Sinks that only re-present a value another sink's computation has: name -> (that sink, own op count).
 
     A retrained MobileNet can keep the base model's Predictions softmax beside the new
@@ -383,15 +307,41 @@ def signature(graph: GraphDef) -> Signature:
     """The graph's inputs, auxiliary and optional placeholders, outputs, and what was left out; protobuf only.
 
     Outputs are sinks no inference node reads, that are not constants, no-ops or
-    training leftovers, not a loss or what reads one, that read no label, depend
-    on a model input, and are not a light side branch of another output's
-    computation. Model inputs are the placeholders those outputs are computed from
-    that are neither scalars nor labels; a placeholder of image bytes decoded in the
-    graph gives way to the float image it is decoded to.
+    training leftovers, not a loss or what reads one, not computed only for a loss
+    or a metric, that read no label, depend on a model input, and are not a light
+    side branch of another output's computation; with none left, the logits a loss
+    reads. Model inputs are the placeholders those outputs are computed from that
+    are neither settings (graph/settings.py: dropout keep probabilities and rates,
+    training flags, other scalars) nor labels; a placeholder of image bytes decoded
+    in the graph gives way to the float image it is decoded to.
     """
-    view = _View(graph)
-    training = _training_side(view)
+    view = View(graph)
+    training = training_side(view)
     left: list[LeftOut] = []
+
+    placeholders = [n for n in view.ordered() if n.op in PLACEHOLDER_OPS and not n.input]
+    index = Index(view.ordered()) if placeholders else None
+    scalars: list[tuple[NodeDef, Setting | None]] = []
+    labels: dict[str, str] = {}
+    data: list[NodeDef] = []
+    for node in placeholders:
+        setting = classify(index, node) if index is not None and _may_be_setting(node) else None
+        if setting is not None:
+            scalars.append((node, setting))
+            continue
+        # A string scalar is data (the image bytes retrain.py's Inception v3 graphs decode), not a setting.
+        if _declared_shape(node) == () and node.attr["dtype"].type != DataType.DT_STRING:
+            scalars.append((node, None))
+            continue
+        kinds, loss = loss_use(view, node.name, training)
+        if kinds == {"labels"} and loss is not None:
+            labels[node.name] = loss
+        else:
+            data.append(node)
+    label_down = {name: view.downstream([name]) for name in labels}
+    label_side = set().union(*label_down.values()) - set(labels)
+    losses = view.downstream(n.name for n in view.ordered() if n.op in LOSS_OPS) | label_side
+    loss_only = for_loss(view, losses, training - losses)
 
     candidates: list[NodeDef] = []
     for node in view.ordered():
@@ -404,6 +354,11 @@ def signature(graph: GraphDef) -> Signature:
                           else "part of a loss or the training step")
                 left.append(LeftOut(node.name, node.op, reason))
             continue
+        if node.name in loss_only:
+            reason = for_loss_reason(view, node, training, label_side, loss_only, label_down)
+            if reason is not None:
+                left.append(LeftOut(node.name, node.op, reason))
+            continue
         if any(r.name not in training for r, _ in readers):
             continue
         if node.op in NOT_OUTPUT_OPS:
@@ -411,21 +366,8 @@ def signature(graph: GraphDef) -> Signature:
                 left.append(LeftOut(node.name, node.op, f"a {node.op}, never a model output"))
             continue
         candidates.append(node)
-
-    placeholders = [n for n in view.ordered() if n.op in PLACEHOLDER_OPS and not n.input]
-    scalars: list[NodeDef] = []
-    labels: dict[str, str] = {}
-    data: list[NodeDef] = []
-    for node in placeholders:
-        # A string scalar is data (the image bytes retrain.py's Inception v3 graphs decode), not a setting.
-        if _declared_shape(node) == () and node.attr["dtype"].type != DataType.DT_STRING:
-            scalars.append(node)
-            continue
-        kinds, loss = _loss_use(view, node.name, training)
-        if kinds == {"labels"} and loss is not None:
-            labels[node.name] = loss
-        else:
-            data.append(node)
+    if not any(n.name not in label_side for n in candidates):
+        candidates += logits_of_losses(view, loss_only)
     optional_nodes = [n for n in view.ordered() if n.op in DEFAULT_PLACEHOLDER_OPS]
     required = {n.name for n in data} or {n.name for n in optional_nodes}
 
@@ -467,10 +409,10 @@ def signature(graph: GraphDef) -> Signature:
         inputs.append(image)
         auxiliary.append((view.index[node.name], placeholder_spec(
             node, role=ENCODED, needed=False, why=f"image bytes decoded inside the graph; {image.name} is the image fed instead")))
-    for node in scalars:
+    for node, setting in scalars:
         auxiliary.append((view.index[node.name], placeholder_spec(
-            node, role=SCALAR, needed=is_needed(node.name) and needed is not None,
-            why="a scalar (shape []): a setting such as a dropout keep probability or a training flag, not data")))
+            node, role=SCALAR, needed=is_needed(node.name) and needed is not None, setting=setting,
+            why="a scalar (shape []): a setting such as a learning rate, not data; its value at inference is not in the graph")))
     for name, loss in labels.items():
         auxiliary.append((view.index[name], placeholder_spec(
             view.nodes[name], role=LABEL, needed=False,
@@ -490,6 +432,12 @@ def signature(graph: GraphDef) -> Signature:
     )
 
 
+def _may_be_setting(node: NodeDef) -> bool:
+    """Declared as one value (shape [], [1], [1, 1]) or without a shape: TF1's ``tf.placeholder(tf.float32)``."""
+    shape = _declared_shape(node)
+    return shape is None or all(d == 1 for d in shape)
+
+
 __all__ = [
     "signature",
     "Signature",
@@ -504,4 +452,7 @@ __all__ = [
     "ENCODED",
     "OPTIONAL",
     "TRAINING_FIX",
+    "KEEP_PROB",
+    "DROPOUT_RATE",
+    "TRAINING_FLAG",
 ]
