@@ -48,16 +48,17 @@ def cmd_compare(args: argparse.Namespace, out: Output) -> int:
             port=args.port, bind_all=args.bind_all, timeout=args.timeout, progress=progress, force=args.force,
             allow_unsafe_ops=args.allow_unsafe_ops, **optimizer_kwargs(args),
         )
-    return show_compare(result, out, all_ops=args.all_ops, open_browser=args.open)
+    return show_compare(result, out, all_ops=args.all_ops, open_browser=args.open, given=(args.input_names, args.output_names))
 
 
-def show_compare(result: CompareResult, out: Output, *, all_ops: bool = False, open_browser: bool = False) -> int:
+def show_compare(result: CompareResult, out: Output, *, all_ops: bool = False, open_browser: bool = False,
+                 given: tuple[str | None, str | None] = (None, None)) -> int:
     """compare's page (or JSON), then its exit: the board's error if it did not start, 1 if verify said no."""
     from inspector.cli.render import compare_report
     from inspector.errors import CheckFailed
 
     if result.optimized is not None:
-        note_detected(out, result.optimized)
+        note_detected(out, result.optimized, given_inputs=given[0], given_outputs=given[1])
     if result.check_note:
         out.note(result.check_note)
     if result.board is not None:

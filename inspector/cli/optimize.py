@@ -79,7 +79,7 @@ def cmd_optimize(args: argparse.Namespace, out: Output) -> int:
     with out.steps() as progress:
         done = optimize_file(source, args.output, progress=progress, force=args.force, **options)
     result = done.result
-    note_detected(out, result)
+    note_detected(out, result, given_inputs=args.input_names, given_outputs=args.output_names)
     if args.json:
         out.json(done.to_json())
         return 0
@@ -89,7 +89,12 @@ def cmd_optimize(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
-def note_detected(out: Output, result: Any) -> None:
-    """Say which input and output names were detected, as the flags that would give them."""
-    if result.detected:
-        out.note(f"detected --input_names={','.join(result.input_names)} --output_names={','.join(result.output_names)}")
+def note_detected(out: Output, result: Any, *, given_inputs: str | None = None, given_outputs: str | None = None) -> None:
+    """Say which input and output names were detected, as the flags that would give them; names the user gave are not."""
+    if not result.detected:
+        return
+    found = [f"{flag}={','.join(value)}" for flag, value, given in (
+        ("--input_names", result.input_names, given_inputs), ("--output_names", result.output_names, given_outputs),
+    ) if given is None]
+    if found:
+        out.note("detected " + " ".join(found))
