@@ -68,8 +68,8 @@ def _ops(graph: GraphDef) -> dict[str, str]:
 
 def test_registry_order_and_names() -> None:
     assert [p.name for p in PASSES] == [
-        "strip_unused", "remove_identity", "fold_constants", "dropout", "fold_batch_norm", "merge_linear", "simplify",
-        "fuse_resize_conv",
+        "strip_unused", "inference_values", "fold_cond", "remove_identity", "fold_constants", "dropout",
+        "fold_batch_norm", "merge_linear", "simplify", "fuse_resize_conv",
     ]
     for p in PASSES:
         assert isinstance(p, Pass) and callable(p.run)
@@ -84,8 +84,8 @@ def test_unknown_skip_name_is_a_clean_error() -> None:
     with pytest.raises(InspectorError) as caught:
         optimize(retrained_like(), skip=("merge_linear", "merge_lineer"))
     assert caught.value.message == (
-        "--skip-pass 'merge_lineer': no such optimizer pass; pass one of strip_unused, remove_identity, fold_constants, "
-        "dropout, fold_batch_norm, merge_linear, simplify, fuse_resize_conv"
+        "--skip-pass 'merge_lineer': no such optimizer pass; pass one of strip_unused, inference_values, fold_cond, "
+        "remove_identity, fold_constants, dropout, fold_batch_norm, merge_linear, simplify, fuse_resize_conv"
     )
     assert checked_skip("simplify") == frozenset({"simplify"})
     assert checked_skip(()) == frozenset()

@@ -11,32 +11,38 @@ from tensorboard.compat.proto.node_def_pb2 import NodeDef
 from tensorboard.compat.proto.types_pb2 import DataType
 
 from inspector.graph.io import LoadedGraph
-from inspector.graph.ops import CONTROL_FLOW_OPS, V1_CONTROL_FLOW_OPS, UnsafeNode, is_random, unsafe_nodes
-from inspector.graph.signature import TRAINING_FIX, InputSpec, LeftOut, OutputSpec, signature, training_reason
+from inspector.graph.refs import split_ref
+from inspector.graph.ops import (
+    CONTROL_FLOW_OPS, LOOP_OPS, SWITCH_OPS, V1_CONTROL_FLOW_OPS, UnsafeNode, is_random, unsafe_nodes,
+)
+from inspector.graph.settings import PURPOSE_WORDS, Index, exactly, value_range
+from inspector.graph.signature import TRAINING_FIX, InputSpec, LeftOut, OutputSpec, Signature, signature, training_reason
 from inspector.graph.stats import graph_stats
 from inspector.graph.workgraph import WorkGraph
-from inspector.optimizer.passes.dropout import find_dropout
+from inspector.optimizer.passes.dropout import OFF, ON, find_dropout
 
 # Node names listed per flag; the count says how many there are in all.
 MAX_FLAG_NODES = 5
 
 # Flag kinds. The first two are ops an inference-only runtime never needs.
 DROPOUT = "dropout"
+DROPOUT_OFF = "dropout_off"  # dropout whose mask keeps every value at the inference values: no randomness, ops to cut
 TRAINING = "training"
 CONTROL_FLOW = "control_flow"
 FLOAT64 = "float64"
 UNKNOWN_DIMS = "unknown_dims"
 UNSAFE = "unsafe"  # a security finding: an op inspector never runs (graph/ops.py's op policy)
 TRAINING_KINDS = frozenset({DROPOUT, TRAINING})
-# Flags that make a graph no inference graph: training leftovers, and ops that reach outside the graph.
-NOT_READY_KINDS = TRAINING_KINDS | {UNSAFE}
+# Flags that make a graph no inference graph: training leftovers (dropout that is off included: its random
+# ops and settings are still there to feed and run), and ops that reach outside the graph.
+NOT_READY_KINDS = TRAINING_KINDS | {UNSAFE, DROPOUT_OFF}
 
 
 @dataclass(frozen=True)
 class Flag:
     """Something in the graph an inference graph should not have: which op, where, and what to do."""
 
-    kind: str                 # dropout, training, unsafe, control_flow, float64, unknown_dims
+    kind: str                 # dropout, dropout_off, training, unsafe, control_flow, float64, unknown_dims
     op: str                   # the op type of the nodes listed
     nodes: tuple[str, ...]    # the first MAX_FLAG_NODES node names
     count: int                # how many nodes in all
@@ -68,8 +74,18 @@ class GraphSummary:
     optional_inputs: tuple[InputSpec, ...]  # PlaceholderWithDefault: fed only to bypass what computes the default
     outputs: tuple[OutputSpec, ...]         # several: the graph is ambiguous, commands ask for --output_names
     flags: tuple[Flag, ...]
-    auxiliary_inputs: tuple[InputSpec, ...] = ()  # scalars, labels, encoded image bytes
+    auxiliary_inputs: tuple[InputSpec, ...] = ()  # settings (with .value, .purpose, .why), labels, encoded image bytes
     left_out: tuple[LeftOut, ...] = ()            # sinks and placeholders that are neither, and why
+
+    @property
+    def inference_values(self) -> dict[str, float | bool]:
+        """What each needed auxiliary input is fed at inference (a keep probability 1, a training flag false)."""
+        return {s.name: s.value for s in self.auxiliary_inputs if s.needed and s.value is not None}
+
+    @property
+    def unfed(self) -> tuple[InputSpec, ...]:
+        """Needed auxiliary inputs whose value at inference the graph does not tell: the user feeds them."""
+        return tuple(s for s in self.auxiliary_inputs if s.needed and s.value is None)
 
     @property
     def training_flags(self) -> tuple[Flag, ...]:
@@ -98,6 +114,8 @@ class GraphSummary:
             "auxiliary_inputs": [s.to_json() for s in self.auxiliary_inputs],
             "outputs": [o.to_json() for o in self.outputs],
             "left_out": [x.to_json() for x in self.left_out],
+            "inference_values": self.inference_values,
+            "unfed": [s.name for s in self.unfed],
             "inference_ready": self.inference_ready,
             "flags": [f.to_json() for f in self.flags],
         }
@@ -110,9 +128,9 @@ def summarize(loaded: LoadedGraph) -> GraphSummary:
     stats = graph_stats(graph, sig=sig)
     flags = (
         _unsafe_flags(graph)
-        + _dropout_flags(graph, inputs=list(sig.input_names))
+        + _dropout_flags(graph, sig)
         + _training_flags(graph)
-        + _control_flow_flags(graph)
+        + _control_flow_flags(graph, sig)
         + _float64_flags(graph)
         + _unknown_dim_flags(sig.inputs)
     )
@@ -168,23 +186,33 @@ def _unsafe_text(found: UnsafeNode) -> str:
     return f"calls function {found.via[0]!r}, which holds a {found.runs} op, which {found.why}"
 
 
-def _dropout_flags(graph: GraphDef, *, inputs: list[str]) -> list[Flag]:
+def _dropout_flags(graph: GraphDef, sig: Signature) -> list[Flag]:
     randoms = [n for n in graph.node if is_random(n.op)]
     if not randoms:
         return []
-    found, _ = find_dropout(WorkGraph(graph), inputs=inputs)
-    masked = {d.random: d.output for d in found}
+    found, _ = find_dropout(WorkGraph(graph), inputs=list(sig.input_names), values=sig.inference_values)
+    by_random = {d.random: d for d in found}
     flags: list[Flag] = []
-    dropout_randoms = [n for n in randoms if n.name in masked]
-    for op, names in _grouped(dropout_randoms).items():
-        where = ", ".join(masked[name] for name in names[:2])
+    # Each dropout's random ops: the draw find_dropout names, and what else feeds only its mask (Keras' key/counter).
+    members = {n.name: by_random[n.name] for n in randoms if n.name in by_random}
+    for d in found:
+        for name in _mask_randoms(graph, d.output, randoms):
+            members.setdefault(name, d)
+    on = [n for n in randoms if n.name in members and members[n.name].state == ON]
+    for op, names in _grouped(on).items():
+        where = ", ".join(dict.fromkeys(members[name].output for name in names[:2]))
         flags.append(_flag(
             DROPOUT, op, names,
             f"training dropout still active: a random mask applied at {where} changes the output on every run; "
             "re-export with dropout off (is_training=False), or strip it with inspector optimize --strip-dropout",
         ))
+    off = [n for n in randoms if n.name in members and members[n.name].state != ON]
+    for op, names in _grouped(off).items():
+        d = members[names[0]]
+        flags.append(_flag(DROPOUT_OFF, op, names, f"dropout (a random mask applied at {d.output}) {_off_text(d, sig)}; "
+                           "inspector optimize cuts it and its random ops out"))
     # Random ops outside a dropout: initializers left behind, or noise layers.
-    other = [n for n in randoms if n.name not in masked]
+    other = [n for n in randoms if n.name not in members]
     for op, names in _grouped(other).items():
         flags.append(_flag(
             TRAINING, op, names,
@@ -192,6 +220,34 @@ def _dropout_flags(graph: GraphDef, *, inputs: list[str]) -> list[Flag]:
             + TRAINING_FIX,
         ))
     return flags
+
+
+def _off_text(dropout, sig: Signature) -> str:
+    """How a dropout that is off gets there: at which auxiliary inputs' inference values, or as the graph stands."""
+    if dropout.state == OFF:
+        return "keeps every value as the graph stands (keep probability 1 or rate 0), so outputs are not random"
+    parts = []
+    for name in dropout.settings:
+        spec = sig.spec(name)
+        if spec is not None and spec.value is not None:
+            shown = str(spec.value).lower() if isinstance(spec.value, bool) else f"{spec.value:g}"
+            parts.append(f"{name} = {shown} ({PURPOSE_WORDS.get(spec.purpose, spec.role)})")
+    return (f"is off at inference, where {', '.join(parts)}: every inspector command feeds that, so outputs are "
+            "not random; an app must feed it too")
+
+
+def _mask_randoms(graph: GraphDef, output: str, randoms: list[NodeDef]) -> list[str]:
+    """The random ops whose values reach ``output`` (a dropout's apply node)."""
+    by_name = {n.name: n for n in graph.node}
+    seen: set[str] = set()
+    stack = [output]
+    while stack:
+        name = stack.pop()
+        if name in seen or name not in by_name:
+            continue
+        seen.add(name)
+        stack.extend(split_ref(r)[0] for r in by_name[name].input if not r.startswith("^"))
+    return [n.name for n in randoms if n.name in seen]
 
 
 def _training_flags(graph: GraphDef) -> list[Flag]:
@@ -206,11 +262,15 @@ def _training_flags(graph: GraphDef) -> list[Flag]:
     return flags
 
 
-def _control_flow_flags(graph: GraphDef) -> list[Flag]:
+def _control_flow_flags(graph: GraphDef, sig: Signature) -> list[Flag]:
     nodes = [n for n in graph.node if n.op in CONTROL_FLOW_OPS]
+    fixed = _fixed_conds(graph, sig) if nodes else None
     flags = []
     for op, names in _grouped(nodes).items():
-        if op in V1_CONTROL_FLOW_OPS:
+        if op in V1_CONTROL_FLOW_OPS and fixed is not None:
+            why = (f"TF1 tf.cond on a predicate fixed at inference ({fixed}): inspector optimize keeps the branch "
+                   "taken and removes the Switch and Merge, which TensorFlow Lite converts only after lowering")
+        elif op in V1_CONTROL_FLOW_OPS:
             why = ("TF1 control flow (tf.cond / tf.while_loop): TensorFlow Lite converts it only after lowering, and "
                    "in an inference graph it usually switches on a training flag; fix the branch (is_training=False) "
                    "and re-export; the mobile check says whether it converts")
@@ -219,6 +279,26 @@ def _control_flow_flags(graph: GraphDef) -> list[Flag]:
                    "not on every delegate; the mobile check says whether it converts")
         flags.append(_flag(CONTROL_FLOW, op, names, why))
     return flags
+
+
+def _fixed_conds(graph: GraphDef, sig: Signature) -> str | None:
+    """When every TF1 control-flow op is a tf.cond whose predicate the inference values fix: what fixes them."""
+    if any(n.op in LOOP_OPS for n in graph.node):
+        return None
+    index = Index(graph.node)
+    env = {name: exactly(float(value)) for name, value in sig.inference_values.items()}
+    used: list[str] = []
+    for node in graph.node:
+        if node.op not in SWITCH_OPS:
+            continue
+        data = [r for r in node.input if not r.startswith("^")]
+        pred = value_range(index, data[1], env) if len(data) == 2 else None
+        if pred is None or pred.exact is None:
+            return None
+        used += [name for name in env if value_range(index, data[1], {k: v for k, v in env.items() if k != name}) is None]
+    if not used:
+        return "a constant"
+    return ", ".join(f"{name} = {str(bool(sig.inference_values[name])).lower()}" for name in dict.fromkeys(used))
 
 
 def _float64_flags(graph: GraphDef) -> list[Flag]:
@@ -272,6 +352,7 @@ __all__ = [
     "MAX_FLAG_NODES",
     "TRAINING_KINDS",
     "DROPOUT",
+    "DROPOUT_OFF",
     "TRAINING",
     "CONTROL_FLOW",
     "FLOAT64",

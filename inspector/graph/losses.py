@@ -81,6 +81,8 @@ def training_reason(node: NodeDef) -> str | None:
         return f"a training-time check ({op}) that costs time on every run and is not a TensorFlow Lite op; {TRAINING_FIX}"
     if op.startswith(OPTIMIZER_PREFIXES):
         return f"an optimizer update step, used only while training; {TRAINING_FIX}"
+    if op in LOSS_LABEL_INPUT:
+        return f"a loss, computed only while training (it reads the labels, which inference has none of); {TRAINING_FIX}"
     if is_training_step(op) or _in_gradients_scope(node.name):
         return f"part of the backward pass (gradients), used only while training; {TRAINING_FIX}"
     return None

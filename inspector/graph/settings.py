@@ -28,6 +28,8 @@ from inspector.graph.workgraph import const_value
 KEEP_PROB = "keep_prob"
 DROPOUT_RATE = "dropout_rate"
 TRAINING_FLAG = "training_flag"
+# Each purpose in words, for notes and messages.
+PURPOSE_WORDS = {KEEP_PROB: "dropout keep probability", DROPOUT_RATE: "dropout rate", TRAINING_FLAG: "training flag"}
 
 # A mask is a few ops deep: a longer chain is no dropout read here (and a hostile graph cannot recurse deep).
 MAX_DEPTH = 32
@@ -443,6 +445,7 @@ __all__ = [
     "exactly",
     "passed_input",
     "value_range",
+    "PURPOSE_WORDS",
     "KEEP_PROB",
     "DROPOUT_RATE",
     "TRAINING_FLAG",

@@ -88,6 +88,9 @@ class OptimizeResult:
     dropout_stripped: bool
     nodes_before: int
     nodes_after: int
+    # Dropout cut out because it keeps every value at the inference values (a keep probability of 1): no randomness.
+    dropout_off: tuple[str, ...] = ()
+    fed: Mapping[str, float | bool] = field(default_factory=dict, hash=False)  # auxiliary inputs stored as constants
 
     def to_json(self) -> dict:
         return {
@@ -100,6 +103,8 @@ class OptimizeResult:
             "unfolded": [{"node": u.node, "reason": u.reason} for u in self.unfolded],
             "dropout": list(self.dropout),
             "dropout_stripped": self.dropout_stripped,
+            "dropout_off": list(self.dropout_off),
+            "fed": dict(self.fed),
         }
 
 
@@ -117,7 +122,10 @@ def detect_names(
     outputs is an error that asks for the flag rather than a guess: picking the
     wrong output silently optimizes the wrong model.
     """
-    names = Resolver(graph, what=what)
+    return _detect(Resolver(graph, what=what), input_names, output_names)
+
+
+def _detect(names: Resolver, input_names: Sequence[str] | None, output_names: Sequence[str] | None) -> DetectedNames:
     return DetectedNames(inputs=names.inputs(input_names), outputs=names.outputs(output_names))
 
 
@@ -141,8 +149,11 @@ def optimize(
     resize/pad+conv fusion (its fused ops are not TFLite ops) and keeps activations
     next to their convolutions, where TFLite fuses them; ``frozen_graph=False``
     lets variables through (their values cannot be folded); ``strip_dropout``
-    removes training-mode dropout, which is reported either way. ``skip`` names
-    passes of :data:`inspector.optimizer.passes.PASSES` not to run.
+    removes training-mode dropout, which is reported either way. Auxiliary inputs
+    whose inference value the signature knows (a keep probability 1, a training
+    flag false) are stored as that value, so the result equals the original fed
+    with them, and the dropout and tf.cond branches they turn off go. ``skip``
+    names passes of :data:`inspector.optimizer.passes.PASSES` not to run.
     """
     from inspector.graph.workgraph import WorkGraph
     from inspector.optimizer.passes import PASSES, checked_skip, tfrun
@@ -151,7 +162,8 @@ def optimize(
     skipped = checked_skip(skip)
     check_graph(graph, path=what)
     detected = input_names is None or output_names is None
-    names = detect_names(graph, what=what, input_names=input_names, output_names=output_names)
+    resolver = Resolver(graph, what=what)
+    names = _detect(resolver, input_names, output_names)
     inputs, outputs = names.inputs, names.outputs
     originals = {node.name: node for node in graph.node}
     for name in inputs:
@@ -194,7 +206,8 @@ def optimize(
         placeholder_type_enum=placeholder_type_enum, toco_compatible=toco_compatible, frozen=frozen_graph,
         strip_dropout=strip_dropout,
     )
-    ctx = PassContext(graph=WorkGraph(graph), inputs=tuple(inputs), outputs=tuple(outputs), options=options)
+    ctx = PassContext(graph=WorkGraph(graph), inputs=tuple(inputs), outputs=tuple(outputs), options=options,
+                      signature=resolver.signature)
     reports: list[PassReport] = []
     for step in PASSES:
         reason = "--skip-pass" if step.name in skipped else step.skip_reason(options)
@@ -235,7 +248,15 @@ def optimize(
         dropout_stripped=bool(found) and len(stripped) == len(found),
         nodes_before=len(graph.node),
         nodes_after=len(result.node),
+        dropout_off=tuple(d.output for d in ctx.dropouts_off),
+        fed=_stored(resolver.signature.inference_values, reports, inputs),
     )
+
+
+def _stored(values: Mapping[str, float | bool], reports: Sequence[PassReport], inputs: Sequence[str]) -> dict:
+    """The inference values the inference_values pass stored as constants (none when it was skipped)."""
+    ran = any(p.name == "inference_values" and p.skipped is None for p in reports)
+    return {name: value for name, value in values.items() if ran and name not in inputs}
 
 
 def optimize_graph(graph: GraphDef, *, input_names: Sequence[str], output_names: Sequence[str]) -> GraphDef:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from inspector.errors import InspectorError
-from inspector.optimizer.passes import batchnorm, constfold, dropout, fuse, linear, prune, simplify
+from inspector.optimizer.passes import batchnorm, constfold, dropout, fuse, inference, linear, prune, simplify
 from inspector.optimizer.passes.context import Options, PassContext
 
 
@@ -49,17 +49,39 @@ def _fold_constants(ctx: PassContext) -> list[str]:
     return constfold.fold_constants(ctx.graph, keep=ctx.keep, because=ctx.because)
 
 
+def _inference_values(ctx: PassContext) -> list[str]:
+    auxiliary = ctx.signature.auxiliary if ctx.signature is not None else ()
+    return inference.feed_inference_values(ctx.graph, auxiliary, keep=ctx.keep, because=ctx.because)
+
+
+def _fold_cond(ctx: PassContext) -> list[str]:
+    return inference.fold_cond(ctx.graph, keep=ctx.keep, because=ctx.because)
+
+
 def _dropout(ctx: PassContext) -> list[str]:
-    found, notes = dropout.find_dropout(ctx.graph, inputs=ctx.inputs)
-    ctx.dropouts.extend(found)
-    if not found:
-        return notes
-    if not ctx.options.strip_dropout:
-        return notes + [f"{d.output}: training-mode dropout, left in (strip_dropout removes it)" for d in found]
+    values = ctx.signature.inference_values if ctx.signature is not None else {}
+    found, notes = dropout.find_dropout(ctx.graph, inputs=ctx.inputs, values=values)
     keep = set(ctx.keep)
-    strip = [d for d in found if d.output not in keep]
-    ctx.stripped.extend(strip)
     notes += [f"{d.output}: an output of the graph, so left in" for d in found if d.output in keep]
+    found = [d for d in found if d.output not in keep]
+    on = [d for d in found if d.state == dropout.ON]
+    fed = [d for d in found if d.state == dropout.FED]
+    # Off as the graph stands (a keep probability of 1): the mask keeps every value, so cutting it changes nothing.
+    strip = [d for d in found if d.state == dropout.OFF]
+    notes += [f"{d.output}: dropout that keeps every value as the graph stands (keep probability 1 or rate 0), cut out"
+              for d in strip]
+    ctx.dropouts.extend(on)
+    if ctx.options.strip_dropout:
+        strip += fed + on
+        ctx.stripped.extend(on)
+        notes += [f"{d.output}: dropout off at the inference value of {', '.join(d.settings)}, cut out" for d in fed]
+    else:
+        notes += [f"{d.output}: dropout off at the inference value of {', '.join(d.settings)} (which runners feed), "
+                  "left in (strip_dropout removes it)" for d in fed]
+        notes += [f"{d.output}: training-mode dropout, left in (strip_dropout removes it)" for d in on]
+    ctx.dropouts_off.extend(d for d in strip if d.state != dropout.ON)
+    if not strip:
+        return notes
     return notes + dropout.strip_dropout(ctx.graph, strip, keep=ctx.keep, because=ctx.because)
 
 
@@ -90,9 +112,14 @@ def _not_for_tflite(options: Options) -> str | None:
 # The passes, in the order they run.
 PASSES: tuple[Pass, ...] = (
     Pass("strip_unused", "make each input a Placeholder and drop what the outputs do not need", _strip_unused),
+    Pass("inference_values", "auxiliary inputs become constants of their inference value (keep prob 1, training flag false)",
+         _inference_values),
+    Pass("fold_cond", "resolve tf.cond (Switch/Merge) on a constant predicate: keep the branch taken, drop the other",
+         _fold_cond),
     Pass("remove_identity", "splice out Identity-like nodes, Asserts and unfed PlaceholderWithDefault", _remove_identity),
     Pass("fold_constants", "evaluate subgraphs fed only by constants (and static shapes) into Const nodes", _fold_constants),
-    Pass("dropout", "find training-mode dropout; cut it out when asked to strip it", _dropout),
+    Pass("dropout", "find dropout; cut out what keeps every value, and training-mode dropout when asked to strip it",
+         _dropout),
     Pass("fold_batch_norm", "fold batch norm scales into conv/MatMul weights and shifts into one BiasAdd", _fold_batch_norm),
     Pass("merge_linear", "merge a 1x1 conv on a 1x1 map and the MatMul after it into one MatMul", _merge_linear),
     Pass("simplify", "drop no-op ops, merge reshapes, flatten concats, hoist activations, share equal constants", _simplify),

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from tensorboard.compat.proto.types_pb2 import DataType
 
+from inspector.graph.signature import Signature
 from inspector.graph.workgraph import WorkGraph
 
 # A pass says why it touched nodes: because(names, why). Passes take one as a keyword
@@ -36,10 +37,12 @@ class PassContext:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     options: Options
+    signature: Signature | None = None  # the input graph's (inputs, auxiliary inputs with their inference values)
     # State one pass leaves for a later one (or for the result).
     batch_norm_candidates: tuple[str, ...] | None = None  # found before constant folding hides the Rsqrt
-    dropouts: list = field(default_factory=list)           # dropout.Dropout found
-    stripped: list = field(default_factory=list)           # the ones cut out
+    dropouts: list = field(default_factory=list)           # dropout.Dropout found on (training mode)
+    stripped: list = field(default_factory=list)           # the ones of those cut out
+    dropouts_off: list = field(default_factory=list)       # dropout.Dropout off at the inference values, cut out
     unfolded: list[tuple[str, str]] = field(default_factory=list)  # (batch norm, why it stayed)
     reasons: dict[str, str] = field(default_factory=dict)
 

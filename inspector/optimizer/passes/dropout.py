@@ -1,35 +1,67 @@
-"""Training-mode dropout left in a graph: find where a random mask meets the data, and cut it out on request."""
+"""Dropout left in a graph: find where a random mask meets the data, tell whether it is on, and cut it out.
+
+A dropout is on in training mode (its mask drops values on every run), off as
+it stands (a keep probability of 1 folded in: the mask keeps everything), or off
+when its settings (graph/settings.py: a keep probability or rate placeholder)
+are fed their inference values. Forms read: TF1's ``x / keep * floor(keep + U)``,
+TF2's ``select(U >= rate, x / (1 - rate), 0)`` with a placeholder or a constant
+rate, and Keras' stateless Dropout left in training mode.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from inspector.graph.ops import SHAPE_OPS, is_random
+from tensorboard.compat.proto.node_def_pb2 import NodeDef
+
+from inspector.graph.ops import DROPOUT_APPLY_OPS, DROPOUT_THRESHOLD_OPS, PLACEHOLDER_OPS, SHAPE_OPS, UNIFORM_RANDOM_OPS, is_random
 from inspector.graph.refs import node_of, split_ref
-from inspector.graph.workgraph import WorkGraph, const_value
+from inspector.graph.settings import Index, Range, exactly, passed_input, value_range
+from inspector.graph.workgraph import WorkGraph
 from inspector.optimizer.passes.context import Because, no_reasons
 
-# A dropout mask is random values pushed through a threshold.
-_THRESHOLDS = frozenset({"Floor", "Ceil", "Round", "GreaterEqual", "Greater", "Less", "LessEqual", "Cast"})
-_APPLY = frozenset({"Mul", "Select", "SelectV2"})
+# Dropout.state
+ON = "on"      # training mode: the outputs are random
+OFF = "off"    # the mask keeps every value as the graph stands
+FED = "fed"    # the mask keeps every value once its settings are fed their inference values
+
+# A setting's value while telling a scaling by it from a weight: any fraction.
+_SOME_FRACTION = Range(0.25, 0.75)
 
 
 @dataclass(frozen=True)
 class Dropout:
-    output: str       # the node where the mask meets the data
-    source: str       # the tensor it scales and masks (what inference reads instead)
-    random: str       # the random op that draws the mask
+    output: str                        # the node where the mask meets the data
+    source: str                        # the tensor it scales and masks (what inference reads instead)
+    random: str                        # the random op that draws the mask
+    scaling: tuple[str, ...] = ()      # the 1/keep_prob scaling stepped back over to reach ``source``
+    state: str = ON                    # ON, OFF or FED
+    settings: tuple[str, ...] = ()     # FED: the placeholders whose inference values turn it off
+
+    def to_json(self) -> dict:
+        return {"output": self.output, "source": self.source, "random": self.random, "scaling": list(self.scaling),
+                "state": self.state, "settings": list(self.settings)}
 
 
-def find_dropout(g: WorkGraph, *, inputs: Sequence[str]) -> tuple[list[Dropout], list[str]]:
-    """Dropouts still drawing masks, and notes on random ops that are not a dropout."""
-    randoms = [node.name for node in g if is_random(node.op)]
+def find_dropout(
+    g: WorkGraph, *, inputs: Sequence[str], values: Mapping[str, float | bool] | None = None
+) -> tuple[list[Dropout], list[str]]:
+    """Dropouts still drawing masks, whether each is on, and notes on random ops that are not a dropout.
+
+    ``inputs`` are the model inputs (the data); ``values`` the inference values
+    of the graph's auxiliary inputs (Signature.inference_values), for FED.
+    """
+    # A uniform draw first: Keras' key/counter op feeds the draw of the same mask.
+    randoms = sorted((node.name for node in g if is_random(node.op)), key=lambda n: g.node(n).op not in UNIFORM_RANDOM_OPS)
     if not randoms:
         return [], []
     data = _forward(g, list(inputs), skip=SHAPE_OPS)
+    index = Index(g)
+    settings = {node.name: _SOME_FRACTION for node in g if node.op in PLACEHOLDER_OPS and node.name not in data}
+    fed = {name: exactly(float(value)) for name, value in (values or {}).items() if name in g and name not in data}
     notes: list[str] = []
-    found: list[Dropout] = []
+    found: dict[str, Dropout] = {}
     for random in randoms:
         tainted = _forward(g, [random], skip=frozenset())
         hit = False
@@ -37,36 +69,67 @@ def find_dropout(g: WorkGraph, *, inputs: Sequence[str]) -> tuple[list[Dropout],
             node = g.node(name)
             refs = g.data_inputs(node)
             mask = [r for r in refs if node_of(r) in tainted and node_of(r) not in data]
-            values = [r for r in refs if node_of(r) in data and node_of(r) not in tainted]
-            if not mask or not values:
+            values_in = [r for r in refs if node_of(r) in data and node_of(r) not in tainted]
+            if not mask or not values_in:
                 continue
             hit = True
-            if node.op not in _APPLY or len(values) != 1 or not _thresholded(g, mask[0], tainted):
+            if name in found:
+                continue
+            if node.op not in DROPOUT_APPLY_OPS or len(values_in) != 1 or not _thresholded(g, mask[0], tainted):
                 notes.append(f"random values from {random} reach {name} ({node.op}), which is not a dropout; left as is")
                 continue
-            found.append(Dropout(output=name, source=_unscaled(g, values[0], data, reader=name), random=random))
+            source, scaling = _unscaled(g, index, values_in[0], data, settings, reader=name)
+            state, used = _state(g, index, node, refs.index(mask[0]), refs.index(values_in[0]), scaling, fed)
+            found[name] = Dropout(output=name, source=source, random=random, scaling=tuple(n for n, _ in scaling),
+                                  state=state, settings=used)
         if not hit:
             notes.append(f"{random} draws random values that never meet the input's data")
-    found.sort(key=lambda d: d.output)
-    return found, notes
+    return sorted(found.values(), key=lambda d: d.output), notes
 
 
 def strip_dropout(
     g: WorkGraph, found: Sequence[Dropout], *, keep: Sequence[str], because: Because = no_reasons
 ) -> list[str]:
-    """At inference a dropout is the identity: readers of its output read its input, unscaled."""
+    """Readers of each dropout's output read its input, unscaled: the identity it is at inference (or is, when off)."""
     for dropout in found:
         if dropout.output in g and dropout.output not in set(keep):
             # Between the random op and the output: what draws and thresholds the mask.
             mask = _forward(g, [dropout.random], skip=frozenset()) - _forward(g, [dropout.output], skip=frozenset())
-            # What _unscaled stepped back over: the 1/keep_prob scaling training does and inference does not.
-            scaling = [node_of(r) for r in g.data_inputs(g.node(dropout.output)) if node_of(r) not in mask and r != dropout.source]
             g.splice_out(dropout.output, to=dropout.source)
-            because(scaling, f"the 1/keep_prob scaling of the dropout at {dropout.output}, which inference does not do")
-            because(dropout.output, f"training-mode dropout, the identity at inference: readers now read {dropout.source}")
+            if dropout.state == ON:
+                because(dropout.scaling, f"the 1/keep_prob scaling of the dropout at {dropout.output}, which inference does not do")
+                because(dropout.output, f"training-mode dropout, the identity at inference: readers now read {dropout.source}")
+            else:
+                at = _settings_text(dropout)
+                because(dropout.scaling, f"the scaling of the dropout at {dropout.output}, by exactly 1 {at}")
+                because(dropout.output, f"dropout that keeps every value {at}: the identity, readers now read {dropout.source}")
             because(sorted(mask), f"drew the random mask of the dropout at {dropout.output}")
     g.prune(keep)
     return [f"{d.output}: now reads {d.source} directly" for d in found]
+
+
+def _settings_text(dropout: Dropout) -> str:
+    if dropout.state == FED:
+        return f"at the inference value of {', '.join(dropout.settings)}"
+    return "as the graph stands (keep probability 1 or rate 0)"
+
+
+def _state(
+    g: WorkGraph, index: Index, apply: NodeDef, mask_slot: int, data_slot: int, scaling: list[tuple[str, str]],
+    fed: Mapping[str, Range],
+) -> tuple[str, tuple[str, ...]]:
+    """ON, OFF or FED, and for FED the settings that turn it off."""
+    def keeps(env: Mapping[str, Range]) -> bool:
+        if passed_input(index, apply, mask_slot, env) != data_slot:
+            return False
+        return all((r := value_range(index, factor, env)) is not None and r.exact == 1.0 for _, factor in scaling)
+
+    if keeps({}):
+        return OFF, ()
+    if fed and keeps(fed):
+        # The settings it takes: those without whose value the mask is no longer known to keep everything.
+        return FED, tuple(name for name in fed if not keeps({k: v for k, v in fed.items() if k != name}))
+    return ON, ()
 
 
 def _forward(g: WorkGraph, starts: list[str], *, skip: frozenset[str]) -> set[str]:
@@ -92,26 +155,32 @@ def _thresholded(g: WorkGraph, ref: str, tainted: set[str]) -> bool:
             continue
         seen.add(name)
         node = g.node(name)
-        if node.op in _THRESHOLDS:
+        if node.op in DROPOUT_THRESHOLD_OPS:
             return True
         stack.extend(node_of(r) for r in g.data_inputs(node))
     return False
 
 
-def _unscaled(g: WorkGraph, ref: str, data: set[str], *, reader: str) -> str:
-    """Step back over the 1/keep_prob scaling (x / keep_prob, or x * scale) that only the dropout reads."""
+def _unscaled(
+    g: WorkGraph, index: Index, ref: str, data: set[str], settings: Mapping[str, Range], *, reader: str
+) -> tuple[str, list[tuple[str, str]]]:
+    """Step back over the 1/keep_prob scaling (x / keep, x * scale) that only the dropout reads.
+
+    The factor is one number: a constant, or computed from settings (placeholders
+    that are not data: x / keep_prob, x / (1 - rate)) and constants, never a
+    weight. Returns the tensor reached and the (scaling node, factor) stepped over.
+    """
     node = g.producer(ref)
     if node is None or split_ref(ref)[1] != 0 or node.op not in ("Mul", "RealDiv", "Div"):
-        return ref
+        return ref, []
     if [u.name for u in g.users(node.name)] != [reader]:
-        return ref
+        return ref, []
     refs = g.data_inputs(node)
     if len(refs) != 2:
-        return ref
-    candidates = [0, 1] if node.op == "Mul" else [0]
-    for x_index in candidates:
+        return ref, []
+    for x_index in [0, 1] if node.op == "Mul" else [0]:
         x, factor = refs[x_index], refs[1 - x_index]
-        value = const_value(g.producer(factor))
-        if node_of(x) in data and value is not None and value.size == 1:
-            return x
-    return ref
+        value = value_range(index, factor, settings)
+        if node_of(x) in data and value is not None and not value.noisy:
+            return x, [(node.name, factor)]
+    return ref, []
