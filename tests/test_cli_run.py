@@ -151,14 +151,26 @@ def test_summarize_flags_dropout_without_tensorflow(no_tf_env):
 
 
 def test_check_builtin_graph_is_0_and_flex_graph_is_1(tmp_path: Path, small_pair, capsys):
+    from inspector.graph import tfcompat
+
     a, _ = small_pair
     assert main(["check", str(a)]) == 0
     assert "ok:" in capsys.readouterr().out
+    # Its Dequantize computes from constants: export stores the result, so the .tflite is builtin-only.
     graph = fixture_path("mobilenet_v1_0.25_128/quantized_graph.pb")
-    assert main(["check", str(graph)]) == 1
+    assert main(["check", str(graph)]) == 0
     captured = capsys.readouterr()
-    assert "Dequantize" in captured.out
-    assert captured.err.strip().splitlines()[-1].startswith("error: check: needs TensorFlow Select ops for Dequantize")
+    assert "Dequantize" in captured.out and "error:" not in captured.err
+    tf = tfcompat.tf()
+    with tf.Graph().as_default() as built:
+        image = tf.compat.v1.placeholder(tf.float32, [1, 8, 8, 3], name="input")
+        tf.nn.softmax(tf.reduce_mean(tf.math.erf(image), axis=[1, 2]), name="final_result")  # Erf: Select ops only
+    flex = tmp_path / "flex.pb"
+    flex.write_bytes(tfcompat.from_tf(built.as_graph_def()).SerializeToString())
+    assert main(["check", str(flex)]) == 1
+    captured = capsys.readouterr()
+    assert "Erf" in captured.out
+    assert captured.err.strip().splitlines()[-1].startswith("error: check: needs TensorFlow Select ops for Erf")
 
 
 def test_export_writes_a_verified_tflite(tmp_path: Path, small_pair, capsys):

@@ -100,17 +100,17 @@ def test_check_every_fixture(relative: str, input_name: str, output_name: str, n
     assert verdict.input_names == (input_name,) and verdict.output_names == (output_name,)
     assert len(verdict.input_shapes) == 1 and verdict.input_shapes[0][0] == 1
     if relative == QUANTIZED_WEIGHTS:
-        # The one plain MobileNet that does not load as is: TF1's Dequantize has no builtin.
-        assert not verdict.ok and verdict.select_converts is True
+        # TF1's Dequantize has no builtin, but computes from constants: export stores its result, and check says so.
+        assert verdict.ok and verdict.select_converts is True
         (issue,) = verdict.issues
         assert (issue.op, issue.status, issue.count, issue.constant) == ("Dequantize", FLEX, 2, True)
-        assert issue.nodes == (
+        assert issue.nodes == verdict.folded == (
             "MobilenetV1/Conv2d_13_pointwise/weights/read/_4__cf__4",
             "MobilenetV1/Logits/Conv2d_1c_1x1/weights/read/_1__cf__1",
         )
-        assert verdict.flex_ops == ("Dequantize",) and verdict.tflite_ops["FlexDequantize"] == 2
-        assert "Select ops for Dequantize (2 nodes" in verdict.message and "export folds them" in verdict.message
-        assert "quantize='dynamic'" in issue.why
+        assert verdict.flex_ops == () and "FlexDequantize" not in verdict.tflite_ops
+        assert "once export computes its 2 constant Dequantize node(s) in TensorFlow" in verdict.message
+        assert "export computes it in TensorFlow and stores the result" in issue.why
     else:
         assert verdict.ok, verdict.message
         assert verdict.issues == () and verdict.select_converts is None and verdict.error is None
@@ -291,9 +291,10 @@ def test_export_of_an_unsupported_op(tmp_path: Path) -> None:
 def test_export_folds_constant_dequantize(tmp_path: Path) -> None:
     loaded = _save(tmp_path, _build(_constant_dequantize_graph))
     verdict = check(loaded)
-    assert not verdict.ok and verdict.issues[0].op == "Dequantize" and verdict.issues[0].constant
+    assert verdict.ok and verdict.issues[0].op == "Dequantize" and verdict.issues[0].constant
     report = export(loaded, tmp_path / "model.tflite", latency_runs=0)
-    assert report.folded == ("weights/dequantize",) and report.select_ops == ()
+    assert report.folded == verdict.folded == ("weights/dequantize",) and report.select_ops == ()
+    assert report.tflite_bytes == verdict.tflite_bytes
     assert report.ok, report.message
     assert "FlexDequantize" not in report.tflite_ops
 

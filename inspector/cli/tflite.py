@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from inspector.cli.options import AddCommand, force_option, names, unsafe_ops_option
+from inspector.cli.options import AddCommand, force_option, names
+from inspector.flags import feed_options, unsafe_ops_option
 from inspector.cli.output import Output
 from inspector.cli.run import labels_beside, note_found_labels, run_options
 
@@ -13,9 +14,17 @@ from inspector.cli.run import labels_beside, note_found_labels, run_options
 def add_check(add: AddCommand) -> None:
     p = add("check", cmd_check, "Will it load on the phone? Convert with TensorFlow Lite's converter and name each op in the way (exit 1 if not builtin ops only).")
     p.add_argument("graph", type=Path, metavar="GRAPH.pb")
+    quantize_option(p, what="the .tflite checked and sized: export's option of the same name")
     p.add_argument("--json", action="store_true")
     unsafe_ops_option(p)
     run_options(p, plural=True)
+
+
+def quantize_option(p: argparse.ArgumentParser, *, what: str) -> None:
+    from inspector.tflite import QUANTIZE_MODES
+
+    p.add_argument("--quantize", choices=QUANTIZE_MODES, default="none",
+                   help=f"weights: float32 (default), 8-bit dynamic range, or float16 ({what})")
 
 
 def cmd_check(args: argparse.Namespace, out: Output) -> int:
@@ -26,6 +35,7 @@ def cmd_check(args: argparse.Namespace, out: Output) -> int:
     with out.status("Converting with TensorFlow Lite's converter ..."):
         verdict = inspector.check(args.graph, input_names=names(args.input_names), output_names=names(args.output_names),
                                   input_height=args.input_height, input_width=args.input_width,
+                                  quantize=args.quantize, inputs=args.inputs, feeds=args.feeds,
                                   allow_unsafe_ops=args.allow_unsafe_ops)
     if args.json:
         out.json(verdict.to_json())
@@ -40,7 +50,7 @@ def add_export(add: AddCommand) -> None:
     p = add("export", cmd_export, "Write a .tflite and verify it against the graph on the same inputs: sizes, agreement, latency (exit 1 if it disagrees).")
     p.add_argument("graph", type=Path, metavar="GRAPH.pb")
     p.add_argument("--tflite", type=Path, metavar="OUT.tflite", help="the .tflite to write (default: GRAPH with .tflite)")
-    p.add_argument("--quantize", choices=("none", "dynamic", "float16"), default="none", help="weights: float32 (default), 8-bit dynamic range, or float16")
+    quantize_option(p, what="the .tflite written")
     p.add_argument("--select_tf_ops", action="store_true", help="keep ops without a builtin as TensorFlow Select ops (the app must link them; not verifiable here)")
     p.add_argument("--image", type=Path, action="append", default=[], help="an image to compare on (repeatable)")
     p.add_argument("--images", type=Path, action="append", default=[], help="a folder searched recursively for images (repeatable)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 from tensorboard.compat.proto.graph_pb2 import GraphDef
@@ -14,7 +14,17 @@ from inspector.graph import tfcompat
 from inspector.graph.io import LoadedGraph
 from inspector.graph.ops import FEED_OPS, is_random, unsafe_nodes
 from inspector.graph.refs import upstream
-from inspector.graph.signature import Signature, placeholder_spec
+from inspector.graph.names import Resolver
+from inspector.graph.signature import SCALAR, Signature, placeholder_spec
+from inspector.tflite import QUANTIZE_MODES
+
+
+Quantize = Literal["none", "dynamic", "float16"]  # QUANTIZE_MODES (inspector/tflite/__init__.py) as a type
+
+
+def check_quantize(quantize: str) -> None:
+    if quantize not in QUANTIZE_MODES:
+        raise InspectorError(f"quantize must be one of {', '.join(QUANTIZE_MODES)}, not {quantize!r}")
 
 
 @dataclass(frozen=True)
@@ -142,6 +152,33 @@ def fold(tf_graph: Any, names: Sequence[str]) -> Any:
     return folded
 
 
+def with_values(tf_graph: Any, values: Mapping[str, Any]) -> Any:
+    """A copy of ``tf_graph`` with each named placeholder replaced by a Const of its value (in the placeholder's dtype).
+
+    What an inference .tflite holds for a setting such as a dropout keep probability:
+    its inference value, not an input the app must feed.
+    """
+    if not values:
+        return tf_graph
+    tf = tfcompat.tf()
+    fixed = tf.compat.v1.GraphDef()
+    fixed.CopyFrom(tf_graph)
+    for node in fixed.node:
+        if node.name not in values:
+            continue
+        dtype = tf.as_dtype(node.attr["dtype"].type)
+        value = np.asarray(values[node.name], dtype=dtype.as_numpy_dtype)
+        shape = node.attr["shape"].shape if "shape" in node.attr else None
+        if shape is not None and not shape.unknown_rank and all(d.size >= 0 for d in shape.dim):
+            value = np.broadcast_to(value, [d.size for d in shape.dim])
+        name, device = node.name, node.device
+        node.Clear()
+        node.name, node.op, node.device = name, "Const", device
+        node.attr["dtype"].type = dtype.as_datatype_enum
+        node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value))
+    return fixed
+
+
 def tflite_ops(model: bytes) -> dict[str, int]:
     """Op histogram of a .tflite (builtin names like CONV_2D; custom codes like FlexErf), most used first."""
     tfcompat.tf()  # imported quietly before one of its modules is
@@ -176,8 +213,15 @@ def input_shapes(
     input_height: int | None,
     input_width: int | None,
     sig: Signature,
+    stated: Mapping[str, tuple[int, ...]] | None = None,
 ) -> tuple[tuple[int, ...], ...]:
-    """The shape each input is converted at: batch 1 and the declared size (the signature's), else the given size."""
+    """The shape each input is converted at: batch 1 and the declared size (the signature's), else the given size.
+
+    A shape in ``stated`` (``--input NAME:SHAPE``) stands for the declared one. A
+    scalar setting the signature found (role SCALAR) that declares no shape is
+    converted as a scalar. Only an image input (rank 4, or the graph's one model
+    input when it declares no shape at all) takes ``input_height``/``input_width``.
+    """
     if (input_height is None) != (input_width is None):
         raise InspectorError("pass both --input_height and --input_width, or neither (they are read from the graph)")
     if input_height is not None and input_width is not None and (input_height <= 0 or input_width <= 0):
@@ -188,7 +232,12 @@ def input_shapes(
         node = by_name[name]
         spec = sig.spec(name) or (placeholder_spec(node) if node.op in FEED_OPS else None)
         declared = spec.shape if spec is not None else None
+        if stated and name in stated:
+            declared = stated[name]
         given = (input_height, input_width) if input_height is not None and input_width is not None else None
+        if declared is None and spec is not None and spec.role == SCALAR:
+            shapes.append(())
+            continue
         if declared is not None and all(d >= 0 for d in declared[1:]):
             if given is not None and len(declared) == 4 and tuple(declared[1:3]) != given:
                 raise InspectorError(
@@ -202,6 +251,13 @@ def input_shapes(
                 f"{loaded.path}: input {name!r} has shape {list(declared)} with unknown dimensions; "
                 "TensorFlow Lite needs them fixed: export the graph with a fixed input shape"
             )
+        if declared is None and spec is not None and not _the_image(name, sig, loaded):
+            # Not a scalar setting and not the one image input: nothing says what size it is, least of all retrain.py.
+            others = ", ".join(s.name for s in sig.inputs if s.name != name)
+            raise InspectorError(
+                f"{loaded.path}: input {name!r} declares no shape and is not the image input ({others or 'none'}); "
+                f"TensorFlow Lite needs a fixed shape: pass it as --input {name}:SHAPE (e.g. {name}:1,32)"
+            )
         channels = declared[3] if declared is not None and declared[3] > 0 else 3
         if given is None:
             # No stand-in size: a MobileNet's final AvgPool is sized for the trained input, so
@@ -213,6 +269,14 @@ def input_shapes(
             )
         shapes.append((1, given[0], given[1], channels))
     return tuple(shapes)
+
+
+def _the_image(name: str, sig: Signature, loaded: LoadedGraph) -> bool:
+    """Whether the signature's one image input (graph/names.py picks it) is ``name``."""
+    try:
+        return Resolver(loaded.graph, what=str(loaded.path), sig=sig).image_input() == name
+    except InspectorError:  # several model inputs, none of them the one float one
+        return False
 
 
 
@@ -228,4 +292,4 @@ def to_tf(loaded: LoadedGraph, what: str) -> Any:
 
 
 
-__all__ = ["Attempt", "OpError", "convert", "fold", "input_shapes", "is_constant", "tflite_ops", "to_tf"]
+__all__ = ["Attempt", "OpError", "QUANTIZE_MODES", "Quantize", "check_quantize", "convert", "fold", "input_shapes", "is_constant", "tflite_ops", "to_tf", "with_values"]

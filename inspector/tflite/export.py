@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import gzip
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import Callable, Sequence
 
 from inspector.analysis.summary import Flag, summarize
 from inspector.atomic import write_bytes_atomic
@@ -16,11 +15,10 @@ from inspector.run.images import collect_images
 from inspector.run.latency import DEFAULT_THREADS, BenchReport, bench_runners
 from inspector.run.runners import GraphRunner, TFLiteRunner, one_name
 from inspector.run.verify import VerifyReport, check_inputs, verify_runners
-from inspector.tflite.check import FLEX, UNSUPPORTED, OpIssue, find_issues, issue_nodes, issues_text, mib
-from inspector.tflite.convert import Attempt, convert, fold, input_shapes, tflite_ops, to_tf
-
-Quantize = Literal["none", "dynamic", "float16"]
-QUANTIZE_MODES: tuple[str, ...] = ("none", "dynamic", "float16")
+from inspector.tflite.check import (
+    FLEX, UNSUPPORTED, OpIssue, convert_graph, converter_inputs, flags_held, issues_text, mib,
+)
+from inspector.tflite.convert import QUANTIZE_MODES, Attempt, Quantize, check_quantize, tflite_ops
 
 _QUANTIZE_WORDS = {"none": "float32", "dynamic": "dynamic-range quantized (8-bit weights)", "float16": "float16 weights"}
 
@@ -169,6 +167,9 @@ def export(
     are computed in TensorFlow and stored as constants first. Other ops without
     a builtin are a CheckFailed unless ``select_tf_ops``, which keeps them as
     Select ops; such a .tflite cannot run here, so it is written but not verified.
+    The conversion is check's (tflite/check.py: converter_inputs, convert_graph):
+    a setting such as a dropout keep probability is stored at its inference value,
+    and check's verdict and size are this .tflite's.
 
     The .tflite is then run on the same inputs as the graph, through verify
     (``images``/``image_dirs``, else ``random_inputs`` seeded "photos"), and both
@@ -178,8 +179,7 @@ def export(
     refuses (graph/trust.py) is an InspectorError before anything is converted or
     written, unless ``allow_unsafe_ops``; even then, nothing unsafe is folded.
     """
-    if quantize not in QUANTIZE_MODES:
-        raise InspectorError(f"quantize must be one of {', '.join(QUANTIZE_MODES)}, not {quantize!r}")
+    check_quantize(quantize)
     if latency_runs < 0 or latency_warmup < 0:
         raise InspectorError(f"latency runs and warm-up must be 0 or more, not {latency_runs} and {latency_warmup}")
     if threads is not None and threads < 1:
@@ -196,36 +196,29 @@ def export(
         loaded, input_name=input_name, output_name=output_name, threads=threads, what=f"graph ({what})",
         allow_unsafe_ops=allow_unsafe_ops,
     ) as graph_runner:
-        (shape,) = input_shapes(loaded, (graph_runner.input_name,), input_height=input_height, input_width=input_width,
-                                sig=graph_runner.signature)
+        # What the converter is given, and how it converts, are check's: the two never disagree.
+        given = converter_inputs(loaded, graph_runner.signature, inputs=(graph_runner.input_name,),
+                                 outputs=(graph_runner.output_name,), input_height=input_height, input_width=input_width)
+        shape = given.inputs[0][1]
         if len(shape) == 4:
             # A bad image or labels file is found now, not after the .tflite is written.
             check_inputs(graph_runner, files, labels=labels, size=(shape[1], shape[2]), mean=input_mean, std=input_std)
-        notes: list[str] = []
-        inputs, outputs = [(graph_runner.input_name, shape)], (graph_runner.output_name,)
-        tf_graph = to_tf(loaded, what)
-        start = time.perf_counter()
-        attempt = convert(tf_graph, inputs=inputs, outputs=outputs, quantize=quantize, select=False, what=what)
-        folded: tuple[str, ...] = ()
+        notes: list[str] = list(given.notes)
+        made = convert_graph(loaded, given, quantize=quantize, what=what)
+        attempt = Attempt(model=made.model)
+        if made.folded:
+            notes.append(
+                f"computed {len(made.folded)} constant {'/'.join(sorted({i.op for i in made.issues}))} node(s) in "
+                "TensorFlow and stored the results: TensorFlow Lite has no builtin for them"
+            )
         if attempt.model is None:
-            select = convert(tf_graph, inputs=inputs, outputs=outputs, quantize=quantize, select=True, what=what)
-            issues = find_issues(loaded.graph, outputs, attempt, select)
-            if issues and all(i.constant for i in issues):
-                names = tuple(issue_nodes(loaded.graph, outputs, issues))
-                refolded = convert(
-                    fold(tf_graph, names), inputs=inputs, outputs=outputs, quantize=quantize, select=False, what=what
-                )
-                if refolded.model is not None:
-                    attempt, folded = refolded, names
-                    notes.append(
-                        f"computed {len(names)} constant {'/'.join(sorted({i.op for i in issues}))} node(s) in "
-                        "TensorFlow and stored the results: TensorFlow Lite has no builtin for them"
-                    )
-            if attempt.model is None and select_tf_ops and select.model is not None:
+            select = made.select or Attempt(model=None)
+            if select_tf_ops and select.model is not None:
                 attempt = select
-            if attempt.model is None:
-                raise _not_convertible(loaded.path, issues, attempt, select, select_tf_ops=select_tf_ops)
-        convert_seconds = time.perf_counter() - start
+            else:
+                raise _not_convertible(loaded.path, made.issues, made.first, select, select_tf_ops=select_tf_ops)
+        folded = made.folded
+        convert_seconds = made.seconds
         model = attempt.model
         assert model is not None
         write_bytes_atomic(out, model, refuse=(loaded.path,))
@@ -238,7 +231,7 @@ def export(
             output_name=graph_runner.output_name, input_shape=shape, tflite_bytes=len(model),
             gzip_bytes=_gzip_size(model), graph_bytes=loaded.size_bytes, graph_gzip_bytes=_gzip_size(graph_bytes),
             tflite_ops=ops, select_ops=select_ops, folded=folded,
-            flags=summarize(loaded).training_flags, convert_seconds=convert_seconds,
+            flags=flags_held(loaded.graph, summarize(loaded).training_flags, given), convert_seconds=convert_seconds,
         )
         if select_ops:
             return ExportReport(verify=None, latency=None, notes=tuple(notes), **common)
