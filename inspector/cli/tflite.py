@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from inspector.cli.options import AddCommand, force_option, names
-from inspector.flags import feed_options, unsafe_ops_option
+from inspector.cli.options import AddCommand, force_option, names, unsafe_ops_option
 from inspector.cli.output import Output
 from inspector.cli.run import labels_beside, note_found_labels, run_options
 
