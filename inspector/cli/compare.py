@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 from inspector.cli.board import board_options, note_board
 from inspector.cli.optimize import note_detected, optimizer_kwargs, optimizer_options
-from inspector.cli.options import DEFAULT_LOGDIR, AddCommand, force_option, unsafe_ops_option
+from inspector.cli.options import DEFAULT_LOGDIR, AddCommand, force_option
 from inspector.cli.output import Output
+from inspector.flags import feed_options, unsafe_ops_option
 
 if TYPE_CHECKING:
     from inspector.workflows.compare import CompareResult
@@ -26,6 +27,7 @@ def add_compare(add: AddCommand) -> None:
     force_option(p, what="--output")
     p.add_argument("--image", type=Path, action="append", default=[], help="with one graph: an image to verify on (repeatable; default random inputs)")
     optimizer_options(p, skip_help="with one graph: leave out the optimizer pass NAME (repeatable; inspector optimize --help lists them)")
+    feed_options(p)
     p.add_argument("--logdir", type=Path, default=DEFAULT_LOGDIR, help=f"TensorBoard log folder (default {DEFAULT_LOGDIR})")
     p.add_argument("--names", nargs=2, metavar=("A", "B"), help="run names (default: retrained, optimized from the file names)")
     p.add_argument("--keep-weights", action="store_true", help="keep Const payloads in the logs")
@@ -46,7 +48,7 @@ def cmd_compare(args: argparse.Namespace, out: Output) -> int:
             args.a, args.b, logdir=args.logdir, names=args.names, output=args.output, images=args.image,
             board=not args.no_board, check=not args.no_check, keep_weights=args.keep_weights,
             port=args.port, bind_all=args.bind_all, timeout=args.timeout, progress=progress, force=args.force,
-            allow_unsafe_ops=args.allow_unsafe_ops, **optimizer_kwargs(args),
+            allow_unsafe_ops=args.allow_unsafe_ops, inputs=args.inputs, feeds=args.feeds, **optimizer_kwargs(args),
         )
     return show_compare(result, out, all_ops=args.all_ops, open_browser=args.open, given=(args.input_names, args.output_names))
 

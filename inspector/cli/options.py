@@ -51,12 +51,6 @@ def force_option(p: argparse.ArgumentParser, *, what: str) -> None:
                    help=f"replace {what} even if inspector did not write it (never a device, FIFO or folder)")
 
 
-def unsafe_ops_option(p: argparse.ArgumentParser) -> None:
-    """--allow-unsafe-ops: run a graph whose ops read or write files or run code."""
-    p.add_argument("--allow-unsafe-ops", dest="allow_unsafe_ops", action="store_true",
-                   help="run the graph even if it holds ops that read or write files or run code (only for graphs you trust)")
-
-
 def bool_flag(value: str) -> bool:
     """TensorFlow's tools take --flag, --flag=True and --flag=false alike."""
     lowered = value.strip().lower()

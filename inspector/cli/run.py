@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from inspector.cli.options import AddCommand, unsafe_ops_option
+from inspector.cli.options import AddCommand
 from inspector.cli.output import Output
+from inspector.flags import feed_options, unsafe_ops_option
 
 
 def run_options(p: argparse.ArgumentParser, *, plural: bool) -> None:
@@ -18,16 +19,6 @@ def run_options(p: argparse.ArgumentParser, *, plural: bool) -> None:
     p.add_argument("--input_height", type=int, help="image input height (default: from the graph's input shape)")
     p.add_argument("--input_width", type=int, help="image input width (default: from the graph's input shape)")
     feed_options(p)
-
-
-def feed_options(p: argparse.ArgumentParser) -> None:
-    """--input and --feed: what each input of the graph is fed, for graphs retrain.py did not make."""
-    p.add_argument("--input", dest="inputs", action="append", default=[], metavar="NAME[:SHAPE[:DTYPE]]",
-                   help="a model input, with its shape and dtype where the graph leaves them open, e.g. "
-                        "images:1,64,64,1:float32 (repeatable; default: the graph's model inputs)")
-    p.add_argument("--feed", dest="feeds", action="append", default=[], metavar="NAME=VALUE|FILE.npy",
-                   help="feed this value to a placeholder on every run, e.g. keep_prob=1.0 or features=x.npy "
-                        "(repeatable; dropout keep probabilities and training flags get their inference value by default)")
 
 
 def labels_beside(given: Path | None, *graphs: Path) -> Path | None:

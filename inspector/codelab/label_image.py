@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from inspector.errors import InspectorError
+from inspector.flags import feed_options, unsafe_ops_option
 from inspector.run.label import LabelResult, label_image
 from inspector.text import error_text, visible
 
@@ -39,9 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input_std", type=float, help="input std (default: 127.5 as retrain.py's MobileNet; 128 for Inception's Mul)")
     parser.add_argument("--input_layer", help="name of input layer (default: the graph's image placeholder)")
     parser.add_argument("--output_layer", help="name of output layer (default: final_result, or the graph's one output)")
-    # The same flag as `inspector label` (cli/options.py); spelled out here so the codelab script imports no CLI.
-    parser.add_argument("--allow-unsafe-ops", dest="allow_unsafe_ops", action="store_true",
-                        help="run the graph even if it holds ops that read or write files or run code (only for graphs you trust)")
+    feed_options(parser)
+    unsafe_ops_option(parser)
     return parser
 
 
@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             input_width=args.input_width,
             input_mean=args.input_mean,
             input_std=args.input_std,
+            inputs=args.inputs,
+            feeds=args.feeds,
             allow_unsafe_ops=args.allow_unsafe_ops,
         )
     except InspectorError as exc:

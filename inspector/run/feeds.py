@@ -12,6 +12,7 @@ import numpy as np
 
 from inspector.errors import InspectorError
 from inspector.files import read_limited, size_text
+from inspector.graph.settings import PURPOSE_WORDS
 from inspector.graph.signature import Signature
 
 # A .npy given with --feed or --image is read whole; this keeps one to what a model input plausibly holds.
@@ -218,15 +219,15 @@ def plan_feeds(
 
     fixed: dict[str, np.ndarray] = {}
     notes: list[str] = []
-    values: Mapping[str, object] = getattr(sig, "inference_values", {}) or {}
+    values = sig.inference_values
     for spec in sig.auxiliary + sig.optional:
         if spec.name in given or spec.name in names or not spec.needed:
             continue
         if spec.name in values:
             fixed[spec.name] = np.asarray(values[spec.name], dtype=numpy_dtype(spec.dtype))
-            purpose = getattr(spec, "purpose", "") or spec.role
-            notes.append(f"{what}: fed {spec.name} = {_shown(values[spec.name])}, its inference value "
-                         f"({purpose.replace('_', ' ')}); --feed {spec.name}=VALUE feeds another")
+            words = PURPOSE_WORDS.get(spec.purpose, spec.role)
+            notes.append(f"fed {spec.name} = {_shown(values[spec.name])}, the value it takes at inference as a {words}; "
+                         f"--feed {spec.name}=VALUE feeds another")
         elif spec.role != "optional":
             raise InspectorError(
                 f"{what}: {spec.name} ({spec.role}, {spec.dtype} {shape_text(spec.shape)}) must be fed and its value at "

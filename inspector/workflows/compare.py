@@ -111,6 +111,8 @@ def compare(
     timeout: float = 90.0,
     input_names: Sequence[str] | str | None = None,
     output_names: Sequence[str] | str | None = None,
+    inputs: Sequence[str] = (),
+    feeds: Sequence[str] = (),
     skip: Sequence[str] = (),
     placeholder_type_enum: int = 1,
     toco_compatible: bool = False,
@@ -128,7 +130,8 @@ def compare(
     for optimize, ``skip`` naming passes to leave out) and verified against it
     on ``images`` (default: seeded random inputs) before anything is written,
     so a bad input leaves no file; a verify that says "no" is the result's
-    ``ok``, not an error. An existing ``output`` that inspector did not write
+    ``ok``, not an error; ``inputs`` and ``feeds`` say what the verify feeds
+    (``NAME[:SHAPE[:DTYPE]]``, ``NAME=VALUE|FILE.npy``, as run/feeds.py reads them). An existing ``output`` that inspector did not write
     is refused unless ``force``. Run names are ``names`` (two that are one run
     once normalised are refused), else taken from the file names (retrained,
     optimized). Running a graph (the verify, the TensorFlow Lite check) that
@@ -159,8 +162,8 @@ def compare(
         )
 
         def verify_first(loaded: LoadedGraph, pending: LoadedGraph) -> VerifyReport:
-            return _verify_pair(loaded, pending, images=images, options=options, progress=step,
-                                allow_unsafe_ops=allow_unsafe_ops)
+            return _verify_pair(loaded, pending, images=images, options=options, inputs=inputs, feeds=feeds,
+                                progress=step, allow_unsafe_ops=allow_unsafe_ops)
 
         # Verified before it is written: a bad image or name leaves no optimized graph behind.
         a, optimized, b, verified = optimize_into(a, target, options, before_write=verify_first, progress=step, force=force)
@@ -169,6 +172,9 @@ def compare(
             raise InspectorError("--output is where one graph gets optimized to; with two graphs there is nothing to write")
         if skip:
             raise InspectorError("--skip-pass leaves out a pass when one graph gets optimized; with two graphs nothing is optimized")
+        if inputs or feeds:
+            raise InspectorError("--input and --feed say what the verify of one optimized graph feeds; "
+                                 "with two graphs nothing is run: use inspector verify A B --feed ...")
         a = a if isinstance(a, LoadedGraph) else load_graph(a)
         b = b if isinstance(b, LoadedGraph) else load_graph(b)
     pair = given or run_names(a.path, b.path)
@@ -215,8 +221,8 @@ def _checked_names(names: Sequence[str] | None) -> tuple[str, str] | None:
 
 
 def _verify_pair(
-    a: LoadedGraph, b: LoadedGraph, *, images: Sequence[Path | str], options: OptimizerOptions, progress: Progress,
-    allow_unsafe_ops: bool,
+    a: LoadedGraph, b: LoadedGraph, *, images: Sequence[Path | str], options: OptimizerOptions, inputs: Sequence[str],
+    feeds: Sequence[str], progress: Progress, allow_unsafe_ops: bool,
 ) -> VerifyReport:
     from inspector.run.labels import find_labels
     from inspector.run.verify import verify
@@ -225,7 +231,8 @@ def _verify_pair(
     progress(text, None, None)
     return verify(a, b, images=[Path(i) for i in images], labels=find_labels(a.path),
                   progress=lambda done, total: progress(text, done, total),
-                  input_names=options.input_names, output_names=options.output_names, allow_unsafe_ops=allow_unsafe_ops)
+                  input_names=options.input_names, output_names=options.output_names, inputs=inputs, feeds=feeds,
+                  allow_unsafe_ops=allow_unsafe_ops)
 
 
 def _check_pair(
