@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from inspector.cli.options import AddCommand, force_option, names, unsafe_ops_option
+from inspector.cli.options import AddCommand, force_option, names
 from inspector.cli.output import Output
 from inspector.cli.run import labels_beside, note_found_labels, run_options
+from inspector.flags import unsafe_ops_option
 
 
 def add_check(add: AddCommand) -> None:
