@@ -167,19 +167,22 @@ def for_loss_reason(view: View, node: NodeDef, training: set[str], label_side: s
     return "computed only for a loss or the training step"
 
 
-def logits_of_losses(view: View, for_loss: set[str]) -> list[NodeDef]:
-    """The logits each loss reads, before its own reshapes: the output when everything else was a loss or a metric."""
-    found: list[NodeDef] = []
+def logits_of_losses(view: View, for_loss: set[str]) -> list[tuple[NodeDef, NodeDef, list[NodeDef]]]:
+    """The logits each loss reads, before its own reshapes: the output when everything else was a loss or a metric.
+
+    Each is (logits, the loss, the reshapes stepped back over).
+    """
+    found: list[tuple[NodeDef, NodeDef, list[NodeDef]]] = []
     for loss in view.ordered():
         if loss.op not in LOSS_LABEL_INPUT or not loss.input:
             continue
         node = view.nodes.get(split_ref(loss.input[0])[0])
-        seen: set[str] = set()
-        while node is not None and node.name in for_loss and node.op in _RESHAPE_OPS and node.name not in seen:
-            seen.add(node.name)
+        steps: list[NodeDef] = []
+        while node is not None and node.name in for_loss and node.op in _RESHAPE_OPS and node not in steps:
+            steps.append(node)
             node = view.nodes.get(split_ref(node.input[0])[0]) if node.input else None
-        if node is not None and node.op not in FEED_OPS and node.op not in CONST_OPS and node not in found:
-            found.append(node)
+        if node is not None and node.op not in FEED_OPS and node.op not in CONST_OPS and all(node is not f[0] for f in found):
+            found.append((node, loss, steps))
     return found
 
 

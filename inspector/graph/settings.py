@@ -355,7 +355,9 @@ def _dropout(index: Index, name: str, uses: list[tuple[NodeDef, int, str]]) -> S
             return None
         if found.noisy and reader.op in DROPOUT_APPLY_OPS and (reader.op == "Mul" or slot == 0):
             masks.append((reader, slot))
-        elif not found.noisy and (reader.op == "Mul" or (reader.op in ("RealDiv", "Div") and slot == 1)):
+        elif not found.noisy and (reader.op == "Mul" or (reader.op in ("RealDiv", "Div") and slot == 1)) and (
+            _scales_a_dropout(index, reader, probe)
+        ):
             scales.append((reader, ref))
         else:
             return None
@@ -374,6 +376,18 @@ def _dropout(index: Index, name: str, uses: list[tuple[NodeDef, int, str]]) -> S
                 "every value and the scaling is 1, so the dropout is the identity, as at inference"))
     return Setting("", None, f"a dropout setting ({where}), but neither 1 nor 0 turns the dropout off, "
                              "so its value at inference is not in the graph")
+
+
+def _scales_a_dropout(index: Index, scaling: NodeDef, probe: Mapping[str, Range]) -> bool:
+    """What ``scaling`` computes is read only by dropouts' masks: x / keep, then times the mask."""
+    readers = index.readers.get(scaling.name, ())
+    for reader, slot, _ in readers:
+        if reader.op not in DROPOUT_APPLY_OPS:
+            return False
+        masks = [r for i, r in enumerate(reader.input) if i != slot and not r.startswith("^")]
+        if not any((found := value_range(index, r, probe)) is not None and found.noisy for r in masks):
+            return False
+    return bool(readers)
 
 
 def _keeps_data(index: Index, apply: NodeDef, slot: int, env: Mapping[str, Range]) -> bool:

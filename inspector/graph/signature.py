@@ -367,7 +367,11 @@ def signature(graph: GraphDef) -> Signature:
             continue
         candidates.append(node)
     if not any(n.name not in label_side for n in candidates):
-        candidates += logits_of_losses(view, loss_only)
+        listed = {x.name for x in left}
+        for logits, loss, steps in logits_of_losses(view, loss_only):
+            candidates.append(logits)
+            left += [LeftOut(step.name, step.op, f"computed only for the loss {loss.name} ({loss.op}), which inference "
+                             "does not compute") for step in steps if step.name not in listed]
     optional_nodes = [n for n in view.ordered() if n.op in DEFAULT_PLACEHOLDER_OPS]
     required = {n.name for n in data} or {n.name for n in optional_nodes}
 
