@@ -106,3 +106,24 @@ def test_explicit_input_and_feed_override(graphs, capsys) -> None:
                           "--feed", "p_hold=1.0", "--random", "1"], capsys)
     assert code == 0 and report["a"]["fixed"] == ["p_hold"]
     assert not any("fed p_hold" in n for n in report["notes"])  # given, so not said to be automatic
+
+
+@pytest.mark.parametrize("name", ["gray", "six", "flag"])
+def test_export_stores_settings_and_verifies_the_tflite(graphs, tmp_path: Path, capsys, name: str) -> None:
+    tflite = tmp_path / f"{name}.tflite"
+    code, report = _json(["export", str(graphs[name]), "--tflite", str(tflite), "--runs", "0"], capsys)
+    assert code == 0 and report["verify"]["ok"] and tflite.stat().st_size == report["tflite_bytes"]
+    notes = " ".join(report["notes"])
+    assert "p_hold (a dropout keep probability) is stored as 1, its inference value" in notes
+    assert "fed p_hold" not in notes  # said once, by the conversion
+    if name == "flag":
+        assert "phase (a training flag) is stored as false" in notes
+    # check makes the very same file.
+    code, verdict = _json(["check", str(graphs[name])], capsys)
+    assert code == 0 and verdict["tflite_bytes"] == report["tflite_bytes"]
+
+
+def test_export_with_a_fed_value_stores_it(graphs, tmp_path: Path, capsys) -> None:
+    code, report = _json(["export", str(graphs["gray"]), "--tflite", str(tmp_path / "g.tflite"), "--runs", "0",
+                          "--feed", "p_hold=1"], capsys)
+    assert code == 0 and any("p_hold is stored as 1, the value given for it" in n for n in report["notes"])

@@ -78,7 +78,7 @@ def cmd_export(args: argparse.Namespace, out: Output) -> int:
         report = inspector.export(
             args.graph, args.tflite, quantize=args.quantize, select_tf_ops=args.select_tf_ops,
             images=args.image, image_dirs=args.images, random_inputs=args.random, seed=args.seed,
-            input_names=names(args.input_names), output_names=names(args.output_names),
+            input_names=names(args.input_names), output_names=names(args.output_names), inputs=args.inputs, feeds=args.feeds,
             input_height=args.input_height, input_width=args.input_width,
             input_mean=args.input_mean, input_std=args.input_std, labels=labels, top_k=args.top_k,
             latency_runs=args.runs, threads=args.threads, progress=progress, force=args.force,

@@ -11,6 +11,7 @@ from inspector.analysis.summary import Flag, summarize
 from inspector.atomic import write_bytes_atomic
 from inspector.errors import CheckFailed, InspectorError
 from inspector.graph.io import LoadedGraph
+from inspector.run.feeds import Feed, InputOption
 from inspector.run.images import collect_images
 from inspector.run.latency import DEFAULT_THREADS, BenchReport, bench_runners
 from inspector.run.runners import GraphRunner, TFLiteRunner, one_name
@@ -147,6 +148,8 @@ def export(
     seed: int = 0,
     input_names: Sequence[str] | str | None = None,
     output_names: Sequence[str] | str | None = None,
+    inputs: Sequence[InputOption | str] = (),
+    feeds: Sequence[Feed | str] = (),
     input_height: int | None = None,
     input_width: int | None = None,
     input_mean: float = 127.5,
@@ -171,6 +174,10 @@ def export(
     a setting such as a dropout keep probability is stored at its inference value,
     and check's verdict and size are this .tflite's.
 
+    ``inputs`` (``NAME[:SHAPE[:DTYPE]]``) name model inputs and the shapes to
+    convert them at; ``feeds`` (``NAME=VALUE|FILE.npy``) are stored in the .tflite
+    as constants, as the graph is fed them.
+
     The .tflite is then run on the same inputs as the graph, through verify
     (``images``/``image_dirs``, else ``random_inputs`` seeded "photos"), and both
     are timed ``latency_runs`` times, interleaved (0: no timing), with
@@ -189,18 +196,22 @@ def export(
     files = collect_images(images, image_dirs)
     if not files and random_inputs < 1:
         raise InspectorError("nothing to compare: no image given and random inputs set to 0; pass --image or --random N")
-    input_name = one_name(input_names, "--input_names")
     output_name = one_name(output_names, "--output_names")
+    options = [InputOption.parse(o) for o in inputs]
+    given_feeds = [Feed.parse(f) for f in feeds]
 
     with GraphRunner(
-        loaded, input_name=input_name, output_name=output_name, threads=threads, what=f"graph ({what})",
-        allow_unsafe_ops=allow_unsafe_ops,
+        loaded, input_names=input_names, output_name=output_name, inputs=options, feeds=given_feeds, threads=threads,
+        what=f"graph ({what})", allow_unsafe_ops=allow_unsafe_ops,
     ) as graph_runner:
         # What the converter is given, and how it converts, are check's: the two never disagree.
-        given = converter_inputs(loaded, graph_runner.signature, inputs=(graph_runner.input_name,),
-                                 outputs=(graph_runner.output_name,), input_height=input_height, input_width=input_width)
-        shape = given.inputs[0][1]
-        if len(shape) == 4:
+        shaped = {o.name.removesuffix(":0") for o in options if o.shape is not None}
+        shapes = {item.name: item.shape for item in graph_runner.plan.inputs if item.name in shaped and item.shape is not None}
+        given = converter_inputs(loaded, graph_runner.signature, inputs=[i.name for i in graph_runner.plan.inputs],
+                                 outputs=(graph_runner.output_name,), feeds={f.name: f.value for f in given_feeds},
+                                 shapes=shapes, input_height=input_height, input_width=input_width)
+        shape = dict(given.inputs).get(graph_runner.input_name, given.inputs[0][1] if given.inputs else ())
+        if graph_runner.plan.image is not None and len(shape) == 4:
             # A bad image or labels file is found now, not after the .tflite is written.
             check_inputs(graph_runner, files, labels=labels, size=(shape[1], shape[2]), mean=input_mean, std=input_std)
         notes: list[str] = list(given.notes)
@@ -253,7 +264,10 @@ def export(
                     mean=input_mean, std=input_std, runs=latency_runs, warmup=latency_warmup, threads=threads,
                     progress=progress,
                 )
-    return ExportReport(verify=report, latency=latency, notes=tuple(notes) + report.notes, **common)
+    # The values the graph is fed every run are stored in the .tflite: the conversion's notes say so once.
+    fed_notes = set(graph_runner.plan.notes)
+    return ExportReport(verify=report, latency=latency, notes=tuple(notes) + tuple(n for n in report.notes if n not in fed_notes),
+                        **common)
 
 
 def _not_convertible(
