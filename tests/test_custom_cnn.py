@@ -318,6 +318,33 @@ def test_fold_cond_takes_the_branch_without_noise(random_branch: int, negate: bo
 
 
 @pytest.mark.slow
+def test_fold_cond_reads_an_unfed_default_as_its_value() -> None:
+    """Keras' learning phase: a PlaceholderWithDefault(false) picks the branch; unfed, it is its default."""
+    graph = _switch_graph(random_branch=1)
+    default = NodeDef(name="flag/default", op="Const", attr={
+        "dtype": BOOL, "value": AttrValue(tensor={"dtype": DataType.DT_BOOL, "bool_val": [False], "tensor_shape": {}})})
+    flag = NodeDef(name="flag", op="PlaceholderWithDefault", input=["flag/default"],
+                   attr={"dtype": BOOL, "shape": AttrValue(shape={})})
+    graph.node[1].CopyFrom(flag)
+    graph.node.insert(1, default)
+    sig = signature(graph)
+    assert [s.name for s in sig.optional] == ["flag"] and sig.auxiliary == ()
+    result = optimize(graph, what="cond.pb")
+    assert _ops(result.graph) == {"Placeholder", "Softmax"}
+    x = np.ones((1, 4), dtype=np.float32)
+    np.testing.assert_allclose(_run(result.graph, "out", {"data": x}), _run(graph, "out", {"data": x}), rtol=1e-6)
+
+
+def test_telling_settings_leaves_the_graph_as_it_was() -> None:
+    graph = _graph("keras", 6, True, LYING)
+    before = graph.SerializeToString(deterministic=True)
+    signature(graph)
+    summarize(_loaded(graph))
+    find_dropout(WorkGraph(graph), inputs=(LYING.image,))
+    assert graph.SerializeToString(deterministic=True) == before
+
+
+@pytest.mark.slow
 def test_a_flag_of_unknown_value_stays_a_placeholder_and_its_cond_stays() -> None:
     graph = _switch_graph(random_branch=None)
     result = optimize(graph, what="cond.pb")

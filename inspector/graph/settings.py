@@ -132,7 +132,7 @@ def _compute(index: Index, ref: str, env: Mapping[str, Range], memo: dict[str, R
         value = _one_value(node)
         return None if value is None else exactly(value)
     if node.op in UNIFORM_RANDOM_OPS:
-        return UNIFORM if node.attr["dtype"].type in _FLOATS else None
+        return UNIFORM if _type(node, "dtype") in _FLOATS else None
     if node.op not in SETTING_OPS:
         return None
     data = [r for r in node.input if not r.startswith("^")]
@@ -146,7 +146,7 @@ def _compute(index: Index, ref: str, env: Mapping[str, Range], memo: dict[str, R
     if op in _SHAPE_ONLY:
         return a
     if op == "Cast":
-        return _cast(a, node.attr["DstT"].type)
+        return _cast(a, _type(node, "DstT"))
     if op == "Neg":
         return _neg(a)
     if op == "Floor":
@@ -167,7 +167,7 @@ def _compute(index: Index, ref: str, env: Mapping[str, Range], memo: dict[str, R
             return _scale(b, a.exact, noisy=a.noisy)
         return _scale(a, b.exact, noisy=b.noisy) if b.exact is not None else None
     if op in ("RealDiv", "Div"):
-        if op == "Div" and node.attr["T"].type not in _FLOATS:
+        if op == "Div" and _type(node, "T") not in _FLOATS:
             return None  # integer division floors
         if b.exact is not None:
             return _scale(a, 1.0 / b.exact, noisy=b.noisy) if b.exact else None
@@ -182,6 +182,11 @@ def _compute(index: Index, ref: str, env: Mapping[str, Range], memo: dict[str, R
     if op == "LessEqual":
         return _ge(b, a)
     return None
+
+
+def _type(node: NodeDef, key: str) -> int:
+    # Reading node.attr[key] would add the key to the graph's own proto.
+    return node.attr[key].type if key in node.attr else DataType.DT_INVALID
 
 
 def _one_value(node: NodeDef) -> float | None:

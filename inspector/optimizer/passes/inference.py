@@ -9,7 +9,7 @@ import numpy as np
 from tensorboard.compat.proto.node_def_pb2 import NodeDef
 from tensorboard.compat.proto.types_pb2 import DataType
 
-from inspector.graph.ops import LOOP_OPS, MERGE_OPS, PLACEHOLDER_OPS, SWITCH_OPS
+from inspector.graph.ops import DEFAULT_PLACEHOLDER_OPS, LOOP_OPS, MERGE_OPS, PLACEHOLDER_OPS, SWITCH_OPS
 from inspector.graph.refs import data_ref, split_ref
 from inspector.graph.settings import PURPOSE_WORDS, Index, value_range
 from inspector.graph.signature import InputSpec
@@ -46,7 +46,7 @@ def feed_inference_values(
             notes.append(f"{spec.name} ({purpose}, {spec.dtype}, {shape}) stays a placeholder: its value at inference "
                          f"is not in the graph, so it must be fed (--feed {spec.name}=VALUE)")
             continue
-        dtype = node.attr["dtype"].type
+        dtype = node.attr["dtype"].type if "dtype" in node.attr else DataType.DT_INVALID
         if dtype not in _NUMPY:
             notes.append(f"{spec.name} ({purpose}): a {spec.dtype} placeholder, left as it is")
             continue
@@ -72,11 +72,19 @@ def fold_cond(g: WorkGraph, *, keep: Sequence[str], because: Because = no_reason
     kept = set(keep)
     while True:
         index = Index(g)
+        # Unfed, a PlaceholderWithDefault is its default (Keras' learning phase: false); remove_identity splices it later.
+        defaults = {}
+        for node in g:
+            data = g.data_inputs(node)
+            if node.op in DEFAULT_PLACEHOLDER_OPS and node.name not in kept and data:
+                found = value_range(index, data[0])
+                if found is not None:
+                    defaults[node.name] = found
         done = None
         for node in g:
             if node.op not in SWITCH_OPS or len(g.data_inputs(node)) != 2 or node.name in kept:
                 continue
-            pred = value_range(index, g.data_inputs(node)[1])
+            pred = value_range(index, g.data_inputs(node)[1], defaults)
             if pred is None or pred.exact is None or pred.noisy:
                 continue
             done = _take_branch(g, node, bool(pred.exact), kept, because)
