@@ -984,7 +984,7 @@ def _run_bad_batch(c: Ctx) -> str:
 
 
 case("runner: cannot run", _run_bad_batch,
-     lambda c: f"{c.good}: TensorFlow cannot run the graph on input [1,16,16,2] (Cannot feed value of shape (1, 16, 16, 2) for Tensor "
+     lambda c: f"{c.good}: TensorFlow cannot run the graph fed input [1,16,16,2] (Cannot feed value of shape (1, 16, 16, 2) for Tensor "
                "input:0, which has shape (1, 16, 16, 3)); check the input shapes (--input NAME:SHAPE, --input_height/--input_width) "
                "and the input and output names")
 
@@ -1073,8 +1073,9 @@ def _tflite_bad_run(c: Ctx) -> str:
 
 
 case("tflite: cannot run", _tflite_bad_run,
-     lambda c: re.compile(re.escape("m.tflite: TensorFlow Lite cannot run the model on a 4x4 image (") + r".+"
-                          + re.escape("); check --input_height/--input_width and the input and output names")))
+     lambda c: re.compile(re.escape("m.tflite: TensorFlow Lite cannot run the model fed x [1,4,4,2] (") + r".+"
+                          + re.escape("); check the input shapes (--input NAME:SHAPE, --input_height/--input_width) "
+                                      "and the input and output names")))
 
 # latency
 from inspector.run import latency  # noqa: E402

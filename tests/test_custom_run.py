@@ -127,3 +127,20 @@ def test_export_with_a_fed_value_stores_it(graphs, tmp_path: Path, capsys) -> No
     code, report = _json(["export", str(graphs["gray"]), "--tflite", str(tmp_path / "g.tflite"), "--runs", "0",
                           "--feed", "p_hold=1"], capsys)
     assert code == 0 and any("p_hold is stored as 1, the value given for it" in n for n in report["notes"])
+
+
+def test_summarize_shows_settings_labels_and_what_was_left_out(graphs, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "250")  # one table row per line
+    assert main(["summarize", str(graphs["flag"])]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "p_hold float unknown shape (dropout keep probability; 1 at inference)" in text
+    assert "phase bool [] (training flag; false at inference)" in text
+    assert "reaches only the labels of" in text and "output │ scores (Softmax)" in text
+    assert "accuracy (Mean): reads the label y_idx: a loss or a metric, which inference cannot compute" in text
+
+
+def test_optimize_says_what_it_stored(graphs, tmp_path: Path, capsys) -> None:
+    assert main(["optimize", str(graphs["flag"]), "--output", str(tmp_path / "o.pb")]) == 0
+    captured = capsys.readouterr()
+    err = " ".join((captured.out + captured.err).split())
+    assert "stored at their inference values, no longer inputs: p_hold = 1, phase = false" in err

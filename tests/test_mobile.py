@@ -355,5 +355,5 @@ def test_tflite_runner_errors(generated: LoadedGraph, tflite_file: Path, tmp_pat
     # The codelab's import/ prefix and a :0 suffix name the same tensor.
     with TFLiteRunner(tflite_file.read_bytes(), input_name="import/input:0") as lite:
         assert lite.input_name == "input" and lite.path is None
-        with pytest.raises(InspectorError, match="cannot run the model on input \\[1,64,64,3\\]"):
+        with pytest.raises(InspectorError, match="cannot run the model fed input \\[1,64,64,3\\]"):
             lite.run(np.zeros((1, 64, 64, 3), dtype=np.float32))

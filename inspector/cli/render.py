@@ -201,6 +201,13 @@ def optimize_report(result) -> RenderableType:
     parts: list[RenderableType] = [table]
     for item in result.unfolded:
         parts.append(message("note", f"batch norm left unfolded at {item.node}: {item.reason}"))
+    if result.fed:
+        from inspector.run.feeds import value_text
+
+        fed = ", ".join(f"{name} = {value_text(value)}" for name, value in result.fed.items())
+        parts.append(message("note", f"stored at their inference values, no longer inputs: {fed}"))
+    if result.dropout_off:
+        parts.append(message("note", "dropout cut out, the identity at those values: " + ", ".join(result.dropout_off)))
     if result.dropout:
         where = ", ".join(result.dropout)
         if result.dropout_stripped:
@@ -212,8 +219,25 @@ def optimize_report(result) -> RenderableType:
 
 
 def _spec(s) -> str:
-    shape = "unknown shape" if s.shape is None else "[" + ",".join("?" if d < 0 else str(d) for d in s.shape) + "]"
-    return f"{s.name}  {s.dtype} {shape}"
+    from inspector.run.feeds import shape_text
+
+    return f"{s.name}  {s.dtype} {shape_text(s.shape)}"
+
+
+# Left-out sinks and placeholders listed before "... N more".
+_LEFT_OUT_SHOWN = 6
+
+
+def _auxiliary(s) -> str:
+    from inspector.graph.settings import PURPOSE_WORDS
+    from inspector.run.feeds import value_text
+
+    if s.purpose in PURPOSE_WORDS:
+        value = f"{value_text(s.value)} at inference" if s.value is not None else "no inference value known: --feed it"
+        return f"{_spec(s)}  ({PURPOSE_WORDS[s.purpose]}; {value})"
+    if not s.needed:
+        return f"{_spec(s)}  ({s.why})"
+    return f"{_spec(s)}  ({s.role}: {s.why}; --feed it)"
 
 
 def summary_report(summary, *, max_ops: int | None = 15) -> RenderableType:
@@ -223,10 +247,16 @@ def summary_report(summary, *, max_ops: int | None = 15) -> RenderableType:
     table.add_column("Value")
     for s in summary.inputs:
         table.add_row("input", plain(_spec(s)))
+    for s in summary.auxiliary_inputs:
+        table.add_row(plain("setting" if s.role == "scalar" else s.role), plain(_auxiliary(s)))
     for s in summary.optional_inputs:
         table.add_row(plain("optional input", "dim"), plain(_spec(s) + "  (PlaceholderWithDefault: has a default)", "dim"))
     for o in summary.outputs:
         table.add_row("output", plain(f"{o.name}  ({o.op})"))
+    for x in summary.left_out[:_LEFT_OUT_SHOWN]:
+        table.add_row(plain("left out", "dim"), plain(f"{x.name}  ({x.op}): {x.reason}", "dim"))
+    if len(summary.left_out) > _LEFT_OUT_SHOWN:
+        table.add_row(plain("left out", "dim"), plain(f"... {len(summary.left_out) - _LEFT_OUT_SHOWN} more (--json lists them)", "dim"))
     table.add_row("parameters", f"{human_count(summary.params)} in constants, {human_bytes(summary.const_bytes)}")
     ops = list(summary.ops.items())
     shown = ops if max_ops is None else ops[:max_ops]

@@ -226,7 +226,7 @@ def plan_feeds(
         if spec.name in values:
             fixed[spec.name] = np.asarray(values[spec.name], dtype=numpy_dtype(spec.dtype))
             words = PURPOSE_WORDS.get(spec.purpose, spec.role)
-            notes.append(f"fed {spec.name} = {_shown(values[spec.name])}, the value it takes at inference as a {words}; "
+            notes.append(f"fed {spec.name} = {value_text(values[spec.name])}, the value it takes at inference as a {words}; "
                          f"--feed {spec.name}=VALUE feeds another")
         elif spec.role != "optional":
             raise InspectorError(
@@ -263,8 +263,13 @@ def _all_placeholders(sig: Signature) -> list[str]:
     return [s.name for s in sig.inputs + sig.auxiliary + sig.optional]
 
 
-def _shown(value: object) -> str:
-    return str(value).lower() if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) else str(value)
+def value_text(value: object) -> str:
+    """A fed value as a note shows it: true/false, 1 rather than 1.0, an array by its dtype and shape."""
+    array = np.asarray(value)
+    if array.size != 1:
+        return f"a {array.dtype} array of shape {list(array.shape)}"
+    item = array.reshape(()).item()
+    return str(item).lower() if isinstance(item, bool) else f"{item:g}" if isinstance(item, float) else str(item)
 
 
 def _cast(value: np.ndarray, dtype: str, *, name: str, what: str) -> np.ndarray:
@@ -317,5 +322,5 @@ def random_value(item: FedInput, shape: tuple[int, ...], *, rng: np.random.Gener
 
 __all__ = [
     "InputOption", "Feed", "FedInput", "FeedPlan", "plan_feeds", "mark_image", "read_npy", "numpy_dtype", "shape_text",
-    "concrete_shape", "random_value", "MAX_NPY_BYTES",
+    "concrete_shape", "random_value", "value_text", "MAX_NPY_BYTES",
 ]

@@ -81,7 +81,7 @@ class Runner:
     def _cannot_run(self, values: Mapping[str, np.ndarray], exc: BaseException) -> InspectorError:
         fed = ", ".join(f"{name} {shape_text(np.shape(v))}" for name, v in values.items())
         return InspectorError(
-            f"{self.what}: {self.engine} cannot run the {self.noun} on {fed} ({tfcompat.error_line(exc)}); "
+            f"{self.what}: {self.engine} cannot run the {self.noun} fed {fed} ({tfcompat.error_line(exc)}); "
             "check the input shapes (--input NAME:SHAPE, --input_height/--input_width) and the input and output names"
         )
 

@@ -15,10 +15,11 @@ from inspector.errors import InspectorError
 from inspector.graph.io import LoadedGraph
 from inspector.graph.ops import PLACEHOLDER_OPS
 from inspector.graph.refs import upstream
+from inspector.graph.settings import PURPOSE_WORDS
 from inspector.graph.names import Resolver, parse_names
 from inspector.graph.signature import LABEL, InputSpec, Signature, placeholder_spec
 from inspector.graph.trust import refuse_to_run
-from inspector.run.feeds import Feed, InputOption, numpy_dtype, shape_text
+from inspector.run.feeds import Feed, InputOption, numpy_dtype, shape_text, value_text
 from inspector.tflite.convert import (
     Attempt, check_quantize, convert, fold, input_shapes, is_constant, tflite_ops, to_tf, with_values,
 )
@@ -31,7 +32,6 @@ UNSUPPORTED = "unsupported"  # neither: the app would need a custom op
 MAX_ISSUE_NODES = 5
 
 # InputSpec.purpose (graph/signature.py) in words.
-_PURPOSES = {"keep_prob": "a dropout keep probability", "dropout_rate": "a dropout rate", "training_flag": "a training flag"}
 
 
 # --- results ------------------------------------------------------------------------
@@ -210,10 +210,10 @@ def converter_inputs(
             raise InspectorError(f"{what}: cannot store {raw!r} as a constant: it is no placeholder of this graph; "
                                  f"give a value to one of its placeholders ({placeholders or 'none'})")
         fixed[name] = _fitted(value, placeholder_spec(nodes[name]), what=what)
-        notes.append(f"{name} is stored as {_shown(value)}, the value given for it: the .tflite does not take it as an input")
+        notes.append(f"{name} is stored as {value_text(value)}, the value given for it: the .tflite does not take it as an input")
     # A value given replaces the input it would otherwise be.
     chosen = [name for name in inputs if name not in fixed]
-    known: Mapping[str, Any] = getattr(sig, "inference_values", None) or {}
+    known = sig.inference_values
     needed = upstream(graph, list(outputs), stop=chosen)
     for spec in sig.auxiliary:
         if spec.name not in needed or spec.name in chosen or spec.name in fixed:
@@ -223,10 +223,10 @@ def converter_inputs(
                 f"{what}: {', '.join(outputs)} reads the label placeholder {spec.name!r}: a loss or a metric, which "
                 "inference cannot compute; pick the model's output with --output_names"
             )
-        purpose = _PURPOSES.get(getattr(spec, "purpose", "") or "", f"a {spec.role} input")
+        purpose = f"a {PURPOSE_WORDS[spec.purpose]}" if spec.purpose in PURPOSE_WORDS else f"a {spec.role} input"
         if spec.name in known:
             fixed[spec.name] = known[spec.name]
-            notes.append(f"{spec.name} ({purpose}) is stored as {_shown(known[spec.name])}, its inference value: "
+            notes.append(f"{spec.name} ({purpose}) is stored as {value_text(known[spec.name])}, its inference value: "
                          "the .tflite does not take it as an input")
         else:
             chosen.append(spec.name)
@@ -445,14 +445,6 @@ def _not_needed_text(flags: Sequence[Flag]) -> str:
         return ""
     shown = ", ".join(f"{f.op} ({f.kind})" for f in flags[:4]) + (" ..." if len(flags) > 4 else "")
     return f"; it still carries ops an inference runtime does not need: {shown}"
-
-
-def _shown(value: Any) -> str:
-    array = np.asarray(value)
-    if array.size != 1:
-        return f"a {array.dtype} array of shape {list(array.shape)}"
-    item = array.reshape(()).item()
-    return str(item).lower() if isinstance(item, bool) else f"{item:g}" if isinstance(item, float) else str(item)
 
 
 def mib(n: int | None) -> str:
