@@ -1103,20 +1103,23 @@ case("verify: images folder is a file", msg(lambda c: run_images.collect_images(
 case("verify: no images folder", msg(lambda c: run_images.collect_images([], [c.root / "none"])),
      lambda c: f"{c.root / 'none'}: no such folder; pass a folder of images (e.g. tf_files/flower_photos)")
 case("verify: folder without images", msg(lambda c: run_images.collect_images([], [c.adir])),
-     lambda c: f"{c.adir}: no .bmp/.gif/.jpeg/.jpg/.png files in it or its subfolders; pass a folder of photos")
+     lambda c: f"{c.adir}: no .bmp/.gif/.jpeg/.jpg/.npy/.png files in it or its subfolders; pass a folder of photos")
 case("verify: mismatched classes", msg(lambda c: verify_mod.verify(c.loaded(), c.loaded(retrained_like(classes=5)), random_inputs=1)),
      lambda c: f"b ({c.root / 'g.pb'}): mismatched outputs: output 'final_result' has 5 classes where a ({c.good})'s "
                "'final_result' has 3; compare two versions of the same model (e.g. retrained and optimized)")
 
 
 def _mismatched_at_run_time(c: Ctx) -> str:
+    from inspector.run.feeds import FedInput, FeedPlan
+
     def fake(what: str, size: int):
+        plan = FeedPlan(inputs=(FedInput("input", "float", (1, 4, 4, 3), image=True),))
         return SimpleNamespace(what=what, input_name="input", output_name="out", input_size=(4, 4), classes=None,
-                               run=lambda batch: np.ones(size))
+                               plan=plan, run=lambda batch: np.ones(size))
 
     return raises(lambda: verify_mod._compare(
-        fake("a (x.pb)", 3), fake("b (y.pb)", 5), (), decimals=5, labels=None, top_k=1, random_inputs=1, seed=0,
-        input_height=None, input_width=None, input_mean=0.0, input_std=1.0, progress=None)).message
+        fake("a (x.pb)", 3), fake("b (y.pb)", 5), (), image_dirs=(), decimals=5, labels=None, top_k=1, random_inputs=1,
+        seed=0, input_height=None, input_width=None, input_mean=0.0, input_std=1.0, progress=None)).message
 
 
 case("verify: mismatched outputs at run time", _mismatched_at_run_time,

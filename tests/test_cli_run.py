@@ -42,7 +42,7 @@ def test_verify_different_graphs_exit_1_with_one_error_line(tmp_path: Path, smal
     assert main(["verify", str(a), str(other)]) == 1
     captured = capsys.readouterr()
     err = captured.err.strip().splitlines()
-    assert err[-1].startswith("error: verify: a and b differ beyond 5 decimals on ")
+    assert err[-1].startswith("error: verify: a and b differ beyond float32 rounding on ")
     assert "DIFF" in captured.out
 
 
@@ -74,7 +74,7 @@ def test_python_m_inspector_smoke(small_pair):
     proc = subprocess.run([sys.executable, "-m", "inspector", "verify", str(a), str(b), "--random", "1"],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "agree to 5 decimals" in proc.stdout
+    assert "agree within float32 rounding" in proc.stdout
 
 
 def test_optimize_takes_tensorflows_command_line(tmp_path: Path, small_graph_file, capsys):

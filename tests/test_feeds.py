@@ -263,3 +263,12 @@ def test_input_option_gives_an_open_shape(tmp_path: Path) -> None:
     with GraphRunner(load_graph(path), inputs=["v:2,3"]) as runner:
         (sample,) = samples(runner.plan, random_inputs=1, size=None, mean=0, std=1, what="open.pb")
         assert sample.feeds["v"].shape == (2, 3) and runner.run(sample.feeds).shape == (6,)
+
+
+def test_compare_of_two_graphs_runs_nothing_to_feed(tmp_path: Path) -> None:
+    from inspector.workflows.compare import compare
+
+    graph = write_graph(_graph(placeholder("x", (1, 4)), op("out", "Relu", "x")), tmp_path / "g.pb")
+    assert _message(lambda: compare(graph, graph, logdir=tmp_path / "logs", feeds=["x=1"], board=False)) == (
+        "--input and --feed say what the verify of one optimized graph feeds; "
+        "with two graphs nothing is run: use inspector verify A B --feed ...")

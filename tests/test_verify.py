@@ -49,7 +49,7 @@ def test_poets_pair_agree_on_daisy() -> None:
     assert only.same_top1 and only.top_a[0].label == "61326 thinning"
     assert [p.index for p in only.top_a] == [p.index for p in only.top_b]
     assert len(only.top_a) == 3
-    assert "agree to 5 decimals on 1 image" in report.message
+    assert "agree within float32 rounding on 1 image" in report.message
     data = json.loads(json.dumps(report.to_json()))
     assert data["ok"] is True and data["a"]["classes"] == 6 and data["labels"] == str(labels)
 
@@ -149,7 +149,7 @@ def test_different_weights_are_reported_as_different(tmp_path: Path) -> None:
     assert not report.ok
     assert report.self_consistent_a and report.self_consistent_b  # so the graphs themselves differ
     assert len(report.disagreeing) == 3
-    assert "differ beyond 5 decimals on 3 of 3 random inputs" in report.message
+    assert "differ beyond float32 rounding on 3 of 3 random inputs" in report.message
 
 
 def test_decimals_rule(tmp_path: Path) -> None:

@@ -147,18 +147,29 @@ def _top(preds) -> str:
 
 
 def verify_report(report) -> RenderableType:
-    """Per input: each graph's top labels and the largest difference; then the verdict."""
+    """Per input: each graph's top labels, the largest difference and the noise floor it is judged against; then the verdict."""
     table = Table(title=lines(f"a = {report.a.path}", f"b = {report.b.path}"), title_style="")
     table.add_column("Input")
     table.add_column("Top (a)")
     table.add_column("Top (b)")
     table.add_column("Max |a-b|", justify="right")
+    noise = report.noise_floor is not None
+    if noise:
+        table.add_column("Noise floor", justify="right")
+    table.add_column(f"{report.decimals} dec.", justify="center")
     table.add_column("", justify="center")
     for row in report.inputs:
-        source = row.source
         mark = plain("ok", REMOVED_STYLE) if row.agree else plain("DIFF", "bold red")
-        table.add_row(plain(source), plain(_top(row.top_a)), plain(_top(row.top_b)), f"{row.max_abs_diff:.2g}", mark)
+        view = plain("same", "dim") if row.codelab_equal else plain("differ", "yellow")
+        cells = [plain(row.source), plain(_top(row.top_a)), plain(_top(row.top_b)), f"{row.max_abs_diff:.2g}"]
+        if noise:
+            cells.append(f"{row.noise_floor:.2g}" if row.noise_floor is not None else "")
+        table.add_row(*cells, view, mark)
     parts: list[RenderableType] = [table]
+    if noise:
+        parts.append(plain(f"{report.decimals} dec.: label_image's {report.decimals}-decimal scores of both graphs "
+                           "(the codelab's check); the verdict is float32 rounding: a difference within the noise floor, "
+                           f"a few times {report.reference}'s own rounding error in float64, is no change", "dim"))
     for note in report.notes:
         parts.append(message("note", note))
     if report.ok:

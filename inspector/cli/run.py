@@ -73,12 +73,15 @@ def cmd_label(args: argparse.Namespace, out: Output) -> int:
 
 
 def add_verify(add: AddCommand) -> None:
-    p = add("verify", cmd_verify, "Run two graphs on the same inputs and check their outputs agree (exit 1 if not).")
+    p = add("verify", cmd_verify, "Run two graphs on the same inputs and check their outputs agree within float32 rounding (exit 1 if not).")
     p.add_argument("a", type=Path, metavar="A.pb")
     p.add_argument("b", type=Path, metavar="B.pb")
     p.add_argument("--image", type=Path, action="append", default=[], help="an image to run (repeatable)")
     p.add_argument("--images", type=Path, action="append", default=[], help="a folder searched recursively for images (repeatable)")
-    p.add_argument("--decimals", type=int, default=5, help="outputs must agree to this many decimals (default 5, as the codelab)")
+    p.add_argument("--decimals", type=int,
+                   help="judge the outputs to this many decimals instead of against float32 rounding noise "
+                        "(default: A is also run in float64, and a difference within a few times A's own rounding "
+                        "error there passes; label_image's 5-decimal scores are shown either way)")
     p.add_argument("--labels", type=Path, help="labels file, for label names in the report")
     p.add_argument("--top_k", type=int, default=3)
     p.add_argument("--random", type=int, default=3, help="random inputs (fixed seed) when no image is given (default 3)")

@@ -139,7 +139,7 @@ def collect_images(images: Sequence[Path], image_dirs: Sequence[Path]) -> tuple[
             raise InspectorError(f"{folder}: {what}; pass a folder of images (e.g. tf_files/flower_photos)")
         inside = sorted(p for p in folder.rglob("*") if p.suffix.lower() in _RUNNABLE and p.is_file())
         if not inside:
-            suffixes = "/".join(sorted(IMAGE_SUFFIXES))
+            suffixes = "/".join(sorted(_RUNNABLE))
             raise InspectorError(f"{folder}: no {suffixes} files in it or its subfolders; pass a folder of photos")
         found.extend(inside)
     unique: dict[Path, None] = {}

@@ -57,7 +57,7 @@ class Runner:
         out = self.run(inputs)
         return out, time.perf_counter() - start
 
-    def _values(self, inputs: Inputs) -> dict[str, np.ndarray]:
+    def values(self, inputs: Inputs) -> dict[str, np.ndarray]:
         """Every value one run feeds, by name: the fixed ones, then this run's model inputs.
 
         Another model's run (a graph's, for this .tflite) may name its one input
@@ -131,6 +131,7 @@ class GraphRunner(Runner):
         # Before anything imports it: TensorFlow's shape inference would already evaluate a ReadFile.
         refuse_to_run(graph_def, what=self.what, allow_unsafe_ops=allow_unsafe_ops)
         self.graph_def = graph_def
+        self.allow_unsafe_ops = allow_unsafe_ops  # what a float64 reference of the same graph may run
         names = Resolver(graph_def, what=self.what, flags=flags)
         options = tuple(InputOption.parse(o) for o in inputs)
         given = [*(parse_names(input_names) or ()), *((input_name,) if input_name is not None else ())]
@@ -199,9 +200,9 @@ class GraphRunner(Runner):
         self._session = tf.compat.v1.Session(graph=self._graph, config=config)
 
     def run(self, inputs: Inputs) -> np.ndarray:
-        """The output for one run's inputs (see Runner._values), flattened to one score per class."""
+        """The output for one run's inputs (see Runner.values), flattened to one score per class."""
         tf = tfcompat.tf()
-        values = self._values(inputs)
+        values = self.values(inputs)
         try:
             out = self._session.run(self._output, {self._tensors[name]: value for name, value in values.items()})
         except (tf.errors.OpError, ValueError) as exc:
@@ -326,8 +327,8 @@ class TFLiteRunner(Runner):
         self.classes: int | None = output_shape[-1] if output_shape and output_shape[-1] > 0 else None
 
     def run(self, inputs: Inputs) -> np.ndarray:
-        """The output for one run's inputs (see Runner._values), flattened to one score per class."""
-        values = {name: np.asarray(value, dtype=self._dtypes[name]) for name, value in self._values(inputs).items()}
+        """The output for one run's inputs (see Runner.values), flattened to one score per class."""
+        values = {name: np.asarray(value, dtype=self._dtypes[name]) for name, value in self.values(inputs).items()}
         try:
             resized = False
             for name, value in values.items():

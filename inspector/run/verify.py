@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -14,8 +15,15 @@ from inspector.run.feeds import Feed, InputOption
 from inspector.run.images import collect_images
 from inspector.run.inputs import image_size_for
 from inspector.run.labels import Prediction, load_labels, top_predictions
-from inspector.run.runners import Runner, graph_pair
+from inspector.run.noise import Reference, judge
+from inspector.run.runners import GraphRunner, Runner, graph_pair
 from inspector.run.samples import samples
+
+# The codelab compares label_image's scores, printed to 5 decimals.
+DEFAULT_DECIMALS = 5
+# VerifyReport.rule: what the verdict is judged by.
+NOISE = "noise"        # within the float32 rounding a float64 reference measures
+DECIMALS = "decimals"  # to --decimals decimal places
 
 
 @dataclass(frozen=True)
@@ -46,17 +54,30 @@ class VerifiedGraph:
 
 @dataclass(frozen=True)
 class InputComparison:
-    """One input through both graphs."""
+    """One input through both graphs: the difference, the rounding noise it is judged against, and the codelab's view."""
 
-    source: str  # the image's path, or "random #N"
+    source: str  # the image's path (relative to its --images folder), or "random #N"
     top_a: tuple[Prediction, ...]
     top_b: tuple[Prediction, ...]
     max_abs_diff: float
     agree: bool
+    noise_floor: float | None = None  # what float32 rounding can move an output by here (None: no reference)
+    noise: float | None = None        # the reference graph's own rounding error on this input
+    view_decimals: int = 5            # the codelab's view: label_image's scores at this many decimals
 
     @property
     def same_top1(self) -> bool:
         return bool(self.top_a and self.top_b and self.top_a[0].index == self.top_b[0].index)
+
+    @property
+    def same_top_k(self) -> bool:
+        """The same classes in the same order, as far as both lists go."""
+        return [p.index for p in self.top_a] == [p.index for p in self.top_b]
+
+    @property
+    def codelab_equal(self) -> bool:
+        """label_image would print the same lines for both: labels in order, scores at ``view_decimals``."""
+        return _printed(self.top_a, self.view_decimals) == _printed(self.top_b, self.view_decimals)
 
     def to_json(self) -> dict:
         return {
@@ -64,20 +85,33 @@ class InputComparison:
             "top_a": [p.to_json() for p in self.top_a],
             "top_b": [p.to_json() for p in self.top_b],
             "max_abs_diff": self.max_abs_diff,
+            "noise_floor": self.noise_floor,
+            "noise": self.noise,
             "agree": self.agree,
             "same_top1": self.same_top1,
+            "same_top_k": self.same_top_k,
+            "codelab_equal": self.codelab_equal,
         }
+
+
+def _printed(top: Sequence[Prediction], decimals: int) -> list[str]:
+    return [f"{p.label} (score={p.score:0.{decimals}f})" for p in top]
 
 
 @dataclass(frozen=True)
 class VerifyReport:
     """The answer to "does b compute what a computes", with the evidence.
 
-    Two outputs *agree to d decimals* when every probability differs by less
-    than half a unit in the d-th decimal place (``|a - b| < 0.5 * 10**-d``), the
-    textbook meaning of "correct to d decimal places". Rounding both and
-    comparing would call 0.1234549 and 0.1234551 different at 6 decimals although
-    they are 2e-7 apart; the bound never flips on a rounding boundary.
+    By default (``rule`` NOISE) two outputs agree when they differ by no more
+    than float32 rounding can explain: a's graph is also run in float64 (its
+    twin, run/noise.py), whose distance from a is the rounding error a carries on
+    that input; the noise floor is a multiple of it, and a real change (a weight
+    scaled by 1.001) lands far above. With ``rule`` DECIMALS (``--decimals``
+    given) they agree to d decimals when every probability differs by less than
+    half a unit in the d-th decimal place (``|a - b| < 0.5 * 10**-d``); the bound
+    never flips on a rounding boundary as rounding both and comparing would.
+    Either way, each input also says whether label_image would print the same
+    scores at ``decimals`` (the codelab's own check) and the same top classes.
     """
 
     a: VerifiedGraph
@@ -96,10 +130,32 @@ class VerifyReport:
     self_diff_a: float
     self_diff_b: float
     notes: tuple[str, ...] = ()
+    rule: str = "noise"          # NOISE or DECIMALS: what the verdict is judged by
+    reference: str | None = None  # "a" or "b": the graph whose float64 twin measured the noise
 
     @property
     def tolerance(self) -> float:
+        """The decimals rule's bound (also what the codelab's view rounds at)."""
         return 0.5 * 10.0 ** -self.decimals
+
+    @property
+    def noise_floor(self) -> float | None:
+        floors = [c.noise_floor for c in self.inputs if c.noise_floor is not None]
+        return max(floors) if floors else None
+
+    @property
+    def codelab_equal(self) -> int:
+        """Inputs on which label_image would print the same lines for both graphs."""
+        return sum(1 for c in self.inputs if c.codelab_equal)
+
+    @property
+    def same_top_k(self) -> int:
+        return sum(1 for c in self.inputs if c.same_top_k)
+
+    @property
+    def judged(self) -> str:
+        """The rule in words, for messages: "within float32 rounding" or "to 5 decimals"."""
+        return "within float32 rounding" if self.rule == NOISE else f"to {self.decimals} decimals"
 
     @property
     def max_abs_diff(self) -> float:
@@ -144,14 +200,19 @@ class VerifyReport:
         what = f"{count} random input{'s' if count != 1 else ''} (seed {self.seed})" if self.random_inputs else (
             f"{count} image{'s' if count != 1 else ''}"
         )
+        floor = f", noise floor {self.noise_floor:.2g}" if self.noise_floor is not None else ""
+        view = (f"label_image's {self.decimals}-decimal scores are the same on {self.codelab_equal} of {count}, "
+                f"the top {len(self.inputs[0].top_a) if self.inputs else 0} classes on {self.same_top_k}")
         if not self.disagreeing:
-            return f"a and b agree to {self.decimals} decimals on {what} (largest difference {self.max_abs_diff:.2g})"
+            return f"a and b agree {self.judged} on {what} (largest difference {self.max_abs_diff:.2g}{floor}); {view}"
         worst = max(self.inputs, key=lambda c: c.max_abs_diff)
         flips = sum(1 for c in self.inputs if not c.same_top1)
         flipped = f"; the top class changes on {flips}" if flips else ""
+        against = f" against a noise floor of {worst.noise_floor:.2g}" if worst.noise_floor is not None else ""
+        beyond = "float32 rounding" if self.rule == NOISE else f"{self.decimals} decimals"
         return (
-            f"a and b differ beyond {self.decimals} decimals on {len(self.disagreeing)} of {what} "
-            f"(largest difference {worst.max_abs_diff:.3g}, on {worst.source}){flipped}"
+            f"a and b differ beyond {beyond} on {len(self.disagreeing)} of {what} "
+            f"(largest difference {worst.max_abs_diff:.3g}{against}, on {worst.source}){flipped}; {view}"
         )
 
     def to_json(self) -> dict:
@@ -160,9 +221,14 @@ class VerifyReport:
             "message": self.message,
             "a": self.a.to_json(),
             "b": self.b.to_json(),
+            "rule": self.rule,
+            "reference": self.reference,
             "decimals": self.decimals,
             "tolerance": self.tolerance,
             "max_abs_diff": self.max_abs_diff,
+            "noise_floor": self.noise_floor,
+            "codelab_equal": self.codelab_equal,
+            "same_top_k": self.same_top_k,
             "self_consistent_a": self.self_consistent_a,
             "self_consistent_b": self.self_consistent_b,
             "self_diff_a": self.self_diff_a,
@@ -184,7 +250,7 @@ def verify(
     *,
     images: Sequence[Path] = (),
     image_dirs: Sequence[Path] = (),
-    decimals: int = 5,
+    decimals: int | None = None,
     labels: Path | None = None,
     top_k: int = 3,
     random_inputs: int = 3,
@@ -208,7 +274,9 @@ def verify(
     Before comparing, each graph runs twice on the first input, so a graph that
     disagrees with itself (training dropout still active) is named as the cause
     rather than the optimizer. ``progress(done, total)`` is called after each
-    input. Both graphs are fed alike (run/feeds.py): images go to the image input,
+    input. ``decimals`` None (the default) judges the difference against float32
+    rounding noise (see VerifyReport); a number judges it to that many decimals.
+    Both graphs are fed alike (run/feeds.py): images go to the image input,
     seeded random data to other inputs, auxiliary inputs their inference value,
     ``feeds`` (``NAME=VALUE`` or ``NAME=FILE.npy``) where given; ``inputs``
     (``NAME[:SHAPE[:DTYPE]]``) names inputs and their shapes. One output name
@@ -233,7 +301,7 @@ def verify_runners(
     *,
     images: Sequence[Path] = (),
     image_dirs: Sequence[Path] = (),
-    decimals: int = 5,
+    decimals: int | None = None,
     labels: Path | None = None,
     top_k: int = 3,
     random_inputs: int = 3,
@@ -260,10 +328,10 @@ def verify_runners(
 
 
 def _check_options(
-    *, images: Sequence[Path], image_dirs: Sequence[Path], decimals: int, top_k: int, random_inputs: int, input_std: float
+    *, images: Sequence[Path], image_dirs: Sequence[Path], decimals: int | None, top_k: int, random_inputs: int, input_std: float
 ) -> tuple[Path, ...]:
     """Refuse bad options before any model is loaded; the image files to run."""
-    if decimals < 0:
+    if decimals is not None and decimals < 0:
         raise InspectorError(f"decimals must be 0 or more, not {decimals}")
     if top_k < 1:
         raise InspectorError(f"top_k must be at least 1, not {top_k}")
@@ -281,7 +349,7 @@ def _compare(
     files: tuple[Path, ...],
     *,
     image_dirs: Sequence[Path],
-    decimals: int,
+    decimals: int | None,
     labels: Path | None,
     top_k: int,
     random_inputs: int,
@@ -292,7 +360,8 @@ def _compare(
     input_std: float,
     progress: Callable[[int, int], None] | None,
 ) -> VerifyReport:
-    tolerance = 0.5 * 10.0 ** -decimals
+    view = DEFAULT_DECIMALS if decimals is None else decimals
+    tolerance = 0.5 * 10.0 ** -view
     size, size_notes = image_size_for([runner_a, runner_b], input_height=input_height, input_width=input_width)
     _check_classes(runner_a, runner_b)
     label_list: tuple[str, ...] = ()
@@ -305,34 +374,55 @@ def _compare(
     total = len(files) if files else random_inputs
     comparisons: list[InputComparison] = []
     self_diff_a = self_diff_b = 0.0
+    first_floor = tolerance
     classes = 0
-    for done, sample in enumerate(runs, start=1):
-        out_a, out_b = runner_a.run(sample.feeds), runner_b.run(sample.feeds)
-        if done == 1:
-            # The self-check: a second run on the very same tensors.
-            self_diff_a = _max_diff(out_a, runner_a.run(sample.feeds))
-            self_diff_b = _max_diff(out_b, runner_b.run(sample.feeds))
-            classes = out_a.size
-            if out_a.shape != out_b.shape:
-                raise InspectorError(
-                    f"{runner_b.what}: mismatched outputs: {out_b.size} classes where {runner_a.what} gives "
-                    f"{out_a.size}; compare two versions of the same model (e.g. retrained and optimized)"
+    with contextlib.ExitStack() as stack:
+        reference, side, notes = _reference(runner_a, runner_b) if decimals is None else (None, None, ())
+        if reference is not None:
+            stack.enter_context(reference)
+        rule = NOISE if reference is not None else DECIMALS
+        for done, sample in enumerate(runs, start=1):
+            out_a, out_b = runner_a.run(sample.feeds), runner_b.run(sample.feeds)
+            if done == 1:
+                # The self-check: a second run on the very same tensors.
+                self_diff_a = _max_diff(out_a, runner_a.run(sample.feeds))
+                self_diff_b = _max_diff(out_b, runner_b.run(sample.feeds))
+                classes = out_a.size
+                if out_a.shape != out_b.shape:
+                    raise InspectorError(
+                        f"{runner_b.what}: mismatched outputs: {out_b.size} classes where {runner_a.what} gives "
+                        f"{out_a.size}; compare two versions of the same model (e.g. retrained and optimized)"
+                    )
+                if labels is not None and len(label_list) < out_a.size:
+                    load_labels(labels, classes=out_a.size, output=f"{runner_a.what}'s output {runner_a.output_name!r}")
+            diff = _max_diff(out_a, out_b)
+            floor = noise = None
+            agree = diff < tolerance
+            if reference is not None and side is not None:
+                ref = reference.outputs(side.values(sample.feeds), side.output_name)
+                judgement = judge(out_a, out_b, ref) if side is runner_a else judge(out_b, out_a, ref)
+                floor, noise, agree = judgement.floor, judgement.noise, judgement.within
+                if done == 1:
+                    first_floor = judgement.floor
+            comparisons.append(
+                InputComparison(
+                    source=sample.source,
+                    top_a=top_predictions(out_a, label_list, k=top_k),
+                    top_b=top_predictions(out_b, label_list, k=top_k),
+                    max_abs_diff=diff,
+                    agree=agree,
+                    noise_floor=floor,
+                    noise=noise,
+                    view_decimals=view,
                 )
-            if labels is not None and len(label_list) < out_a.size:
-                load_labels(labels, classes=out_a.size, output=f"{runner_a.what}'s output {runner_a.output_name!r}")
-        diff = _max_diff(out_a, out_b)
-        comparisons.append(
-            InputComparison(
-                source=sample.source,
-                top_a=top_predictions(out_a, label_list, k=top_k),
-                top_b=top_predictions(out_b, label_list, k=top_k),
-                max_abs_diff=diff,
-                agree=diff < tolerance,
             )
-        )
-        if progress is not None:
-            progress(done, total)
+            if progress is not None:
+                progress(done, total)
 
+    # A steady graph gives the same output twice, to within the rounding it carries anyway; not more
+    # than the decimals allow either, since a random graph's float64 twin draws its own noise and
+    # measures nothing.
+    steady = min(first_floor, tolerance) if rule == NOISE else tolerance
     return VerifyReport(
         a=_side(runner_a, classes),
         b=_side(runner_b, classes),
@@ -342,14 +432,27 @@ def _compare(
         input_size=size,
         input_mean=input_mean,
         input_std=input_std,
-        decimals=decimals,
+        decimals=view,
         labels=labels,
-        self_consistent_a=self_diff_a < tolerance,
-        self_consistent_b=self_diff_b < tolerance,
+        self_consistent_a=self_diff_a <= steady if rule == NOISE else self_diff_a < steady,
+        self_consistent_b=self_diff_b <= steady if rule == NOISE else self_diff_b < steady,
         self_diff_a=self_diff_a,
         self_diff_b=self_diff_b,
-        notes=tuple(dict.fromkeys((*runner_a.plan.notes, *runner_b.plan.notes, *size_notes))),
+        notes=tuple(dict.fromkeys((*runner_a.plan.notes, *runner_b.plan.notes, *size_notes, *notes))),
+        rule=rule,
+        reference=None if side is None else ("a" if side is runner_a else "b"),
     )
+
+
+def _reference(a: Runner, b: Runner) -> tuple[Reference | None, Runner | None, tuple[str, ...]]:
+    """The float64 twin of a (else of b, when a is a .tflite), and the runner it stands for; none, with a note, if it cannot be made."""
+    side = a if isinstance(a, GraphRunner) else b if isinstance(b, GraphRunner) else None
+    if side is None:
+        return None, None, (f"no frozen graph to measure float32 rounding with; judged to {DEFAULT_DECIMALS} decimals",)
+    try:
+        return Reference(side.graph_def, what=side.what, allow_unsafe_ops=side.allow_unsafe_ops), side, ()
+    except InspectorError as exc:
+        return None, None, (f"{exc.message}; judged to {DEFAULT_DECIMALS} decimals instead",)
 
 
 def check_inputs(

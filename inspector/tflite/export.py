@@ -68,7 +68,7 @@ class ExportReport:
 
     @property
     def ok(self) -> bool:
-        """Unquantized: agrees to 5 decimals with the same top-1 everywhere. Quantized: both ran steadily (figures are reported, not judged)."""
+        """Unquantized: agrees within float32 rounding with the same top-1 everywhere. Quantized: both ran steadily (figures are reported, not judged)."""
         if self.verify is None:
             return False
         steady = self.verify.self_consistent_a and self.verify.self_consistent_b
@@ -100,12 +100,14 @@ class ExportReport:
                      f"per run")
         if self.quantize != "none":
             return (f"wrote {size}: same top-1 on {self.top1_agreeing} of {what}, largest probability difference {report.max_abs_diff:.3g} "
-                    f"(quantized: not expected to agree to {report.decimals} decimals){speed}")
+                    f"(quantized: not expected to agree {report.judged}){speed}")
         if self.ok:
-            return (f"wrote {size}: agrees with the graph to {report.decimals} decimals on {what} "
-                    f"(largest difference {report.max_abs_diff:.2g}), {top1}{speed}")
+            floor = f", noise floor {report.noise_floor:.2g}" if report.noise_floor is not None else ""
+            return (f"wrote {size}: agrees with the graph {report.judged} on {what} "
+                    f"(largest difference {report.max_abs_diff:.2g}{floor}), {top1}{speed}")
         worst = max(report.inputs, key=lambda c: c.max_abs_diff)
-        return (f"wrote {size}, but it differs from the graph beyond {report.decimals} decimals on "
+        beyond = "float32 rounding" if report.rule == "noise" else f"{report.decimals} decimals"
+        return (f"wrote {size}, but it differs from the graph beyond {beyond} on "
                 f"{len(report.disagreeing)} of {what} (largest difference {worst.max_abs_diff:.3g}, on {worst.source}), "
                 f"{top1}")
 
@@ -253,7 +255,7 @@ def export(
             what=f"tflite ({out})", random_ops=graph_runner.random_ops,
         ) as tflite_runner:
             report = verify_runners(
-                graph_runner, tflite_runner, images=files, decimals=5, labels=labels, top_k=top_k,
+                graph_runner, tflite_runner, images=files, labels=labels, top_k=top_k,
                 random_inputs=random_inputs, seed=seed, input_height=input_height, input_width=input_width,
                 input_mean=input_mean, input_std=input_std, progress=progress,
             )
