@@ -11,6 +11,11 @@ def unsafe_ops_option(p: argparse.ArgumentParser) -> None:
                    help="run the graph even if it holds ops that read or write files or run code (only for graphs you trust)")
 
 
+def strip_dropout_option(p: argparse.ArgumentParser, *, help: str) -> None:
+    """--strip-dropout (also TensorFlow-style --strip_dropout): cut out training dropout; ``help`` says what for."""
+    p.add_argument("--strip-dropout", "--strip_dropout", dest="strip_dropout", action="store_true", help=help)
+
+
 def feed_options(p: argparse.ArgumentParser) -> None:
     """--input and --feed: what each input of the graph is fed, for graphs retrain.py did not make (run/feeds.py reads them)."""
     p.add_argument("--input", dest="inputs", action="append", default=[], metavar="NAME[:SHAPE[:DTYPE]]",
@@ -21,4 +26,4 @@ def feed_options(p: argparse.ArgumentParser) -> None:
                         "(repeatable; dropout keep probabilities, rates and training flags get their inference value by default)")
 
 
-__all__ = ["unsafe_ops_option", "feed_options"]
+__all__ = ["unsafe_ops_option", "strip_dropout_option", "feed_options"]

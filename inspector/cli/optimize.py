@@ -9,6 +9,7 @@ from typing import Any
 from inspector.cli.options import AddCommand, bool_flag, force_option, names, placeholder_type
 from inspector.cli.output import Output
 from inspector.errors import InspectorError
+from inspector.flags import strip_dropout_option
 
 
 def optimizer_options(p: argparse.ArgumentParser, *, skip_help: str) -> None:
@@ -20,8 +21,7 @@ def optimizer_options(p: argparse.ArgumentParser, *, skip_help: str) -> None:
                    help="only make ops TensorFlow Lite's converter takes (no fused resize/pad+conv)")
     p.add_argument("--frozen_graph", nargs="?", const=True, default=True, type=bool_flag,
                    help="the input is a frozen graph (default true); false lets variables through unfolded")
-    p.add_argument("--strip-dropout", "--strip_dropout", dest="strip_dropout", action="store_true",
-                   help="replace training dropout left in the graph by the identity it is at inference")
+    strip_dropout_option(p, help="replace training dropout left in the graph by the identity it is at inference")
     p.add_argument("--skip-pass", dest="skip_pass", action="append", default=[], metavar="NAME", help=skip_help)
 
 

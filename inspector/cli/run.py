@@ -7,7 +7,7 @@ from pathlib import Path
 
 from inspector.cli.options import AddCommand
 from inspector.cli.output import Output
-from inspector.flags import feed_options, unsafe_ops_option
+from inspector.flags import feed_options, strip_dropout_option, unsafe_ops_option
 
 
 def run_options(p: argparse.ArgumentParser, *, plural: bool) -> None:
@@ -89,6 +89,9 @@ def add_verify(add: AddCommand) -> None:
     p.add_argument("--input_mean", type=float, default=127.5)
     p.add_argument("--input_std", type=float, default=127.5)
     p.add_argument("--json", action="store_true")
+    strip_dropout_option(p, help="run both graphs with training dropout cut out, as they compute at inference "
+                                 "(what optimize --strip-dropout writes); without it, a graph whose dropout is "
+                                 "still active fails as random")
     unsafe_ops_option(p)
     run_options(p, plural=True)
 
@@ -106,7 +109,7 @@ def cmd_verify(args: argparse.Namespace, out: Output) -> int:
             input_names=args.input_names, output_names=args.output_names, inputs=args.inputs, feeds=args.feeds,
             input_height=args.input_height, input_width=args.input_width,
             input_mean=args.input_mean, input_std=args.input_std, progress=progress,
-            allow_unsafe_ops=args.allow_unsafe_ops,
+            allow_unsafe_ops=args.allow_unsafe_ops, strip_dropout=args.strip_dropout,
         )
     note_found_labels(out, args.labels, labels)
     if args.json:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -11,12 +11,13 @@ import numpy as np
 
 from inspector.errors import InspectorError
 from inspector.graph.io import LoadedGraph
+from inspector.graph.signature import signature
 from inspector.run.feeds import Feed, InputOption
 from inspector.run.images import collect_images
 from inspector.run.inputs import image_size_for
 from inspector.run.labels import Prediction, load_labels, top_predictions
 from inspector.run.noise import Reference, judge
-from inspector.run.runners import GraphRunner, Runner, graph_pair
+from inspector.run.runners import GraphRunner, Runner, graph_pair, one_name
 from inspector.run.samples import samples
 
 # The codelab compares label_image's scores, printed to 5 decimals.
@@ -192,10 +193,10 @@ class VerifyReport:
                     f"{name} ({side.path}) disagrees with itself: two runs on the same input differ by up to "
                     f"{diff:.3g}; {cause}"
                 )
-            return (
-                "; ".join(parts) + ". Differences between the graphs say nothing about the optimizer; "
-                "export the graph for inference (without dropout) and verify again"
-            )
+            fix = ("pass --strip-dropout to run both as at inference (the dropout cut out, as optimize --strip-dropout "
+                   "does), or export the graph for inference and verify again"
+                   if any(side.random_ops for side, _, _ in unstable) else "find what varies and verify again")
+            return "; ".join(parts) + f". Differences between the graphs say nothing about the optimizer; {fix}"
         count = len(self.inputs)
         what = f"{count} random input{'s' if count != 1 else ''} (seed {self.seed})" if self.random_inputs else (
             f"{count} image{'s' if count != 1 else ''}"
@@ -265,6 +266,7 @@ def verify(
     input_std: float = 127.5,
     progress: Callable[[int, int], None] | None = None,
     allow_unsafe_ops: bool = False,
+    strip_dropout: bool = False,
 ) -> VerifyReport:
     """Run ``a`` and ``b`` on the same inputs and compare every output probability.
 
@@ -282,17 +284,61 @@ def verify(
     (``NAME[:SHAPE[:DTYPE]]``) names inputs and their shapes. One output name
     applies to both graphs. A graph holding an op the op policy refuses
     (graph/trust.py) is an InspectorError unless ``allow_unsafe_ops``.
+    ``strip_dropout`` runs each graph with its dropout cut out, as it computes
+    at inference (what ``optimize --strip-dropout`` writes), said in a note.
     """
     files = _check_options(
         images=images, image_dirs=image_dirs, decimals=decimals, top_k=top_k, random_inputs=random_inputs, input_std=input_std
     )
+    stripped: tuple[str, ...] = ()
+    if strip_dropout:
+        output = one_name(output_names, "--output_names")
+        before = (a, b)
+        (a, notes_a), (b, notes_b) = (_without_dropout(g, side, output) for g, side in ((a, "a"), (b, "b")))
+        feeds, notes_feeds = _feeds_left(feeds, before=before, after=(a, b))
+        stripped = (*notes_a, *notes_b, *notes_feeds) or ("--strip-dropout: neither graph has a dropout to cut out",)
     with graph_pair(a, b, input_names=input_names, output_names=output_names, inputs=inputs, feeds=feeds,
                     allow_unsafe_ops=allow_unsafe_ops) as (runner_a, runner_b):
-        return _compare(
+        report = _compare(
             runner_a, runner_b, files, image_dirs=image_dirs, decimals=decimals, labels=labels, top_k=top_k, random_inputs=random_inputs,
             seed=seed, input_height=input_height, input_width=input_width, input_mean=input_mean,
             input_std=input_std, progress=progress,
         )
+    return replace(report, notes=(*stripped, *report.notes)) if stripped else report
+
+
+def _without_dropout(graph: LoadedGraph, side: str, output: str | None) -> tuple[LoadedGraph, tuple[str, ...]]:
+    """The graph with its dropout cut out, and a note on each one cut."""
+    from inspector.optimizer.passes.dropout import FED, OFF, ON, without_dropout
+
+    found = signature(graph.graph)
+    keep = [output.removesuffix(":0")] if output is not None else list(found.output_names)
+    changed, cut = without_dropout(graph.graph, inputs=found.input_names, values=found.inference_values, keep=keep)
+    kind = {ON: "training-mode dropout at {}", FED: "dropout at {} (set by {})", OFF: "dropout at {} (it keeps every value)"}
+    notes = tuple(
+        f"{side}: {kind[d.state].format(d.output, ', '.join(d.settings))} cut out (--strip-dropout): "
+        f"run as at inference, reading {d.source}"
+        for d in cut
+    )
+    return (replace(graph, graph=changed) if cut else graph), notes
+
+
+def _feeds_left(
+    feeds: Sequence[Feed | str], *, before: Sequence[LoadedGraph], after: Sequence[LoadedGraph]
+) -> tuple[list[Feed], tuple[str, ...]]:
+    """The --feed values but those whose placeholder went with the dropout cut out, and a note on each dropped."""
+    def names(graphs: Sequence[LoadedGraph]) -> set[str]:
+        return {node.name for graph in graphs for node in graph.graph.node}
+
+    had, has = names(before), names(after)
+    kept, notes = [], []
+    for feed in (Feed.parse(f) for f in feeds):
+        name = feed.name.removesuffix(":0")
+        if name in has or name not in had:
+            kept.append(feed)
+        else:
+            notes.append(f"--feed {feed.name}: not fed, the dropout it set was cut out (--strip-dropout)")
+    return kept, tuple(notes)
 
 
 def verify_runners(
@@ -445,10 +491,15 @@ def _compare(
 
 
 def _reference(a: Runner, b: Runner) -> tuple[Reference | None, Runner | None, tuple[str, ...]]:
-    """The float64 twin of a (else of b, when a is a .tflite), and the runner it stands for; none, with a note, if it cannot be made."""
-    side = a if isinstance(a, GraphRunner) else b if isinstance(b, GraphRunner) else None
-    if side is None:
+    """The float64 twin of a (else of b: a .tflite, random ops), and the runner it stands for; none, with a note, if it cannot be made."""
+    graphs = [r for r in (a, b) if isinstance(r, GraphRunner)]
+    if not graphs:
         return None, None, (f"no frozen graph to measure float32 rounding with; judged to {DEFAULT_DECIMALS} decimals",)
+    # A graph that draws random values has a twin that draws its own: its spread would be the randomness.
+    side = next((r for r in graphs if not r.random_ops), None)
+    if side is None:
+        return None, None, (f"{graphs[0].what} draws random values ({graphs[0].random_ops[0]}), so its rounding "
+                            f"cannot be measured apart from them; judged to {DEFAULT_DECIMALS} decimals",)
     try:
         return Reference(side.graph_def, what=side.what, allow_unsafe_ops=side.allow_unsafe_ops), side, ()
     except InspectorError as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from tensorboard.compat.proto.graph_pb2 import GraphDef
 from tensorboard.compat.proto.node_def_pb2 import NodeDef
 
 from inspector.graph.ops import DROPOUT_APPLY_OPS, DROPOUT_THRESHOLD_OPS, PLACEHOLDER_OPS, SHAPE_OPS, UNIFORM_RANDOM_OPS, is_random
@@ -106,6 +107,23 @@ def strip_dropout(
             because(sorted(mask), f"drew the random mask of the dropout at {dropout.output}")
     g.prune(keep)
     return [f"{d.output}: now reads {d.source} directly" for d in found]
+
+
+def without_dropout(
+    graph: GraphDef, *, inputs: Sequence[str], values: Mapping[str, float | bool], keep: Sequence[str]
+) -> tuple[GraphDef, tuple[Dropout, ...]]:
+    """A copy of ``graph`` with every dropout cut out (what ``optimize --strip-dropout`` does), and the dropouts cut.
+
+    For running a graph as it computes at inference; the graph itself when it
+    has no dropout. ``keep`` are the nodes that must stay (the outputs).
+    """
+    g = WorkGraph(graph)
+    found, _ = find_dropout(g, inputs=inputs, values=values)
+    found = [d for d in found if d.output not in set(keep)]
+    if not found:
+        return graph, ()
+    strip_dropout(g, found, keep=[*keep, *(name for name in inputs if name in g)])
+    return g.to_graphdef(), tuple(found)
 
 
 def _settings_text(dropout: Dropout) -> str:
