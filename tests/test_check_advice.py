@@ -212,6 +212,22 @@ def test_keras_training_dropout_is_named_as_a_leftover_to_strip(tmp_path: Path) 
             in verdict.message)
 
 
+def test_export_gives_check_advice_on_the_same_keras_dropout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    graph = tmp_path / "keras.pb"
+    graph.write_bytes(custom_cnn(channels=4, size=16, dropout="keras", names=ODD).SerializeToString())
+    # --output as optimize spells it is the .tflite, not an abbreviation of --output_names.
+    out = tmp_path / "keras.tflite"
+    assert main(["export", str(graph), "--output", str(out), "--random", "1"]) == 1
+    err = capsys.readouterr().err
+    assert f"error: {graph}: TensorFlow Lite has no builtin for StatelessRandom" in err
+    assert ("; they are only left from training: inspector optimize --strip-dropout removes them, then export that graph "
+            "(--select_tf_ops would keep them, for the app to link)") in err
+    assert not out.exists()
+    stripped = tmp_path / "stripped.pb"
+    assert main(["optimize", str(graph), "--strip-dropout", "--output", str(stripped)]) == 0
+    assert main(["export", str(stripped), "--output_file", str(out), "--random", "1"]) == 0 and out.stat().st_size > 0
+
+
 def test_check_command_line_stores_settings_and_takes_feed_and_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -33,6 +33,8 @@ class Parser(argparse.ArgumentParser):
 
     def __init__(self, *args: Any, epilog_factory: Callable[[], str] | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", Formatter)
+        # An abbreviation silently becomes another flag: export's --output was read as --output_names.
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         self.epilog_factory = epilog_factory
 

@@ -49,7 +49,9 @@ def cmd_check(args: argparse.Namespace, out: Output) -> int:
 def add_export(add: AddCommand) -> None:
     p = add("export", cmd_export, "Write a .tflite and verify it against the graph on the same inputs: sizes, agreement, latency (exit 1 if it disagrees).")
     p.add_argument("graph", type=Path, metavar="GRAPH.pb")
-    p.add_argument("--tflite", type=Path, metavar="OUT.tflite", help="the .tflite to write (default: GRAPH with .tflite)")
+    # --output as optimize spells it, --output_file as tflite_convert does.
+    p.add_argument("--tflite", "--output", "--output_file", dest="tflite", type=Path, metavar="OUT.tflite",
+                   help="the .tflite to write (default: GRAPH with .tflite)")
     quantize_option(p, what="the .tflite written")
     p.add_argument("--select_tf_ops", action="store_true", help="keep ops without a builtin as TensorFlow Select ops (the app must link them; not verifiable here)")
     p.add_argument("--image", type=Path, action="append", default=[], help="an image to compare on (repeatable)")

@@ -131,13 +131,7 @@ class MobileVerdict:
         return f"the TensorFlow Lite converter fails: {self.error}" + extra
 
     def _leftovers(self) -> str:
-        """When every op in the way is a training leftover, the fix is to strip it, not to link Select ops."""
-        kinds = {f.op: f.kind for f in self.not_needed}
-        blocking = [i.op for i in self.issues]
-        if not blocking or not all(op in kinds for op in blocking):
-            return ""
-        fix = "inspector optimize --strip-dropout" if "dropout" in {kinds[op] for op in blocking} else "inspector optimize"
-        return f"; {'they are' if len(blocking) > 1 else 'it is'} only left from training: {fix} removes them, then check that graph"
+        return leftover_fix(self.issues, self.not_needed, then="check that graph")
 
     def to_json(self) -> dict:
         return {
@@ -438,6 +432,16 @@ def issues_text(issues: Sequence[OpIssue], status: str) -> str:
         parts.append(f"{issue.op} ({where})")
     verb = "is" if len(chosen) == 1 else "are"
     return ", ".join(parts) + (f" {verb}" if status == UNSUPPORTED else "")
+
+
+def leftover_fix(issues: Sequence[OpIssue], not_needed: Sequence[Flag], *, then: str) -> str:
+    """When every op in the way is a training leftover, the fix is to strip it, not to link Select ops: said after ``;``."""
+    kinds = {f.op: f.kind for f in not_needed}
+    blocking = [i.op for i in issues]
+    if not blocking or not all(op in kinds for op in blocking):
+        return ""
+    fix = "inspector optimize --strip-dropout" if "dropout" in {kinds[op] for op in blocking} else "inspector optimize"
+    return f"; {'they are' if len(blocking) > 1 else 'it is'} only left from training: {fix} removes them, then {then}"
 
 
 def _not_needed_text(flags: Sequence[Flag]) -> str:

@@ -17,7 +17,7 @@ from inspector.run.latency import DEFAULT_THREADS, BenchReport, bench_runners
 from inspector.run.runners import GraphRunner, TFLiteRunner, one_name
 from inspector.run.verify import VerifyReport, check_inputs, verify_runners
 from inspector.tflite.check import (
-    FLEX, UNSUPPORTED, OpIssue, convert_graph, converter_inputs, flags_held, issues_text, mib,
+    FLEX, UNSUPPORTED, OpIssue, convert_graph, converter_inputs, flags_held, issues_text, leftover_fix, mib,
 )
 from inspector.tflite.convert import QUANTIZE_MODES, Attempt, Quantize, check_quantize, tflite_ops
 
@@ -229,7 +229,9 @@ def export(
             if select_tf_ops and select.model is not None:
                 attempt = select
             else:
-                raise _not_convertible(loaded.path, made.issues, made.first, select, select_tf_ops=select_tf_ops)
+                leftovers = [f for f in flags_held(loaded.graph, summarize(loaded).flags, given) if f.training_only]
+                raise _not_convertible(loaded.path, made.issues, made.first, select, select_tf_ops=select_tf_ops,
+                                       leftovers=leftovers)
         folded = made.folded
         convert_seconds = made.seconds
         model = attempt.model
@@ -273,16 +275,23 @@ def export(
 
 
 def _not_convertible(
-    path: Path, issues: Sequence[OpIssue], builtin: Attempt, select: Attempt, *, select_tf_ops: bool
+    path: Path, issues: Sequence[OpIssue], builtin: Attempt, select: Attempt, *, select_tf_ops: bool,
+    leftovers: Sequence[Flag] = (),
 ) -> CheckFailed:
+    """Why there is no .tflite; ops only left from training (``leftovers``) are told to be stripped, as check tells it."""
     unsupported = [i for i in issues if i.status == UNSUPPORTED]
     flex = [i for i in issues if i.status == FLEX]
     if unsupported:
+        fix = leftover_fix(issues, leftovers, then="export that graph") or "; build the model without them"
         return CheckFailed(
             f"{path}: cannot convert to TensorFlow Lite: {issues_text(unsupported, UNSUPPORTED)} neither a builtin "
-            "nor a Select op; build the model without them"
+            f"nor a Select op{fix}"
         )
     if flex and not select_tf_ops:
+        fix = leftover_fix(issues, leftovers, then="export that graph")
+        if fix:
+            return CheckFailed(f"{path}: TensorFlow Lite has no builtin for {issues_text(flex, FLEX)}{fix} "
+                               "(--select_tf_ops would keep them, for the app to link)")
         return CheckFailed(
             f"{path}: TensorFlow Lite has no builtin for {issues_text(flex, FLEX)}; pass --select_tf_ops to export "
             "with TensorFlow Select ops (the app must link tensorflow-lite-select-tf-ops)"
