@@ -148,6 +148,8 @@ def _top(preds) -> str:
 
 def verify_report(report) -> RenderableType:
     """Per input: each graph's top labels, the largest difference and the noise floor it is judged against; then the verdict."""
+    from inspector.run.noise import FACTOR
+
     table = Table(title=lines(f"a = {report.a.path}", f"b = {report.b.path}"), title_style="")
     table.add_column("Input")
     table.add_column("Top (a)")
@@ -169,7 +171,8 @@ def verify_report(report) -> RenderableType:
     if noise:
         parts.append(plain(f"{report.decimals} dec.: label_image's {report.decimals}-decimal scores of both graphs "
                            "(the codelab's check); the verdict is float32 rounding: a difference within the noise floor, "
-                           f"a few times {report.reference}'s own rounding error in float64, is no change", "dim"))
+                           f"{FACTOR:g} times the rounding error of {report.reference} measured against its float64 twin, "
+                           "is no change", "dim"))
     for note in report.notes:
         parts.append(message("note", note))
     if report.ok:

@@ -80,8 +80,9 @@ def add_verify(add: AddCommand) -> None:
     p.add_argument("--images", type=Path, action="append", default=[], help="a folder searched recursively for images (repeatable)")
     p.add_argument("--decimals", type=int,
                    help="judge the outputs to this many decimals instead of against float32 rounding noise "
-                        "(default: A is also run in float64, and a difference within a few times A's own rounding "
-                        "error there passes; label_image's 5-decimal scores are shown either way)")
+                        "(default: A also runs as its float64 twin and as float32 siblings with each weight rounded "
+                        "again; a difference within 16 times the largest rounding error seen there, the noise floor, "
+                        "passes; label_image's 5-decimal scores and top-k agreement are shown either way)")
     p.add_argument("--labels", type=Path, help="labels file, for label names in the report")
     p.add_argument("--top_k", type=int, default=3)
     p.add_argument("--random", type=int, default=3, help="random inputs (fixed seed) when no image is given (default 3)")
