@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -12,25 +11,15 @@ from tensorboard.compat.proto.graph_pb2 import GraphDef
 from builders import retrained_like
 from inspector.cli import main
 from inspector.errors import InspectorError
-from inspector.graph import tfcompat
 from inspector.graph.customcnn import CustomNames, custom_cnn
 from inspector.graph.io import LoadedGraph, load_graph
 from inspector.tflite.check import check
+from tf_helpers import tf1_graph
 
 pytestmark = pytest.mark.slow
 
 # Names no rule could guess from: the builder's placeholders renamed.
 ODD = CustomNames(image="q7", keep="zz_a", label="m", flag="k9", output="head")
-
-
-def _built(body: Callable[..., None]) -> GraphDef:
-    """``body(tf, image)`` gets a [1, 8, 8, 3] float placeholder named ``px`` and builds the rest."""
-    tf = tfcompat.tf()
-    graph = tf.Graph()
-    with graph.as_default():
-        image = tf.compat.v1.placeholder(tf.float32, [1, 8, 8, 3], name="px")
-        body(tf, image)
-    return tfcompat.from_tf(graph.as_graph_def())
 
 
 def _features(tf, image):
@@ -49,7 +38,7 @@ def test_a_model_input_left_out_is_named_not_called_a_select_op(tmp_path: Path) 
         other = tf.compat.v1.placeholder(tf.float32, [1, 8, 8, 3], name="second")
         tf.nn.softmax(_features(tf, image) + _features(tf, other), name="scores")
 
-    loaded = _saved(tmp_path, _built(two_images))
+    loaded = _saved(tmp_path, tf1_graph(two_images, input_name="px"))
     both = check(loaded)
     assert both.ok and both.input_names == ("px", "second") and both.issues == ()
     with pytest.raises(InspectorError) as info:
@@ -67,7 +56,7 @@ def test_a_shapeless_data_input_is_not_told_an_image_size(tmp_path: Path) -> Non
         offsets = tf.compat.v1.placeholder(tf.float32, None, name="offsets")  # no shape at all, and not a setting
         tf.nn.softmax(_features(tf, image) + offsets, name="scores")
 
-    loaded = _saved(tmp_path, _built(with_offsets))
+    loaded = _saved(tmp_path, tf1_graph(with_offsets, input_name="px"))
     with pytest.raises(InspectorError) as info:
         check(loaded, input_height=8, input_width=8)
     message = str(info.value)
@@ -96,7 +85,7 @@ def test_a_scalar_setting_of_unknown_value_stays_an_input_of_the_tflite(tmp_path
         temperature = tf.compat.v1.placeholder(tf.float32, [], name="t0")
         tf.nn.softmax(_features(tf, image) / temperature, name="scores")
 
-    verdict = check(_saved(tmp_path, _built(with_temperature)))
+    verdict = check(_saved(tmp_path, tf1_graph(with_temperature, input_name="px")))
     assert verdict.ok, verdict.message
     assert verdict.input_names == ("px", "t0") and verdict.input_shapes == ((1, 8, 8, 3), ())
     assert verdict.fixed == {}
@@ -131,7 +120,7 @@ def test_a_value_that_does_not_fit_its_placeholder_is_refused(tmp_path: Path) ->
         steps = tf.compat.v1.placeholder(tf.int32, [], name="steps")
         tf.nn.softmax(_features(tf, image) * mask * tf.cast(steps, tf.float32), name="scores")
 
-    loaded = _saved(tmp_path, _built(with_mask))
+    loaded = _saved(tmp_path, tf1_graph(with_mask, input_name="px"))
     with pytest.raises(InspectorError) as info:
         check(loaded, feeds=["mask=1,2,3", "steps=2"])
     assert str(info.value) == f"{loaded.path}: --feed mask: it takes [1,4], not [3]; pass a value of that shape"

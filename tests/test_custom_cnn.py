@@ -23,6 +23,7 @@ from inspector.graph.signature import LABEL, SCALAR, signature
 from inspector.graph.workgraph import WorkGraph
 from inspector.optimizer.passes.dropout import ON, find_dropout
 from inspector.optimizer.pipeline import OptimizeResult, optimize
+from tf_helpers import run_as_written
 
 # Names that lie: a rule reading names would take the keep probability for the image, the image for the keep
 # probability, and the label for the output.
@@ -46,21 +47,6 @@ def _graph(form: str, channels: int, extra: bool, names: CustomNames) -> GraphDe
 @functools.lru_cache(maxsize=None)
 def _optimized(form: str, channels: int, extra: bool, names: CustomNames, strip: bool = False) -> OptimizeResult:
     return optimize(_graph(form, channels, extra, names), strip_dropout=strip, what=f"{form}.pb")
-
-
-def _run(graph: GraphDef, fetch: str, feeds: dict[str, object]) -> np.ndarray:
-    from tensorflow.core.protobuf import config_pb2
-
-    from inspector.graph.tfcompat import tf, to_tf
-
-    tensorflow = tf()
-    # No Grappler: each graph computes what it says.
-    config = config_pb2.ConfigProto()
-    config.graph_options.rewrite_options.disable_meta_optimizer = True
-    with tensorflow.Graph().as_default() as tf_graph:
-        tensorflow.graph_util.import_graph_def(to_tf(graph), name="")
-        with tensorflow.compat.v1.Session(graph=tf_graph, config=config) as session:
-            return session.run(f"{fetch}:0", {f"{k}:0": v for k, v in feeds.items()})
 
 
 def _images(channels: int, seed: int = 0) -> np.ndarray:
@@ -238,11 +224,11 @@ def test_optimize_leaves_the_inference_graph_equal_at_the_inference_values(
         # The original draws a new mask each run; at inference its dropout is the identity: fed its input.
         (d,) = [d for d in find_dropout(WorkGraph(graph), inputs=sig.input_names)[0]]
         assert d.state == ON and result.dropout == (d.output,) and result.dropout_stripped
-        fed[d.output] = _run(graph, d.source, {names.image: x})
+        fed[d.output] = run_as_written(graph, d.source, {names.image: x})
     else:
         assert result.dropout == () and not result.dropout_stripped
-    want = _run(graph, names.output, fed)
-    got = _run(result.graph, names.output, {names.image: x})
+    want = run_as_written(graph, names.output, fed)
+    got = run_as_written(result.graph, names.output, {names.image: x})
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
 
 
@@ -292,8 +278,8 @@ def test_strip_dropout_alone_cuts_the_keep_prob_division_too() -> None:
     assert report.reasons["RealDiv"] == f"the scaling of the dropout at Mul, by exactly 1 at the inference value of {names.keep}"
     assert report.notes[0] == f"Mul: dropout off at the inference value of {names.keep}, cut out"
     x = _images(1, seed=3)
-    np.testing.assert_allclose(_run(stripped.graph, names.output, {names.image: x}),
-                               _run(graph, names.output, {names.image: x, names.keep: 1.0}), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(run_as_written(stripped.graph, names.output, {names.image: x}),
+                               run_as_written(graph, names.output, {names.image: x, names.keep: 1.0}), rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.slow
@@ -313,8 +299,8 @@ def test_fold_cond_takes_the_branch_without_noise(random_branch: int, negate: bo
     result = optimize(graph, what="cond.pb")
     assert _ops(result.graph) == {"Placeholder", "Softmax"}
     x = np.random.RandomState(0).normal(size=(1, 4)).astype(np.float32)
-    np.testing.assert_allclose(_run(result.graph, "out", {"data": x}),
-                               _run(graph, "out", {"data": x, **signature(graph).inference_values}), rtol=1e-6)
+    np.testing.assert_allclose(run_as_written(result.graph, "out", {"data": x}),
+                               run_as_written(graph, "out", {"data": x, **signature(graph).inference_values}), rtol=1e-6)
 
 
 @pytest.mark.slow
@@ -332,7 +318,7 @@ def test_fold_cond_reads_an_unfed_default_as_its_value() -> None:
     result = optimize(graph, what="cond.pb")
     assert _ops(result.graph) == {"Placeholder", "Softmax"}
     x = np.ones((1, 4), dtype=np.float32)
-    np.testing.assert_allclose(_run(result.graph, "out", {"data": x}), _run(graph, "out", {"data": x}), rtol=1e-6)
+    np.testing.assert_allclose(run_as_written(result.graph, "out", {"data": x}), run_as_written(graph, "out", {"data": x}), rtol=1e-6)
 
 
 def test_telling_settings_leaves_the_graph_as_it_was() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -13,7 +12,6 @@ from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
 
 from builders import retrained_like
 from conftest import REAL_GRAPHS, fixture_path
-from inspector.graph import tfcompat
 from inspector.errors import CheckFailed, InspectorError
 from inspector.graph.io import LoadedGraph, load_graph
 from inspector.tflite.check import FLEX, UNSUPPORTED, check
@@ -22,6 +20,7 @@ from inspector.run.images import random_batch
 from inspector.run.runners import GraphRunner, TFLiteRunner
 from inspector.analysis.summary import summarize
 from inspector.run.verify import verify_runners
+from tf_helpers import tf1_graph
 
 pytestmark = pytest.mark.slow
 
@@ -35,16 +34,6 @@ IDS = [r[0] for r in REAL_GRAPHS]
 
 
 # --- graphs the tests build --------------------------------------------------------------
-
-
-def _build(body: Callable[..., None]) -> GraphDef:
-    """A GraphDef made with tf.compat.v1 ops: ``body(tf, image)`` gets a [1, 8, 8, 3] float input named ``input``."""
-    tf = tfcompat.tf()
-    graph = tf.Graph()
-    with graph.as_default():
-        image = tf.compat.v1.placeholder(tf.float32, [1, 8, 8, 3], name="input")
-        body(tf, image)
-    return tfcompat.from_tf(graph.as_graph_def())
 
 
 def _flex_graph(tf, image) -> None:
@@ -149,7 +138,7 @@ def test_check_generated_graph(generated: LoadedGraph) -> None:
 
 
 def test_check_names_an_op_that_needs_flex(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
-    verdict = check(_save(tmp_path, _build(_flex_graph)))
+    verdict = check(_save(tmp_path, tf1_graph(_flex_graph, input_name="input")))
     assert not verdict.ok and not verdict.builtin_only
     assert verdict.select_converts is True
     (issue,) = verdict.issues
@@ -164,7 +153,7 @@ def test_check_names_an_op_that_needs_flex(tmp_path: Path, capfd: pytest.Capture
 
 def test_check_names_an_op_nothing_can_run(tmp_path: Path) -> None:
     # A PyFunc runs Python: the op policy refuses it unless the graph is trusted (tests/test_policy.py).
-    verdict = check(_save(tmp_path, _build(_unsupported_graph)), allow_unsafe_ops=True)
+    verdict = check(_save(tmp_path, tf1_graph(_unsupported_graph, input_name="input")), allow_unsafe_ops=True)
     assert not verdict.ok and verdict.select_converts is False
     (issue,) = verdict.issues
     assert (issue.op, issue.status, issue.nodes) == ("PyFunc", UNSUPPORTED, ("python/call",))
@@ -270,7 +259,7 @@ def test_export_refuses_to_overwrite_its_input(tmp_path: Path) -> None:
 
 
 def test_export_of_a_flex_graph(tmp_path: Path) -> None:
-    loaded = _save(tmp_path, _build(_flex_graph))
+    loaded = _save(tmp_path, tf1_graph(_flex_graph, input_name="input"))
     out = tmp_path / "model.tflite"
     with pytest.raises(CheckFailed, match=r"no builtin for Erf \(features/erf\); pass --select_tf_ops") as info:
         export(loaded, out)
@@ -284,12 +273,12 @@ def test_export_of_a_flex_graph(tmp_path: Path) -> None:
 
 def test_export_of_an_unsupported_op(tmp_path: Path) -> None:
     with pytest.raises(CheckFailed, match=r"PyFunc \(python/call\) is neither a builtin nor a Select op"):
-        export(_save(tmp_path, _build(_unsupported_graph)), tmp_path / "model.tflite", select_tf_ops=True,
+        export(_save(tmp_path, tf1_graph(_unsupported_graph, input_name="input")), tmp_path / "model.tflite", select_tf_ops=True,
                allow_unsafe_ops=True)
 
 
 def test_export_folds_constant_dequantize(tmp_path: Path) -> None:
-    loaded = _save(tmp_path, _build(_constant_dequantize_graph))
+    loaded = _save(tmp_path, tf1_graph(_constant_dequantize_graph, input_name="input"))
     verdict = check(loaded)
     assert verdict.ok and verdict.issues[0].op == "Dequantize" and verdict.issues[0].constant
     report = export(loaded, tmp_path / "model.tflite", latency_runs=0)

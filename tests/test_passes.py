@@ -17,6 +17,7 @@ from inspector.graph import samples
 from inspector.graph.io import load_graph
 from inspector.optimizer.passes import PASSES, Pass, checked_skip
 from inspector.optimizer.pipeline import OptimizeResult, PassReport, optimize
+from tf_helpers import run_as_written
 
 # What the generated graph's ImageNet logits and new final layer are called (retrain.py's names).
 LOGITS_CONV = "MobilenetV1/Logits/Conv2d_1c_1x1/convolution"
@@ -33,21 +34,6 @@ def generated() -> GraphDef:
 @pytest.fixture(scope="module")
 def generated_result(generated: GraphDef) -> OptimizeResult:
     return optimize(generated, what="generated.pb")
-
-
-def _run(graph: GraphDef, x: np.ndarray) -> np.ndarray:
-    from tensorflow.core.protobuf import config_pb2
-
-    from inspector.graph.tfcompat import tf, to_tf
-
-    tensorflow = tf()
-    # No Grappler at run time, so the original graph computes what it says.
-    config = config_pb2.ConfigProto()
-    config.graph_options.rewrite_options.disable_meta_optimizer = True
-    with tensorflow.Graph().as_default() as tf_graph:
-        tensorflow.graph_util.import_graph_def(to_tf(graph), name="")
-        with tensorflow.compat.v1.Session(graph=tf_graph, config=config) as session:
-            return session.run("final_result:0", {"input:0": x})
 
 
 def _image(seed: int = 0) -> np.ndarray:
@@ -109,9 +95,9 @@ def test_skipping_merge_linear_leaves_the_merge_undone(generated: GraphDef, gene
     assert [p["skipped"] for p in as_json["passes"] if p["name"] == "merge_linear"] == ["--skip-pass"]
 
     x = _image()
-    want = _run(generated, x)
-    assert np.abs(_run(kept.graph, x) - want).max() < 5e-6
-    assert np.abs(_run(merged.graph, x) - want).max() < 5e-6
+    want = run_as_written(generated, "final_result", {"input": x})
+    assert np.abs(run_as_written(kept.graph, "final_result", {"input": x}) - want).max() < 5e-6
+    assert np.abs(run_as_written(merged.graph, "final_result", {"input": x}) - want).max() < 5e-6
 
 
 @pytest.mark.slow
@@ -121,7 +107,8 @@ def test_any_one_pass_can_be_skipped(name: str, generated: GraphDef) -> None:
     result = optimize(generated, skip=[name])
     assert [p.name for p in result.passes if p.skipped] == [name]
     x = _image(1)
-    assert np.abs(_run(result.graph, x) - _run(generated, x)).max() < 5e-6
+    want = run_as_written(generated, "final_result", {"input": x})
+    assert np.abs(run_as_written(result.graph, "final_result", {"input": x}) - want).max() < 5e-6
 
 
 @pytest.mark.slow

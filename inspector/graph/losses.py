@@ -17,7 +17,7 @@ from inspector.graph.ops import (
     CHECKPOINT_OPS, CONST_OPS, DEBUG_OPS, FEED_OPS, IDENTITY_OPS, LOSS_LABEL_INPUT, LOSS_OPS, OPTIMIZER_PREFIXES,
     SHAPE_OPS, VARIABLE_ACCESS_OPS, is_training_step,
 )
-from inspector.graph.refs import CONTROL, split_ref
+from inspector.graph.refs import CONTROL, reach, split_ref
 
 TRAINING_FIX = "export the inference graph (retrain.py writes it frozen, without training ops), or strip it with inspector's optimizer"
 
@@ -46,15 +46,7 @@ class View:
         return [(r, slot) for r, slot in self.readers.get(name, ()) if slot != CONTROL]
 
     def upstream(self, names: Iterable[str]) -> set[str]:
-        seen: set[str] = set()
-        stack = [n for n in names if n in self.nodes]
-        while stack:
-            name = stack.pop()
-            if name in seen:
-                continue
-            seen.add(name)
-            stack.extend(n for n in (split_ref(raw)[0] for raw in self.nodes[name].input) if n in self.nodes and n not in seen)
-        return seen
+        return reach(self.nodes, names)
 
     def downstream(self, names: Iterable[str], *, within: Collection[str] | None = None) -> set[str]:
         """``names`` and everything reading them (data or control), staying ``within`` when given."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from tensorboard.compat.proto.graph_pb2 import GraphDef
+from tensorboard.compat.proto.node_def_pb2 import NodeDef
 
 CONTROL = -1  # the "port" of a ^control input
 
@@ -33,15 +34,19 @@ def upstream(graph: GraphDef, outputs: Iterable[str], *, stop: Iterable[str] = (
 
     Nodes in ``stop`` (fed inputs) are included but not walked past: what they read is not needed.
     """
-    by_name = {node.name: node for node in graph.node}
+    return reach({node.name: node for node in graph.node}, outputs, stop=stop)
+
+
+def reach(nodes: Mapping[str, NodeDef], starts: Iterable[str], *, stop: Iterable[str] = ()) -> set[str]:
+    """:func:`upstream` over nodes already indexed by name: the names in ``nodes`` that ``starts`` read, directly or not."""
     fed = set(stop)
     seen: set[str] = set()
-    stack = list(outputs)
+    stack = list(starts)
     while stack:
         name = stack.pop()
-        if name in seen or name not in by_name:
+        if name in seen or name not in nodes:
             continue
         seen.add(name)
         if name not in fed:
-            stack.extend(node_of(raw) for raw in by_name[name].input)
+            stack.extend(node_of(raw) for raw in nodes[name].input)
     return seen

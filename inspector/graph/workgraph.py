@@ -12,7 +12,7 @@ from tensorboard.compat.proto.tensor_pb2 import TensorProto
 from tensorboard.util import tensor_util
 
 from inspector.graph.ops import DTYPE_BYTES
-from inspector.graph.refs import CONTROL, data_ref, node_of, split_ref
+from inspector.graph.refs import CONTROL, data_ref, node_of, reach, split_ref
 
 
 class GraphEditError(RuntimeError):
@@ -184,14 +184,7 @@ class WorkGraph:
 
     def prune(self, keep: Iterable[str]) -> int:
         """Remove every node that ``keep`` does not reach through data or control edges."""
-        seen: set[str] = set()
-        stack = [name for name in keep if name in self._nodes]
-        while stack:
-            name = stack.pop()
-            if name in seen:
-                continue
-            seen.add(name)
-            stack.extend(node_of(ref) for ref in self._nodes[name].input if node_of(ref) in self._nodes)
+        seen = reach(self._nodes, keep)
         dead = [name for name in self._nodes if name not in seen]
         for name in dead:
             self.remove(name)
