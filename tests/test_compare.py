@@ -166,7 +166,7 @@ def test_demo_quick_start_in_a_fresh_folder(tmp_path: Path, state: Path):
         assert proc.returncode == 0, proc.stderr
         assert (tmp_path / "tf_files/demo/retrained_graph.pb").is_file()
         assert (tmp_path / "tf_files/demo/optimized_graph.pb").is_file()
-        assert "BatchNorm" in proc.stdout and "folded" in proc.stdout
+        assert "batch norms folded into their layers" in proc.stdout
         assert "#graph_diff&a=retrained&b=optimized" in proc.stdout
         infos = board.status(state=state)
         assert len(infos) == 1

@@ -82,7 +82,7 @@ def test_cli_diff_table(small_pair, capsys):
     out = capsys.readouterr().out
     assert "retrained -> optimized" in out
     assert "Identity" in out and "Total nodes" in out and "File size" in out
-    assert "single Identity nodes removed" in out
+    assert "12 Identity removed (12 of them /read): their readers read their inputs" in out
 
 
 def test_cli_diff_json(small_pair, capsys):

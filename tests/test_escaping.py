@@ -195,14 +195,17 @@ def test_summarize(files, capsys):
     assert code == 0 and json.loads(out)["ops"][EVIL_OP] == 1
 
 
-def test_diff(files, capsys):
+def test_diff(files, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per story, so each name is found whole
     names = ("A" + TITLE + "[bold]", "B" + CLEAR + "[/]")
     code, out, err = run(capsys, "diff", files["hostile"], files["plain"], "--names", *names)
     assert code == 0, err
     assert VISIBLE_OP in out
     assert f"{visible(names[0])} -> {visible(names[1])}" in out  # the table's title
-    assert f"  {visible(EVIL_SCOPE)}: 2 nodes removed" in out
-    assert visible(EVIL_SINGLE) in out
+    assert f"3 nodes no output needs pruned (Identity, Neg, {VISIBLE_OP}): -3 nodes" in out
+    code, out, err = run(capsys, "diff", files["hostile"], files["plain"], "--all")
+    assert code == 0, err
+    assert all(f"- {visible(name)}" in out for name in (f"{EVIL_SCOPE}/a", f"{EVIL_SCOPE}/b", EVIL_SINGLE))
     code, out, err = run(capsys, "diff", files["hostile"], files["plain"], "--json")
     assert code == 0 and EVIL_OP in {row["op"] for row in json.loads(out)["ops"]}
 
@@ -264,13 +267,14 @@ def test_check_and_export(files, capsys):
     assert all(visible(label) in out for label in LABELS) and tflite.is_file()
 
 
-def test_compare_without_a_board(files, capsys, tmp_path):
+def test_compare_without_a_board(files, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")
     logdir = tmp_path / "logs[/x]"
     names = ("before" + TITLE + "[bold]R[/]" + BIDI, "after" + CLEAR + "[blink]")
     code, out, err = run(capsys, "compare", files["hostile"], files["plain"], "--logdir", logdir, "--names", *names,
                          "--no-board", "--no-check")
     assert code == 0, err
-    assert VISIBLE_OP in out and f"  {visible(EVIL_SCOPE)}: 2 nodes removed" in out
+    assert f"3 nodes no output needs pruned (Identity, Neg, {VISIBLE_OP}): -3 nodes" in out
     assert f"run {visible(names[0])} -> " in out and f"run {visible(names[1])} -> " in out
     assert f"View with: inspector board start {logdir}" in out
 

@@ -1,4 +1,4 @@
-"""GraphDiff: what changed between two GraphDefs, by op type, by node and by name scope. Pure data."""
+"""GraphDiff: what changed between two GraphDefs, by op type, by node (matched by structure), by story and by name scope. Pure data."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ from pathlib import Path
 from tensorboard.compat.proto.graph_pb2 import GraphDef
 from tensorboard.compat.proto.node_def_pb2 import NodeDef
 
+from inspector.analysis.matching import CHANGED, RENAMED, match
+from inspector.analysis.stories import Story, tell
 from inspector.graph.io import LoadedGraph
+from inspector.graph.ops import BATCH_NORM_CORE_OPS, BATCH_NORM_OPS
 from inspector.graph.stats import GraphStats, graph_stats
 
-# A removed group made only of these ops, with the normalisation itself among
-# them, is batch norm arithmetic that went into the neighbouring conv weights.
-_BATCHNORM_CORE = frozenset({"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", "Rsqrt", "Sqrt"})
-_BATCHNORM_OPS = _BATCHNORM_CORE | {"Mul", "Add", "AddV2", "Sub", "RealDiv", "Const", "Identity"}
+# The shape of the JSON the diff writes; raised when a key changes meaning or goes.
+SCHEMA = 2
+
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,13 @@ class OpRow:
 
 @dataclass(frozen=True)
 class NodeChange:
-    """A node present in both graphs whose definition differs."""
+    """A node of both graphs (matched by name or by structure) whose definition differs."""
 
     name: str
     op: str
     what: tuple[str, ...]  # of "op", "inputs", "value", "attrs", "device"
+    before: str = ""       # its name in a, when it differs
+    op_before: str = ""    # its op in a, when it differs
 
 
 @dataclass(frozen=True)
@@ -74,10 +78,13 @@ class GraphDiff:
     changed: tuple[NodeChange, ...]
     removed: tuple[ScopeChange, ...]
     added: tuple[ScopeChange, ...]
+    renamed: tuple[tuple[str, str], ...] = ()   # (name in a, name in b), nothing else different
+    stories: tuple[Story, ...] = ()
+    summary: dict[str, int] | None = None       # same, renamed, changed, removed, added
 
     @property
     def identical(self) -> bool:
-        return not (self.only_a or self.only_b or self.changed)
+        return not (self.only_a or self.only_b or self.changed or self.renamed)
 
     def to_json(self) -> dict:
         def side(s: GraphSide) -> dict:
@@ -88,13 +95,18 @@ class GraphDiff:
                     "examples": list(c.examples)}
 
         return {
+            "schema": SCHEMA,
+            "summary": dict(self.summary or {}),
             "a": side(self.a),
             "b": side(self.b),
             "ops": [{"op": r.op, "a": r.before, "b": r.after, "delta": r.delta} for r in self.rows],
             "totals": {"a": self.a.stats.nodes, "b": self.b.stats.nodes, "delta": self.b.stats.nodes - self.a.stats.nodes},
             "only_a": list(self.only_a),
             "only_b": list(self.only_b),
-            "changed": [{"name": c.name, "op": c.op, "what": list(c.what)} for c in self.changed],
+            "changed": [{"name": c.name, "op": c.op, "what": list(c.what), "before": c.before or c.name,
+                         "op_before": c.op_before or c.op} for c in self.changed],
+            "renamed": [{"a": x, "b": y} for x, y in self.renamed],
+            "stories": [story.to_json() for story in self.stories],
             "removed_scopes": [scope(c) for c in self.removed],
             "added_scopes": [scope(c) for c in self.added],
         }
@@ -120,15 +132,17 @@ def diff_graphs(
     sizes: tuple[int | None, int | None] = (None, None),
 ) -> GraphDiff:
     sa, sb = graph_stats(a), graph_stats(b)
-    nodes_a = {n.name: n for n in a.node}
-    nodes_b = {n.name: n for n in b.node}
-    only_a = tuple(n.name for n in a.node if n.name not in nodes_b)
-    only_b = tuple(n.name for n in b.node if n.name not in nodes_a)
+    matching = match(a, b)
+    ops_a = {n.name: n.op for n in a.node}
+    ops_b = {n.name: n.op for n in b.node}
     changed = tuple(
-        NodeChange(name=name, op=nb.op, what=what)
-        for name, nb in nodes_b.items()
-        if name in nodes_a and (what := _node_changes(nodes_a[name], nb))
+        NodeChange(name=p.b, op=ops_b[p.b], what=p.what, before=p.a if p.a != p.b else "",
+                   op_before=ops_a[p.a] if ops_a[p.a] != ops_b[p.b] else "")
+        for p in matching.pairs if p.kind == CHANGED
     )
+    rewritten_a = {c.before or c.name for c in changed}
+    rewritten_b = {c.name for c in changed}
+    only_a, only_b = matching.removed, matching.added
     return GraphDiff(
         a=GraphSide(labels[0], paths[0], sizes[0], sa),
         b=GraphSide(labels[1], paths[1], sizes[1], sb),
@@ -136,8 +150,11 @@ def diff_graphs(
         only_a=only_a,
         only_b=only_b,
         changed=changed,
-        removed=summarise_scopes(a, set(only_a), kind="removed", rewritten={c.name for c in changed}),
-        added=summarise_scopes(b, set(only_b), kind="added", rewritten={c.name for c in changed}),
+        removed=summarise_scopes(a, set(only_a), kind="removed", rewritten=rewritten_a),
+        added=summarise_scopes(b, set(only_b), kind="added", rewritten=rewritten_b),
+        renamed=tuple((p.a, p.b) for p in matching.pairs if p.kind == RENAMED),
+        stories=tell(a, b, matching, outputs=sa.outputs),
+        summary=matching.counts(),
     )
 
 
@@ -146,22 +163,6 @@ def _op_rows(before: dict[str, int], after: dict[str, int]) -> tuple[OpRow, ...]
     # Biggest change first, then the most common op, then by name for a stable order.
     rows.sort(key=lambda r: (-abs(r.delta), -max(r.before, r.after), r.op))
     return tuple(rows)
-
-
-def _node_changes(a: NodeDef, b: NodeDef) -> tuple[str, ...]:
-    what: list[str] = []
-    if a.op != b.op:
-        what.append("op")
-    if list(a.input) != list(b.input):
-        what.append("inputs")
-    if a.device != b.device:
-        what.append("device")
-    keys = set(a.attr) | set(b.attr)
-    if "value" in keys and a.attr.get("value") != b.attr.get("value"):
-        what.append("value")
-    if any(a.attr.get(k) != b.attr.get(k) for k in keys - {"value"}):
-        what.append("attrs")
-    return tuple(what)
 
 
 def summarise_scopes(
@@ -220,7 +221,8 @@ def summarise_scopes(
 
 def _scope_change(scope: str, nodes: list[NodeDef], kind: str, examples: int, *, changed: int = 0) -> ScopeChange:
     ops = Counter(n.op for n in nodes)
-    if kind == "removed" and set(ops) <= _BATCHNORM_OPS and set(ops) & _BATCHNORM_CORE:
+    # A removed group made only of batch norm ops, the normalisation itself among them, went into the conv weights.
+    if kind == "removed" and set(ops) <= BATCH_NORM_OPS and set(ops) & BATCH_NORM_CORE_OPS:
         kind = "folded"
     return ScopeChange(
         scope=scope,

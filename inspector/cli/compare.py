@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from inspector.cli.board import board_options, note_board
 from inspector.cli.optimize import note_detected, optimizer_kwargs, optimizer_options
-from inspector.cli.options import DEFAULT_LOGDIR, AddCommand, force_option
+from inspector.cli.options import DEFAULT_LOGDIR, AddCommand, all_options, force_option
 from inspector.cli.output import Output
 from inspector.flags import feed_options, unsafe_ops_option
 
@@ -34,7 +34,7 @@ def add_compare(add: AddCommand) -> None:
     p.add_argument("--no-board", action="store_true", help="write the runs and print the diff, but start no TensorBoard")
     p.add_argument("--open", action="store_true", help="open the Graph diff tab in your web browser")
     p.add_argument("--no-check", action="store_true", help="skip the TensorFlow Lite check of both graphs")
-    p.add_argument("--all-ops", action="store_true", help="show every op type, not the top 25")
+    all_options(p)
     p.add_argument("--json", action="store_true", help="print runs, diff and board as JSON")
     unsafe_ops_option(p)
     board_options(p)
@@ -50,10 +50,11 @@ def cmd_compare(args: argparse.Namespace, out: Output) -> int:
             port=args.port, bind_all=args.bind_all, timeout=args.timeout, progress=progress, force=args.force,
             allow_unsafe_ops=args.allow_unsafe_ops, inputs=args.inputs, feeds=args.feeds, **optimizer_kwargs(args),
         )
-    return show_compare(result, out, all_ops=args.all_ops, open_browser=args.open, given=(args.input_names, args.output_names))
+    return show_compare(result, out, all_ops=args.all_ops, every_node=args.all, open_browser=args.open,
+                        given=(args.input_names, args.output_names))
 
 
-def show_compare(result: CompareResult, out: Output, *, all_ops: bool = False, open_browser: bool = False,
+def show_compare(result: CompareResult, out: Output, *, all_ops: bool = False, every_node: bool = False, open_browser: bool = False,
                  given: tuple[str | None, str | None] = (None, None)) -> int:
     """compare's page (or JSON), then its exit: the board's error if it did not start, 1 if verify said no."""
     from inspector.cli.render import compare_report
@@ -70,7 +71,7 @@ def show_compare(result: CompareResult, out: Output, *, all_ops: bool = False, o
     if out.json_mode:
         out.json(result.to_json())
     else:
-        out.print(compare_report(result, max_rows=None if all_ops else 25))
+        out.print(compare_report(result, max_rows=None if all_ops or every_node else 10, every_node=every_node))
     if result.board_error is not None:
         raise result.board_error
     if open_browser and result.diff_url:

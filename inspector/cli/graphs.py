@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from inspector.cli.options import DEFAULT_LOGDIR, AddCommand
+from inspector.cli.options import DEFAULT_LOGDIR, AddCommand, all_options
 from inspector.cli.output import Output
 
 
@@ -14,7 +14,7 @@ def add_diff(add: AddCommand) -> None:
     p.add_argument("a", type=Path, metavar="A.pb")
     p.add_argument("b", type=Path, metavar="B.pb")
     p.add_argument("--names", nargs=2, metavar=("A", "B"), help="labels for the two graphs (default: from the file names)")
-    p.add_argument("--all-ops", action="store_true", help="show every op type, not the top 25")
+    all_options(p)
     p.add_argument("--json", action="store_true", help="print the diff as JSON")
 
 
@@ -26,7 +26,7 @@ def cmd_diff(args: argparse.Namespace, out: Output) -> int:
     if args.json:
         out.json(diff.to_json())
     else:
-        out.print(diff_report(diff, max_rows=None if args.all_ops else 25))
+        out.print(diff_report(diff, max_rows=None if args.all_ops or args.all else 10, every_node=args.all))
     return 0
 
 

@@ -79,3 +79,9 @@ def placeholder_type(value: str) -> int:
     if len(kinds) != 1:
         raise InspectorError(f"--placeholder_type_enum {value}: give one type for every placeholder (e.g. 1 for float32)")
     return kinds.pop()
+
+
+def all_options(p: argparse.ArgumentParser) -> None:
+    """--all-ops and --all: how much of a diff the terminal shows."""
+    p.add_argument("--all-ops", action="store_true", help="show every op type, not the top 10")
+    p.add_argument("--all", action="store_true", help="show every op type and every node of every story")

@@ -13,10 +13,9 @@ from rich.table import Table
 from rich.text import Text
 
 from inspector.analysis.diff import GraphDiff, ScopeChange
-from inspector.cli.safe import lines, plain, styled
+from inspector.cli.safe import ADDED_STYLE, REMOVED_STYLE, lines, plain, styled
+from inspector.cli.stories import story_lines
 
-REMOVED_STYLE = "green"   # fewer nodes is the optimizer doing its job
-ADDED_STYLE = "yellow"    # more nodes deserves a look
 
 
 def human_bytes(n: int | None) -> str:
@@ -85,56 +84,9 @@ def diff_table(diff: GraphDiff, *, max_rows: int | None = None) -> Table:
     return table
 
 
-def _ops_text(ops: dict[str, int], limit: int = 4) -> str:
-    items = [f"{op}×{n}" if n > 1 else op for op, n in list(ops.items())[:limit]]
-    if len(ops) > limit:
-        items.append("…")
-    return ", ".join(items)
-
-
-def scope_line(change: ScopeChange) -> Text:
-    style = ADDED_STYLE if change.kind == "added" else REMOVED_STYLE
-    noun = "node" if change.nodes == 1 else "nodes"
-    if change.scope:
-        return styled(
-            "  ", (change.scope, "bold"), f": {change.nodes} {noun} ", (change.kind, style),
-            f", {change.changed} rewritten" if change.changed else "", (f" ({_ops_text(change.ops)})", "dim"),
-        )
-    op = next(iter(change.ops))
-    return styled(
-        f"  {change.nodes} single {op} {noun} ", (change.kind, style), ", one per scope",
-        (f" (e.g. {', '.join(change.examples[:2])})", "dim"),
-    )
-
-
-def scope_summary(diff: GraphDiff, *, limit: int = 12) -> RenderableType:
-    """The nodes in one graph only, summarised by name scope."""
-    parts: list[RenderableType] = []
-    for title, side, changes, count in (
-        (f"Only in {diff.a.label}", "a", diff.removed, len(diff.only_a)),
-        (f"Only in {diff.b.label}", "b", diff.added, len(diff.only_b)),
-    ):
-        if not changes:
-            continue
-        parts.append(plain(f"{title}: {count} node{'s' if count != 1 else ''}", "bold"))
-        for change in changes[:limit]:
-            parts.append(scope_line(change))
-        if len(changes) > limit:
-            parts.append(plain(f"  ... {len(changes) - limit} more scopes (--json lists every node)", "dim"))
-    if diff.changed:
-        by_what: dict[str, int] = {}
-        for c in diff.changed:
-            for w in c.what:
-                by_what[w] = by_what.get(w, 0) + 1
-        detail = ", ".join(f"{n} {w}" for w, n in sorted(by_what.items(), key=lambda kv: -kv[1]))
-        parts.append(plain(f"Changed in place: {len(diff.changed)} nodes ({detail})", "bold"))
-    if not parts:
-        parts.append(plain("The graphs have the same nodes.", "bold"))
-    return Group(*parts)
-
-
-def diff_report(diff: GraphDiff, *, max_rows: int | None = 25) -> RenderableType:
-    return Group(diff_table(diff, max_rows=max_rows), plain(""), scope_summary(diff))
+def diff_report(diff: GraphDiff, *, max_rows: int | None = 10, every_node: bool = False) -> RenderableType:
+    """The op table's top rows, then what changed as stories (every node of each with ``every_node``)."""
+    return Group(diff_table(diff, max_rows=max_rows), plain(""), story_lines(diff, every_node=every_node))
 
 
 def message(kind: str, text: str) -> Text:
@@ -421,12 +373,12 @@ def board_stopped(result) -> RenderableType:
     return Group(*said)
 
 
-def compare_report(result, *, max_rows: int | None = 25) -> RenderableType:
+def compare_report(result, *, max_rows: int | None = 10, every_node: bool = False) -> RenderableType:
     """compare's terminal page: optimize and verify (one graph), the diff, both TFLite verdicts, the runs, the board."""
     parts: list[RenderableType] = []
     if result.optimized is not None:
         parts += [optimize_report(result.optimized), plain(f"Wrote {result.output}"), verify_report(result.verify)]
-    parts.append(diff_report(result.diff, max_rows=max_rows))
+    parts.append(diff_report(result.diff, max_rows=max_rows, every_node=every_node))
     if result.check is not None:
         parts.append(mobile_pair(*result.check, result.names))
     parts.append(plain(""))

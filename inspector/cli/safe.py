@@ -21,6 +21,10 @@ from inspector.text import visible
 Part = Union[object, tuple[object, str]]
 
 
+REMOVED_STYLE = "green"   # fewer nodes is the optimizer doing its job
+ADDED_STYLE = "yellow"    # more nodes deserves a look
+
+
 def plain(value: object, style: str = "") -> Text:
     """``value`` as data: a Text with its control characters escaped, in one style."""
     return Text(visible(value), style=style)
@@ -59,4 +63,4 @@ class SafeConsole(Console):
         return super().render_str(visible(text), **kwargs)
 
 
-__all__ = ["Part", "SafeConsole", "lines", "markup_escaped", "plain", "styled"]
+__all__ = ["Part", "SafeConsole", "lines", "markup_escaped", "plain", "styled", "ADDED_STYLE", "REMOVED_STYLE"]

@@ -80,6 +80,19 @@ DECODE_OPS = frozenset({"DecodeJpeg", "DecodeAndCropJpeg", "DecodePng", "DecodeB
 RESIZE_OPS = frozenset({"ResizeBilinear", "ResizeBicubic", "ResizeArea", "ResizeNearestNeighbor"})
 ELEMENTWISE_ARITHMETIC_OPS = frozenset({"Add", "AddV2", "Sub", "Mul", "RealDiv", "Div", "Maximum", "Minimum"})
 
+# Batch norm, fused or decomposed: the fused ops, and the normalisation a decomposed one computes
+# (x * gamma * rsqrt(var + eps) + (beta - mean * ...)) from its arithmetic and constants.
+FUSED_BATCH_NORM_OPS = frozenset({"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", "BatchNormWithGlobalNormalization"})
+BATCH_NORM_CORE_OPS = FUSED_BATCH_NORM_OPS | frozenset({"Rsqrt", "Sqrt"})
+BATCH_NORM_OPS = BATCH_NORM_CORE_OPS | ELEMENTWISE_ARITHMETIC_OPS | CONST_OPS | IDENTITY_OPS
+# Layers with weights a batch norm or a neighbouring linear layer can be folded into.
+WEIGHTED_OPS = frozenset({"Conv2D", "DepthwiseConv2dNative", "Conv2DBackpropInput", "MatMul"})
+# Between two linear layers without breaking linearity or reordering elements.
+LINEAR_BETWEEN_OPS = frozenset({"BiasAdd", "Squeeze", "Reshape"})
+PAD_OPS = frozenset({"Pad", "PadV2", "MirrorPad"})
+FUSED_CONV_OPS = frozenset({"FusedResizeAndPadConv2D", "FusedPadConv2D"})
+DEQUANTIZE_OPS = frozenset({"Dequantize"})
+
 # TF1 tf.cond as dataflow: Switch sends its data to output 1 when its predicate (input 1) is true, else
 # to output 0, and the other output is dead; Merge forwards whichever of its inputs is alive.
 SWITCH_OPS = frozenset({"Switch", "RefSwitch"})

@@ -18,6 +18,7 @@ from tensorboard.compat.proto.event_pb2 import Event
 from tensorboard.compat.proto.graph_pb2 import GraphDef
 from tensorboard.compat.proto.tensor_pb2 import TensorProto
 
+from inspector.analysis.matching import DIGEST_ATTR, local_digest
 from inspector.atomic import write_bytes_atomic
 from inspector.errors import InspectorError
 from inspector.files import open_regular
@@ -62,7 +63,8 @@ def strip_weights(graph: GraphDef, *, min_bytes: int = DEFAULT_MIN_BYTES) -> tup
     """Copy ``graph`` with every Const payload over ``min_bytes`` left out.
 
     Returns ``(graph, consts_stripped, bytes_stripped)``. A stripped Const keeps
-    its dtype and shape (and gains ``_output_shapes``), so TensorBoard's Graph
+    its dtype and shape (and gains ``_output_shapes``, and the digest of its
+    weights as ``_inspector_digest``), so TensorBoard's Graph
     tab still shows the node, its dtype and the shapes on its edges. The copy
     is for looking at only: TensorFlow would reject those Consts.
     """
@@ -85,6 +87,8 @@ def strip_weights(graph: GraphDef, *, min_bytes: int = DEFAULT_MIN_BYTES) -> tup
         payload = tensor.ByteSize() - shell.ByteSize()
         if payload <= min_bytes:
             continue
+        # Kept so a diff of logged runs still tells changed weights from equal ones (analysis/matching.py).
+        node.attr[DIGEST_ATTR].CopyFrom(AttrValue(s=local_digest(node)))
         if "_output_shapes" not in node.attr:
             node.attr["_output_shapes"].CopyFrom(
                 AttrValue(list=AttrValue.ListValue(shape=[tensor.tensor_shape]))

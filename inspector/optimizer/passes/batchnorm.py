@@ -9,11 +9,11 @@ from tensorboard.compat.proto.attr_value_pb2 import AttrValue
 from tensorboard.compat.proto.node_def_pb2 import NodeDef
 from tensorboard.compat.proto.types_pb2 import DataType
 
+from inspector.graph.ops import FUSED_BATCH_NORM_OPS
 from inspector.graph.refs import split_ref
 from inspector.graph.workgraph import WorkGraph, const_value, make_const
 from inspector.optimizer.passes.context import Because, no_reasons
 
-FUSED_OPS = frozenset({"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", "BatchNormWithGlobalNormalization"})
 # Op -> index of its weights input and rank of its output.
 WEIGHTED_OPS = {"Conv2D": (1, 4), "DepthwiseConv2dNative": (1, 4), "Conv2DBackpropInput": (1, 4), "MatMul": (1, 2)}
 _ADD_OPS = frozenset({"Add", "AddV2", "Sub", "BiasAdd"})
@@ -24,7 +24,7 @@ def find_batch_norms(g: WorkGraph, constant: set[str]) -> tuple[str, ...]:
     """Batch norms as they are before any folding: fused ops, and the Mul that applies Rsqrt(var + eps)."""
     found: list[str] = []
     for node in g:
-        if node.op in FUSED_OPS:
+        if node.op in FUSED_BATCH_NORM_OPS:
             found.append(node.name)
         elif node.op == "Rsqrt" and node.name in constant:
             # Follow the constant scale (Rsqrt, times gamma, maybe reshaped) to the Mul that applies it to data.
@@ -52,7 +52,7 @@ def fold_batch_norms(
     counts = {"fused": 0, "scale": 0, "shift": 0, "merged": 0}
 
     for node in g:
-        if node.op in FUSED_OPS:
+        if node.op in FUSED_BATCH_NORM_OPS:
             outcome = _decompose_fused(g, node, because)
             if isinstance(outcome, str):
                 reasons[node.name] = outcome
@@ -90,7 +90,7 @@ def fold_batch_norms(
     unfolded = []
     for name in candidates:
         applied = alias.get(name, name)
-        if applied in g and g.node(applied).op in FUSED_OPS | {"Mul"}:
+        if applied in g and g.node(applied).op in FUSED_BATCH_NORM_OPS | {"Mul"}:
             unfolded.append((name, reasons.get(applied) or reasons.get(name) or "not a pattern the optimizer folds"))
     notes = []
     if counts["fused"]:

@@ -9,12 +9,13 @@ from tensorboard.compat.proto.attr_value_pb2 import AttrValue
 from tensorboard.compat.proto.node_def_pb2 import NodeDef
 
 from inspector.optimizer.passes import tfrun
+from inspector.graph.ops import LINEAR_BETWEEN_OPS
 from inspector.graph.refs import split_ref
 from inspector.graph.workgraph import WorkGraph, const_value, make_const
 from inspector.optimizer.passes.context import Because, no_reasons
 
 # Ops that may sit between the conv and the MatMul without breaking linearity or reordering elements.
-_BETWEEN = frozenset({"BiasAdd", "Squeeze", "Reshape"})
+_BETWEEN = LINEAR_BETWEEN_OPS
 
 
 def merge_linear(g: WorkGraph, *, keep: Sequence[str], because: Because = no_reasons) -> list[str]:

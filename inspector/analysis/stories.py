@@ -1,0 +1,438 @@
+"""What happened between two graphs, told as stories: each removed and added node explained by one transformation, found by pattern.
+
+Works on any pair, whoever optimized it (inspector, TensorFlow's
+optimize_for_inference, Grappler, a hand edit): a batch norm folded into its
+convolution, Identity nodes removed, constant subgraphs computed, dropout
+removed, two linear layers merged, a resize and pad fused into the conv,
+8-bit weights dequantized, nodes no output needs pruned. Each pattern claims
+nodes from what the matching left removed or added, in that order, and the
+Consts and Identities that fed only what a story claimed go with it; whatever no
+pattern explains is told by name scope, so the stories account for every
+removed and added node exactly once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from tensorboard.compat.proto.graph_pb2 import GraphDef
+from tensorboard.compat.proto.node_def_pb2 import NodeDef
+
+from inspector.analysis.matching import CHANGED, Matching
+from inspector.graph.ops import (
+    BATCH_NORM_CORE_OPS, BATCH_NORM_OPS, CONST_OPS, DEFAULT_PLACEHOLDER_OPS, DEQUANTIZE_OPS, DROPOUT_APPLY_OPS, FEED_OPS, FUSED_CONV_OPS, IDENTITY_OPS,
+    LINEAR_BETWEEN_OPS, PAD_OPS, RESIZE_OPS, SHAPE_OPS, VARIABLE_OPS, WEIGHTED_OPS, is_random,
+)
+from inspector.graph.refs import CONTROL, reach, split_ref
+
+# Story kinds, in the order they claim nodes (the order a reader meets them in too).
+UNUSED = "unused_pruned"
+DROPOUT = "dropout_removed"
+BATCH_NORM = "batch_norm_folded"
+LINEAR = "linear_merged"
+FUSED = "resize_conv_fused"
+DEQUANTIZED = "dequantized"
+IDENTITY = "identity_removed"
+BYPASSED = "noop_removed"
+CONSTANTS = "constants_folded"
+OTHER_REMOVED = "removed"
+OTHER_ADDED = "added"
+# Between two linear layers: reshapes, a bias, and what forwards its input (an unfed PlaceholderWithDefault too).
+_PASS_THROUGH = LINEAR_BETWEEN_OPS | IDENTITY_OPS | DEFAULT_PLACEHOLDER_OPS
+_SCALING_OPS = frozenset({"RealDiv", "Div", "Mul"})
+_SCALE_OPS = frozenset({"Mul", "Add", "AddV2", "Sub"})
+KINDS = (UNUSED, DROPOUT, BATCH_NORM, LINEAR, FUSED, DEQUANTIZED, IDENTITY, BYPASSED, CONSTANTS, OTHER_REMOVED, OTHER_ADDED)
+
+
+@dataclass(frozen=True)
+class Story:
+    kind: str                   # one of KINDS
+    scope: str                  # where: the layer or name scope it is about ("" for the whole graph)
+    text: str                   # one line for a person
+    removed: tuple[str, ...]    # a's nodes it accounts for
+    added: tuple[str, ...]      # b's nodes it accounts for
+    changed: tuple[str, ...] = ()  # b's names of matched nodes it rewrote (weights rescaled, op changed, rewired)
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "scope": self.scope, "text": self.text, "removed": list(self.removed),
+                "added": list(self.added), "changed": list(self.changed),
+                "nodes_before": len(self.removed), "nodes_after": len(self.added)}
+
+
+class _Side:
+    """One graph: nodes by name, readers of each, and the pool of nodes no story has claimed yet."""
+
+    def __init__(self, graph: GraphDef, pool: Iterable[str]) -> None:
+        self.nodes: dict[str, NodeDef] = {}
+        for node in graph.node:
+            self.nodes.setdefault(node.name, node)
+        self.readers: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        for name, node in self.nodes.items():
+            for slot, raw in enumerate(node.input):
+                source, port = split_ref(raw)
+                self.readers[source].append((name, CONTROL if port == CONTROL else slot))
+        self.order = {name: i for i, name in enumerate(self.nodes)}
+        self.pool: dict[str, None] = dict.fromkeys(pool)
+        self._constant: dict[str, bool] = {}
+
+    def op(self, name: str) -> str:
+        return self.nodes[name].op
+
+    def inputs(self, name: str) -> list[str]:
+        return [split_ref(raw)[0] for raw in self.nodes[name].input if split_ref(raw)[0] in self.nodes]
+
+    def data_inputs(self, name: str) -> list[str]:
+        return [n for n, port in (split_ref(raw) for raw in self.nodes[name].input) if port != CONTROL and n in self.nodes]
+
+    def neighbours(self, name: str) -> list[str]:
+        return self.inputs(name) + [r for r, _ in self.readers.get(name, ())]
+
+    def feeder(self, name: str) -> bool:
+        """A node that holds or computes a fixed value: a constant computation, a placeholder, a shape."""
+        op = self.op(name)
+        return (op in FEED_OPS and not self.data_inputs(name)) or op in SHAPE_OPS or self.constant(name)
+
+    def constant(self, name: str) -> bool:
+        """Nothing upstream is fed, random or a variable (a cycle counts as not constant)."""
+        if name in self._constant:
+            return self._constant[name]
+        stack, order = [name], []
+        while stack:
+            n = stack.pop()
+            if n in self._constant:
+                continue
+            self._constant[n] = False  # provisional, so a cycle ends
+            order.append(n)
+            stack.extend(self.inputs(n))
+        for n in reversed(order):
+            op = self.op(n)
+            self._constant[n] = not (op in FEED_OPS or op in VARIABLE_OPS or is_random(op)) and all(
+                self._constant.get(i, False) for i in self.inputs(n))
+        return self._constant[name]
+
+    def claim(self, names: Iterable[str]) -> tuple[str, ...]:
+        """Take ``names`` out of the pool, with the feeders (Consts, their Identities) that fed only them; in graph order."""
+        taken = {n for n in names if n in self.pool}
+        frontier = list(taken)
+        while frontier:
+            name = frontier.pop()
+            for source in self.inputs(name):
+                if (source in self.pool and source not in taken and self.feeder(source)
+                        and all(r in taken for r, _ in self.readers[source])):
+                    taken.add(source)
+                    frontier.append(source)
+        for name in taken:
+            del self.pool[name]
+        return tuple(sorted(taken, key=self.order.__getitem__))
+
+
+def tell(a: GraphDef, b: GraphDef, matching: Matching, *, outputs: Sequence[str] = ()) -> tuple[Story, ...]:
+    """The stories of ``a`` -> ``b``; ``outputs`` are a's outputs (nodes upstream of none of them were pruned)."""
+    sa, sb = _Side(a, matching.removed), _Side(b, matching.added)
+    pairs = {p.a: p for p in matching.pairs}
+    back = {p.b: p.a for p in matching.pairs}
+    stories: list[Story] = []
+    stories += _unused(sa, outputs)
+    stories += _dropout(sa)
+    stories += _batch_norms(sa, sb, pairs, back)
+    stories += _linear(sa, sb, pairs, back, set(matching.removed))
+    stories += _fused(sa, sb, pairs, back)
+    stories += _dequantized(sa, sb, pairs)
+    stories += _identities(sa, pairs)
+    stories += _bypassed(sa, sb, pairs)
+    stories += _constants(sa, sb, pairs, back)
+    stories += _leftovers(sa, OTHER_REMOVED)
+    stories += _leftovers(sb, OTHER_ADDED)
+    return tuple(stories)
+
+
+# --- the patterns ----------------------------------------------------------------------------
+
+
+def _unused(sa: _Side, outputs: Sequence[str]) -> list[Story]:
+    live = [o for o in outputs if o in sa.nodes]
+    if not live:
+        return []
+    needed = reach(sa.nodes, live)
+    removed = sa.claim(n for n in list(sa.pool) if n not in needed)
+    if not removed:
+        return []
+    ops = _ops_text(sa, removed)
+    return [Story(UNUSED, "", f"{len(removed)} nodes no output needs pruned ({ops})", removed, ())]
+
+
+def _dropout(sa: _Side) -> list[Story]:
+    stories = []
+    for random in [n for n in sa.pool if is_random(sa.op(n))]:
+        if random not in sa.pool:
+            continue
+        # The mask: what the random op reaches among the removed nodes.
+        mask, stack = {random}, [random]
+        while stack:
+            for reader, _ in sa.readers.get(stack.pop(), ()):
+                if reader in sa.pool and reader not in mask:
+                    mask.add(reader)
+                    stack.append(reader)
+        # The 1/keep scaling the mask multiplies: x / keep (TF1) or x * 1/(1 - rate) (TF2), now gone too.
+        mask |= {n for m in list(mask) if sa.op(m) in DROPOUT_APPLY_OPS for n in sa.data_inputs(m)
+                 if n in sa.pool and sa.op(n) in _SCALING_OPS}
+        removed = sa.claim(mask)
+        applied = removed[-1] if removed else random
+        stories.append(Story(DROPOUT, _scope(applied), f"dropout at {_scope(applied) or applied} removed: its random mask "
+                             f"and scaling ({_ops_text(sa, removed)})", removed, ()))
+    return stories
+
+
+def _batch_norms(sa: _Side, sb: _Side, pairs, back) -> list[Story]:
+    stories = []
+    # The normalisation itself; else a per-channel scale or offset by a constant right after a layer (half folded already).
+    cores = [n for n in sa.pool if sa.op(n) in BATCH_NORM_CORE_OPS]
+    cores += [n for n in sa.pool if sa.op(n) in _SCALE_OPS and any(
+        sa.op(x) in WEIGHTED_OPS and x not in sa.pool for x in sa.data_inputs(n)) and any(sa.constant(x) for x in sa.data_inputs(n))]
+    for core in cores:
+        if core not in sa.pool:
+            continue
+        cluster = _component(sa, core, lambda n: sa.op(n) in BATCH_NORM_OPS)
+        layer = next((n for c in sorted(cluster, key=sa.order.__getitem__) for n in sa.data_inputs(c)
+                      if sa.op(n) in WEIGHTED_OPS and n not in sa.pool), None)
+        # b's side: what was added around the layer's match (new weights, a BiasAdd and its bias).
+        added: list[str] = []
+        changed: list[str] = []
+        rescaled = became = ""
+        if layer is not None and layer in pairs:
+            b_layer = pairs[layer].b
+            added = [n for n in sb.neighbours(b_layer) if n in sb.pool]
+            added += [n for x in list(added) for n in sb.neighbours(x) if n in sb.pool and sb.op(n) in CONST_OPS]
+            weights = [n for n in sb.data_inputs(b_layer) if n in back and pairs[back[n]].kind == CHANGED]
+            if weights or any(sb.op(n) in CONST_OPS for n in sb.data_inputs(b_layer) if n in added):
+                rescaled = ", the weights rescaled"
+            changed += weights
+        # A node of a next to the cluster kept its name but not its op: Add became BiasAdd (with a new bias).
+        for name in sorted({n for c in cluster for n in sa.neighbours(c)} - cluster):
+            pair = pairs.get(name)
+            if pair is not None and pair.kind == CHANGED and "op" in pair.what and sb.op(pair.b) != sa.op(name):
+                became = f", {sa.op(name)} became {sb.op(pair.b)}"
+                changed.append(pair.b)
+                added += [n for n in sb.neighbours(pair.b) if n in sb.pool]
+        removed = sa.claim(cluster)
+        added_claimed = sb.claim(added)
+        where = _scope(layer) if layer is not None else _common_scope(removed)
+        what = "batch norm" if any(sa.op(n) in BATCH_NORM_CORE_OPS for n in removed) else "per-channel scale"
+        stories.append(Story(BATCH_NORM, where, f"{what} of {where} folded into its "
+                             f"{_layer_word(sa.op(layer)) if layer else 'layer'}: {_ops_text(sa, removed)} removed"
+                             f"{rescaled}{became}", removed, added_claimed, tuple(dict.fromkeys(changed))))
+    return stories
+
+
+def _linear(sa: _Side, sb: _Side, pairs, back, removed_before: set[str]) -> list[Story]:
+    stories = []
+    for first in [n for n in sa.pool if sa.op(n) in WEIGHTED_OPS]:
+        if first not in sa.pool:
+            continue
+        # Forward through what may sit between two linear layers to a weighted layer that stayed.
+        node, between = first, []
+        while True:
+            readers = [r for r, slot in sa.readers.get(node, ()) if slot == 0 and sa.op(r) not in SHAPE_OPS]
+            if len(readers) != 1:
+                break
+            node = readers[0]
+            # A node an earlier story removed (a dropout) is no longer between them either.
+            if sa.op(node) in WEIGHTED_OPS or (sa.op(node) not in _PASS_THROUGH and not (node in removed_before and node not in sa.pool)):
+                break
+            between.append(node)
+        if sa.op(node) not in WEIGHTED_OPS or node not in pairs:
+            continue
+        second = pairs[node]
+        # The merged weights beside the second layer, and the merged bias of a bias add after it.
+        added = [n for n in sb.neighbours(second.b) if n in sb.pool]
+        added += [n for r, _ in sb.readers.get(second.b, ()) if r in back and pairs[back[r]].kind == CHANGED
+                  for n in sb.neighbours(r) if n in sb.pool]
+        removed = sa.claim([first, *(n for n in between if n in sa.pool)])
+        shape_first, shape_second = _weights_shape(sa, first), _weights_shape(sa, node)
+        sizes = ""
+        if shape_first and shape_second:
+            sizes = f" ({shape_first[-2]}->{shape_first[-1]} and {shape_second[-2]}->{shape_second[-1]} into one " \
+                    f"{shape_first[-2]}->{shape_second[-1]})"
+        stories.append(Story(LINEAR, _scope(first), f"{first} ({sa.op(first)}) and {node} ({sa.op(node)}) merged into "
+                             f"one linear layer{sizes}", removed, sb.claim(added),
+                             (second.b,) if second.kind == CHANGED else ()))
+    return stories
+
+
+def _fused(sa: _Side, sb: _Side, pairs, back) -> list[Story]:
+    stories = []
+    fused = [n for n in sb.nodes if sb.op(n) in FUSED_CONV_OPS and (n in sb.pool or (n in back and sa.op(back[n]) not in FUSED_CONV_OPS))]
+    for name in fused:
+        # What the fused op stands for in a: the resize and pad feeding its match (or feeding the conv it replaced).
+        conv = back.get(name)
+        start = [conv] if conv is not None else [n for x in sb.data_inputs(name) if x in back for n, _ in sa.readers.get(back[x], ())]
+        parts = {n for s in start for n in [s, *sa.data_inputs(s)] if n in sa.pool and sa.op(n) in RESIZE_OPS | PAD_OPS | {"Conv2D"}}
+        parts |= {n for p in list(parts) for n in sa.data_inputs(p) if n in sa.pool and sa.op(n) in RESIZE_OPS | PAD_OPS}
+        removed = sa.claim(parts)
+        added = sb.claim([name] if name in sb.pool else [])
+        stories.append(Story(FUSED, _scope(name), f"{_ops_text(sa, removed) or 'resize and pad'} fused into "
+                             f"{sb.op(name)} at {name}", removed, added, () if conv is None else (name,)))
+    return stories
+
+
+def _dequantized(sa: _Side, sb: _Side, pairs) -> list[Story]:
+    removed_all: list[str] = []
+    added_all: list[str] = []
+    for name in [n for n in sa.pool if sa.op(n) in DEQUANTIZE_OPS]:
+        for reader, slot in sa.readers.get(name, ()):
+            if reader in pairs:
+                b_reader = pairs[reader].b
+                b_inputs = sb.nodes[b_reader].input
+                if slot < len(b_inputs) and (x := split_ref(b_inputs[slot])[0]) in sb.pool and sb.op(x) in CONST_OPS:
+                    added_all.append(x)
+        removed_all.append(name)
+    if not removed_all:
+        return []
+    removed, added = sa.claim(removed_all), sb.claim(added_all)
+    return [Story(DEQUANTIZED, "", f"{len(removed_all)} Dequantize computed into float weights: the 8-bit "
+                  f"weights stored as {len(added)} float Const", removed, added)]
+
+
+def _identities(sa: _Side, pairs) -> list[Story]:
+    names = [n for n in sa.pool if sa.op(n) in IDENTITY_OPS]
+    if not names:
+        return []
+    removed = sa.claim(names)
+    rewired = sorted({pairs[r].b for n in names for r, _ in sa.readers.get(n, ())
+                      if r in pairs and pairs[r].kind == CHANGED and "inputs" in pairs[r].what})
+    reads = Counter(n.rpartition("/")[2] for n in names)
+    common = reads.most_common(1)[0]
+    note = f" ({common[1]} of them /{common[0]})" if common[1] > 1 and common[0] else ""
+    ops = _ops_text(sa, names)
+    return [Story(IDENTITY, "", f"{len(names)} {ops if len(set(map(sa.op, names))) > 1 else sa.op(names[0])} removed"
+                  f"{note}: their readers read their inputs directly", removed, (), tuple(rewired))]
+
+
+def _bypassed(sa: _Side, sb: _Side, pairs) -> list[Story]:
+    """Nodes that did nothing (a Reshape to the same shape, a Squeeze of nothing, a multiply by 1): their readers read their input."""
+    found: list[str] = []
+    for name in list(sa.pool):
+        data = sa.data_inputs(name)
+        if not data or sa.constant(name) or data[0] not in pairs:
+            continue
+        source = pairs[data[0]].b
+        readers = [(r, slot) for r, slot in sa.readers.get(name, ()) if slot != CONTROL]
+        if readers and all(r in pairs and slot < len(sb.nodes[pairs[r].b].input)
+                           and split_ref(sb.nodes[pairs[r].b].input[slot])[0] == source for r, slot in readers):
+            found.append(name)
+    if not found:
+        return []
+    removed = sa.claim(found)
+    return [Story(BYPASSED, "", f"{len(found)} no-op {_ops_text(sa, found)} removed: their readers read their input",
+                  removed, (), tuple(sorted({pairs[r].b for n in found for r, _ in sa.readers.get(n, ()) if r in pairs})))]
+
+
+def _constants(sa: _Side, sb: _Side, pairs, back) -> list[Story]:
+    folded = [n for n in sa.pool if sa.op(n) not in CONST_OPS and sa.constant(n)]
+    folded_set = set(folded)
+    # b's Consts standing where a computed one: a matched reader reads them at the slot a's read a folded node.
+    added = []
+    replaced = folded_set | set(sa.pool)
+    for name in [n for n in sb.pool if sb.op(n) in CONST_OPS]:
+        for reader, slot in sb.readers.get(name, ()):
+            if reader in back and slot != CONTROL:
+                a_inputs = sa.nodes[back[reader]].input
+                if slot < len(a_inputs) and split_ref(a_inputs[slot])[0] in replaced:
+                    added.append(name)
+                    break
+    if not folded and not added:
+        return []
+    removed = sa.claim(folded + [n for n in sa.pool if sa.op(n) in CONST_OPS and all(r in folded_set for r, _ in sa.readers.get(n, ()))
+                                 and sa.readers.get(n)])
+    added_claimed = sb.claim(added)
+    return [Story(CONSTANTS, "", f"{len(folded)} constant computations ({_ops_text(sa, folded)}) evaluated into "
+                  f"{len(added_claimed)} Const", removed, added_claimed)]
+
+
+def _leftovers(side: _Side, kind: str) -> list[Story]:
+    """What no pattern explains, by name scope (one level under the common root)."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for name in side.pool:
+        groups[_scope(name) or name].append(name)
+    stories = []
+    verb = "removed" if kind == OTHER_REMOVED else "added"
+    for scope, names in sorted(groups.items(), key=lambda kv: natural_key(kv[0])):
+        claimed = side.claim(names)
+        if not claimed:
+            continue
+        stories.append(Story(kind, scope, f"{scope}: {_ops_text(side, claimed)} {verb}",
+                             claimed if kind == OTHER_REMOVED else (), claimed if kind == OTHER_ADDED else ()))
+    return stories
+
+
+# --- words -----------------------------------------------------------------------------------
+
+
+def _component(side: _Side, start: str, inside) -> set[str]:
+    """Nodes of the pool connected to ``start`` through pool nodes ``inside`` accepts (edges either way)."""
+    seen, stack = {start}, [start]
+    while stack:
+        for n in side.neighbours(stack.pop()):
+            if n in side.pool and n not in seen and inside(n):
+                seen.add(n)
+                stack.append(n)
+    return seen
+
+
+def _ops_text(side: _Side, names: Iterable[str]) -> str:
+    ops = Counter(side.op(n) for n in names)
+    return ", ".join(f"{op}" if count == 1 else f"{count} {op}" for op, count in sorted(ops.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _scope(name: str | None) -> str:
+    return name.rpartition("/")[0] if name else ""
+
+
+def _common_scope(names: Sequence[str]) -> str:
+    if not names:
+        return ""
+    parts = [n.split("/")[:-1] for n in names]
+    common = []
+    for level in zip(*parts):
+        if len(set(level)) != 1:
+            break
+        common.append(level[0])
+    return "/".join(common)
+
+
+def _layer_word(op: str) -> str:
+    return {"MatMul": "matrix multiply", "DepthwiseConv2dNative": "depthwise convolution"}.get(op, "convolution")
+
+
+def _weights_shape(side: _Side, layer: str) -> tuple[int, ...] | None:
+    inputs = side.data_inputs(layer)
+    if len(inputs) < 2:
+        return None
+    source = inputs[1]
+    while side.op(source) in IDENTITY_OPS and side.data_inputs(source):
+        source = side.data_inputs(source)[0]
+    node = side.nodes[source]
+    if node.op not in CONST_OPS or "value" not in node.attr:
+        return None
+    dims = tuple(d.size for d in node.attr["value"].tensor.tensor_shape.dim)
+    return dims if len(dims) >= 2 else None
+
+
+def natural_key(text: str) -> tuple:
+    """Conv2d_2 before Conv2d_10: digits compare as numbers."""
+    import re
+
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
+
+
+def accounted(stories: Sequence[Story], matching: Matching) -> bool:
+    """Every removed and added node in exactly one story."""
+    removed = Counter(n for s in stories for n in s.removed)
+    added = Counter(n for s in stories for n in s.added)
+    return (set(removed) == set(matching.removed) and all(c == 1 for c in removed.values())
+            and set(added) == set(matching.added) and all(c == 1 for c in added.values()))
+
+
+__all__ = ["Story", "tell", "accounted", "natural_key", "KINDS"]
