@@ -153,9 +153,16 @@ def diff_graphs(
         removed=summarise_scopes(a, set(only_a), kind="removed", rewritten=rewritten_a),
         added=summarise_scopes(b, set(only_b), kind="added", rewritten=rewritten_b),
         renamed=tuple((p.a, p.b) for p in matching.pairs if p.kind == RENAMED),
-        stories=tell(a, b, matching, outputs=sa.outputs),
+        stories=tell(a, b, matching, outputs=_kept_outputs(matching, sa.outputs, sb.outputs)),
         summary=matching.counts(),
     )
+
+
+def _kept_outputs(matching, outputs_a: tuple[str, ...], outputs_b: tuple[str, ...]) -> list[str]:
+    """a's nodes that are b's outputs: what a node of a must feed not to count as pruned (a's own, if none match)."""
+    back = {p.b: p.a for p in matching.pairs}
+    kept = [back[o] for o in outputs_b if o in back]
+    return kept or list(outputs_a)
 
 
 def _op_rows(before: dict[str, int], after: dict[str, int]) -> tuple[OpRow, ...]:

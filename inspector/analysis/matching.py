@@ -91,21 +91,30 @@ def match(a: GraphDef, b: GraphDef) -> Matching:
             else:
                 renamed_ops.append(name)
 
-    # Equal digests: the same computation from the same weights under another name.
     local_a = {name: local_digest(node) for name, node in nodes_a.items()}
     local_b = {name: local_digest(node) for name, node in nodes_b.items()}
     digests_a, digests_b = _digests(nodes_a, local_a), _digests(nodes_b, local_b)
+    # Equal digests: the same computation from the same weights under another name. A digest one node
+    # on each side has pairs them now; where several share one (the same epsilon in every batch norm),
+    # matched neighbours decide first, and names only for what is left.
     by_digest: dict[bytes, list[str]] = defaultdict(list)
     for name in nodes_a:
         if name not in pairs:
             by_digest[digests_a[name]].append(name)
+    wanted: dict[bytes, list[str]] = defaultdict(list)
     for name in nodes_b:
-        if name in back:
-            continue
-        candidates = [x for x in by_digest.get(digests_b[name], ()) if x not in pairs]
-        if candidates:
-            pair(_closest(name, candidates), name, BY_DIGEST)
-
+        if name not in back:
+            wanted[digests_b[name]].append(name)
+    for digest, names in wanted.items():
+        candidates = by_digest.get(digest, ())
+        if len(names) == 1 and len(candidates) == 1:
+            pair(candidates[0], names[0], BY_DIGEST)
+    _through_neighbours(nodes_a, nodes_b, pairs, back, pair)
+    for digest, names in wanted.items():
+        for name in names:
+            candidates = [x for x in by_digest.get(digest, ()) if x not in pairs]
+            if name not in back and candidates:
+                pair(_closest(name, candidates), name, BY_DIGEST)
     _through_neighbours(nodes_a, nodes_b, pairs, back, pair)
     for name in renamed_ops:
         if name not in pairs and name not in back:

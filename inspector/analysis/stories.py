@@ -14,7 +14,7 @@ removed and added node exactly once.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tensorboard.compat.proto.graph_pb2 import GraphDef
@@ -112,15 +112,18 @@ class _Side:
                 self._constant.get(i, False) for i in self.inputs(n))
         return self._constant[name]
 
-    def claim(self, names: Iterable[str]) -> tuple[str, ...]:
-        """Take ``names`` out of the pool, with the feeders (Consts, their Identities) that fed only them; in graph order."""
+    def claim(self, names: Iterable[str], *, through: Collection[str] = ()) -> tuple[str, ...]:
+        """Take ``names`` out of the pool, with the feeders (Consts, their Identities) that fed only them; in graph order.
+
+        ``through``: matched nodes the story rewrote (a Sub now a Const), whose old feeders go with it too.
+        """
         taken = {n for n in names if n in self.pool}
-        frontier = list(taken)
+        frontier = [*taken, *through]
         while frontier:
             name = frontier.pop()
             for source in self.inputs(name):
                 if (source in self.pool and source not in taken and self.feeder(source)
-                        and all(r in taken for r, _ in self.readers[source])):
+                        and all(r in taken or r in through for r, _ in self.readers[source])):
                     taken.add(source)
                     frontier.append(source)
         for name in taken:
@@ -195,12 +198,27 @@ def _batch_norms(sa: _Side, sb: _Side, pairs, back) -> list[Story]:
         if core not in sa.pool:
             continue
         cluster = _component(sa, core, lambda n: sa.op(n) in BATCH_NORM_OPS)
-        layer = next((n for c in sorted(cluster, key=sa.order.__getitem__) for n in sa.data_inputs(c)
+        # Nodes of a next to the cluster that were rewritten in place: Add became BiasAdd, or (Grappler) the
+        # Mul became the conv and the Sub a Const. What those fed or read goes with the batch norm too.
+        rewrote: list = []
+        for _ in range(3):
+            rewrote = [pairs[n] for n in sorted({n for c in cluster for n in sa.neighbours(c)} - cluster)
+                       if n in pairs and pairs[n].kind == CHANGED and ("op" in pairs[n].what or sa.op(n) not in WEIGHTED_OPS)]
+            grown = set(cluster)
+            for p in rewrote:
+                for n in sa.neighbours(p.a):
+                    if n in sa.pool and n not in grown and sa.op(n) in BATCH_NORM_OPS:
+                        grown |= _component(sa, n, lambda m: sa.op(m) in BATCH_NORM_OPS)
+            if grown == cluster:
+                break
+            cluster = grown
+        around = cluster | {p.a for p in rewrote}
+        layer = next((n for c in sorted(around, key=sa.order.__getitem__) for n in sa.data_inputs(c)
                       if sa.op(n) in WEIGHTED_OPS and n not in sa.pool), None)
         # b's side: what was added around the layer's match (new weights, a BiasAdd and its bias).
         added: list[str] = []
         changed: list[str] = []
-        rescaled = became = ""
+        rescaled = ""
         if layer is not None and layer in pairs:
             b_layer = pairs[layer].b
             added = [n for n in sb.neighbours(b_layer) if n in sb.pool]
@@ -209,20 +227,20 @@ def _batch_norms(sa: _Side, sb: _Side, pairs, back) -> list[Story]:
             if weights or any(sb.op(n) in CONST_OPS for n in sb.data_inputs(b_layer) if n in added):
                 rescaled = ", the weights rescaled"
             changed += weights
-        # A node of a next to the cluster kept its name but not its op: Add became BiasAdd (with a new bias).
-        for name in sorted({n for c in cluster for n in sa.neighbours(c)} - cluster):
-            pair = pairs.get(name)
-            if pair is not None and pair.kind == CHANGED and "op" in pair.what and sb.op(pair.b) != sa.op(name):
-                became = f", {sa.op(name)} became {sb.op(pair.b)}"
-                changed.append(pair.b)
-                added += [n for n in sb.neighbours(pair.b) if n in sb.pool]
-        removed = sa.claim(cluster)
+        became = "".join(sorted({f", {sa.op(p.a)} became {sb.op(p.b)}" for p in rewrote if sa.op(p.a) != sb.op(p.b)}))
+        for p in rewrote:
+            changed.append(p.b)
+            added += [n for n in sb.neighbours(p.b) if n in sb.pool]
+        removed = sa.claim(cluster, through={p.a for p in rewrote})
         added_claimed = sb.claim(added)
-        where = _scope(layer) if layer is not None else _common_scope(removed)
+        where = _scope(layer) if layer is not None else _norm_scope(core)
         what = "batch norm" if any(sa.op(n) in BATCH_NORM_CORE_OPS for n in removed) else "per-channel scale"
-        stories.append(Story(BATCH_NORM, where, f"{what} of {where} folded into its "
-                             f"{_layer_word(sa.op(layer)) if layer else 'layer'}: {_ops_text(sa, removed)} removed"
-                             f"{rescaled}{became}", removed, added_claimed, tuple(dict.fromkeys(changed))))
+        if layer is not None:
+            text = (f"{what} of {where} folded into its {_layer_word(sa.op(layer))}: {_ops_text(sa, removed)} removed"
+                    f"{rescaled}{became}")
+        else:
+            text = f"{what} of {where}: its constant arithmetic computed ({_ops_text(sa, removed)} removed{became})"
+        stories.append(Story(BATCH_NORM, where, text, removed, added_claimed, tuple(dict.fromkeys(changed))))
     return stories
 
 
@@ -347,8 +365,9 @@ def _constants(sa: _Side, sb: _Side, pairs, back) -> list[Story]:
     removed = sa.claim(folded + [n for n in sa.pool if sa.op(n) in CONST_OPS and all(r in folded_set for r, _ in sa.readers.get(n, ()))
                                  and sa.readers.get(n)])
     added_claimed = sb.claim(added)
-    return [Story(CONSTANTS, "", f"{len(folded)} constant computations ({_ops_text(sa, folded)}) evaluated into "
-                  f"{len(added_claimed)} Const", removed, added_claimed)]
+    into = f"into {len(added_claimed)} Const" if added_claimed else "into the constants that read them"
+    return [Story(CONSTANTS, "", f"{len(folded)} constant computations ({_ops_text(sa, folded)}) evaluated {into}",
+                  removed, added_claimed)]
 
 
 def _leftovers(side: _Side, kind: str) -> list[Story]:
@@ -400,6 +419,14 @@ def _common_scope(names: Sequence[str]) -> str:
             break
         common.append(level[0])
     return "/".join(common)
+
+
+def _norm_scope(core: str) -> str:
+    """Where a batch norm without a layer sits: its scope, without the scopes of the normalisation itself (for display only)."""
+    parts = core.split("/")[:-1]
+    while len(parts) > 1 and "norm" in parts[-1].lower():
+        parts.pop()
+    return "/".join(parts)
 
 
 def _layer_word(op: str) -> str:

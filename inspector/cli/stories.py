@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -55,17 +56,18 @@ def story_lines(diff: GraphDiff, *, every_node: bool = False) -> RenderableType:
 
 
 def _wrapped(parts: list[RenderableType]) -> RenderableType:
-    """Each line in a one-column grid: it wraps at the terminal's width, indented under itself, though the console soft-wraps."""
-    grid = Table.grid()
-    grid.add_column(no_wrap=True)
-    grid.add_column(overflow="fold")
+    """Each line wrapped at the terminal's width and indented under itself, though the console soft-wraps."""
+    rows = []
     for part in parts:
         if isinstance(part, Text):
             indent = len(part.plain) - len(part.plain.lstrip(" "))
-            grid.add_row(" " * indent, part[indent:])
+            grid = Table.grid()
+            grid.add_column(overflow="fold")
+            grid.add_row(part[indent:])
+            rows.append(Padding(grid, (0, 0, 0, indent), expand=False))
         else:
-            grid.add_row("", part)
-    return grid
+            rows.append(part)
+    return Group(*rows)
 
 
 def _matched_line(diff: GraphDiff) -> Text:
