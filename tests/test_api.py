@@ -86,6 +86,7 @@ def test_compare_two_graphs_in_process_matches_the_cli_json(tmp_path: Path, smal
 
     assert main(["compare", str(a), str(b), "--logdir", str(tmp_path / "cli-logs"), "--no-board", "--no-check", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
+    assert printed.pop("schema") == 2
     assert _without_event_files(printed) == _without_event_files(data)
 
 

@@ -155,7 +155,7 @@ def test_recorded_pid_now_another_program_is_not_killed(state: Path, capsys):
     try:
         info_file = write_info(state, pid=other.pid, port=6006, cmdline=tb_cmdline(6006))
         code, out, err = run(capsys, "board", "status", "--json")
-        assert (code, json.loads(out)) == (0, [])
+        assert (code, json.loads(out)) == (0, {"schema": 2, "boards": []})
         assert not info_file.exists()
         for argv in (["board", "stop"], ["board", "stop", "--all"], ["board", "stop", "--port", "6006"]):
             write_info(state, pid=other.pid, port=6006, cmdline=tb_cmdline(6006))
@@ -173,7 +173,7 @@ def test_recorded_pid_now_another_program_is_not_killed(state: Path, capsys):
 
 def test_stop_with_nothing_running(state: Path, capsys):
     assert run(capsys, "board", "stop") == (0, "No TensorBoard started by inspector is running; nothing to stop.\n", "")
-    assert run(capsys, "board", "stop", "--json") == (0, json.dumps({"stopped": [], "stale_removed": []}, indent=2) + "\n", "")
+    assert run(capsys, "board", "stop", "--json") == (0, json.dumps({"schema": 2, "stopped": [], "stale_removed": []}, indent=2) + "\n", "")
     assert run(capsys, "board", "status") == (0, "No TensorBoard started by inspector is running.\n", "")
     assert not state.exists() or list(state.iterdir()) == []
 

@@ -97,7 +97,7 @@ def test_tb_command_names_runs_after_files(tmp_path: Path, small_pair, capsys):
     logdir = tmp_path / "logs"
     assert main(["tb", str(a), str(b), "--logdir", str(logdir), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert [r["run"] for r in data] == ["retrained", "optimized"]
+    assert data["schema"] == 2 and [r["run"] for r in data["runs"]] == ["retrained", "optimized"]
     assert main(["tb", str(a), str(b), "--logdir", str(logdir), "--run", "x"]) == 2
     assert "--run names one run" in capsys.readouterr().err
 
@@ -134,7 +134,7 @@ def test_board_status_says_whether_each_board_answers(state: Path, capsys):
             assert time.monotonic() < deadline, "the look-alike did not stop"
             time.sleep(0.02)
         assert main(["board", "status", "--json"]) == 0
-        listed = {b["pid"]: b["health"] for b in json.loads(capsys.readouterr().out)}
+        listed = {b["pid"]: b["health"] for b in json.loads(capsys.readouterr().out)["boards"]}
         assert listed == {silent.pid: "not answering", stopped.pid: "stopped (SIGSTOP)"}
         assert main(["board", "status"]) == 0
         rows = [[c.strip() for c in line.replace("┃", "│").split("│")[1:-1]] for line in capsys.readouterr().out.splitlines()]
@@ -150,7 +150,7 @@ def test_board_status_and_stop_with_nothing_running(state: Path, capsys):
     assert main(["board", "status"]) == 0
     assert "No TensorBoard started by inspector is running." in capsys.readouterr().out
     assert main(["board", "status", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == []
+    assert json.loads(capsys.readouterr().out) == {"schema": 2, "boards": []}
     assert main(["board"]) == 2
     assert "name an action" in capsys.readouterr().err
 

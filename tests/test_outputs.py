@@ -262,7 +262,7 @@ def test_tb_gives_two_graphs_with_one_name_two_runs_and_says_so(tmp_path: Path, 
     assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == ["a-retrained", "b-retrained"]
     # The same file twice is two runs too (the rule's -a, -b).
     assert main(["tb", "a/retrained_graph.pb", "a/retrained_graph.pb", "--logdir", "logs2", "--json"]) == 0
-    assert [r["run"] for r in json.loads(capsys.readouterr().out)] == ["retrained-a", "retrained-b"]
+    assert [r["run"] for r in json.loads(capsys.readouterr().out)["runs"]] == ["retrained-a", "retrained-b"]
 
 
 def test_tb_refuses_three_graphs_that_would_be_one_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):

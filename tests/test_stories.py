@@ -12,7 +12,8 @@ from tensorboard.compat.proto.graph_pb2 import GraphDef
 
 from builders import const, op, placeholder, retrained_like, without_identities
 from conftest import REAL_GRAPHS, fixture_path
-from inspector.analysis.diff import SCHEMA, diff_graphs
+from inspector.analysis.diff import diff_graphs
+from inspector.cli.output import SCHEMA
 from inspector.analysis.matching import BY_DIGEST, CHANGED, RENAMED, SAME, match
 from inspector.analysis.stories import (
     BATCH_NORM, BYPASSED, DROPOUT, IDENTITY, LINEAR, OTHER_ADDED, OTHER_REMOVED, UNUSED, accounted, natural_key, tell,
@@ -241,3 +242,21 @@ def test_identity_stripping_reads_as_one_story_both_ways() -> None:
     assert {s.kind for s in back.stories} == {OTHER_ADDED}
     assert sum(len(s.added) for s in back.stories) == 12
     assert SAME in {p.kind for p in match(graph, graph).pairs}
+
+
+def test_every_json_report_starts_with_the_schema_and_errors_are_json_too(small_pair, tmp_path: Path, capsys) -> None:
+    a, b = small_pair
+    for argv in (["summarize", str(a)], ["diff", str(a), str(b)], ["tb", str(a), "--logdir", str(tmp_path / "logs")]):
+        assert main([*argv, "--json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert next(iter(data)) == "schema" and data["schema"] == SCHEMA, argv
+    assert json.loads(main(["tb", str(a), "--logdir", str(tmp_path / "logs"), "--json"]) and "" or capsys.readouterr().out)["runs"]
+    missing = tmp_path / "nothing.pb"
+    assert main(["diff", str(missing), str(b), "--json"]) == 2
+    out, err = capsys.readouterr()
+    error = json.loads(out)
+    assert error["schema"] == SCHEMA and error["ok"] is False and error["exit_code"] == 2
+    assert str(missing) in error["error"] and err.startswith("error: ")
+    # A usage error is known as JSON before the command is.
+    assert main(["diff", str(a), "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["exit_code"] == 2

@@ -15,9 +15,6 @@ from inspector.graph.io import LoadedGraph
 from inspector.graph.ops import BATCH_NORM_CORE_OPS, BATCH_NORM_OPS
 from inspector.graph.stats import GraphStats, graph_stats
 
-# The shape of the JSON the diff writes; raised when a key changes meaning or goes.
-SCHEMA = 2
-
 
 
 @dataclass(frozen=True)
@@ -95,7 +92,6 @@ class GraphDiff:
                     "examples": list(c.examples)}
 
         return {
-            "schema": SCHEMA,
             "summary": dict(self.summary or {}),
             "a": side(self.a),
             "b": side(self.b),

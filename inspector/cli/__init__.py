@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Known before parsing, so a usage error is JSON too.
+    json_mode = "--json" in argv
+    out: Output | None = None
     try:
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
@@ -61,6 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"error: {error_text(exc.message)}\n")
         for line in exc.details:
             sys.stderr.write(f"    {visible(line)}\n")
+        if json_mode and not (out is not None and out.wrote_json):
+            # A script reading stdout gets the error as data (the raw message: JSON escapes it); a check
+            # that ran and failed printed its report already, which says so.
+            Output(json_mode=True).json({"ok": False, "error": exc.message, "details": list(exc.details),
+                                         "exit_code": exc.exit_code})
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")

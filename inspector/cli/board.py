@@ -83,7 +83,7 @@ def cmd_board_status(args: argparse.Namespace, out: Output) -> int:
 
     boards = board.status()
     if args.json:
-        out.json([board_json(b.info) | {"health": b.health} for b in boards])
+        out.json([board_json(b.info) | {"health": b.health} for b in boards], key="boards")
         return 0
     out.print(board_table(boards, now=time.time()))
     return 0

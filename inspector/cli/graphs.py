@@ -48,7 +48,7 @@ def cmd_tb(args: argparse.Namespace, out: Output) -> int:
         out.note(note)
     written = done.runs
     if args.json:
-        out.json([w.to_json() for w in written])
+        out.json([w.to_json() for w in written], key="runs")
         return 0
     for w in written:
         out.print(run_line(w))

@@ -5,8 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+
+# The version of every --json the CLI prints: raised when a key changes meaning or goes away.
+# 2: matching and stories in diff; lists under a key; errors as JSON on stdout.
+SCHEMA = 2
 
 
 class Output:
@@ -16,6 +20,7 @@ class Output:
         from inspector.cli.safe import SafeConsole
 
         self.json_mode = json_mode
+        self.wrote_json = False  # a report went to stdout: an error after it is not a second document
         # Both read every str as data (names and paths come from anyone's files).
         self.console = SafeConsole(soft_wrap=True)
         self.err = SafeConsole(stderr=True, soft_wrap=True)
@@ -24,9 +29,13 @@ class Output:
         if not self.json_mode:
             self.console.print(*renderables)
 
-    def json(self, data: Any) -> None:
-        sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    def json(self, data: Mapping[str, Any] | list, *, key: str = "items") -> None:
+        """``data`` as one JSON object with the integer ``schema`` first (a list goes under ``key``)."""
+        body = {key: data} if isinstance(data, list) else dict(data)
+        body.pop("schema", None)
+        sys.stdout.write(json.dumps({"schema": SCHEMA, **body}, indent=2, sort_keys=False, default=str) + "\n")
         sys.stdout.flush()
+        self.wrote_json = True
 
     def note(self, text: str) -> None:
         """Side information: on stderr, so --json output stays parseable."""
