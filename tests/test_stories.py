@@ -260,3 +260,13 @@ def test_every_json_report_starts_with_the_schema_and_errors_are_json_too(small_
     # A usage error is known as JSON before the command is.
     assert main(["diff", str(a), "--json"]) == 2
     assert json.loads(capsys.readouterr().out)["exit_code"] == 2
+
+
+def test_a_pair_given_the_wrong_way_round_is_said_and_the_tab_orders_it(small_pair, capsys) -> None:
+    a, b = small_pair
+    assert main(["diff", str(b), str(a)]) == 0
+    err = capsys.readouterr().err
+    assert (f"note: {a} has more nodes than {b}: by the rule more nodes first (an optimizer removes nodes) it is the "
+            "graph before; shown in the order given (swap the two files for before -> after)") in " ".join(err.split())
+    assert main(["diff", str(a), str(b)]) == 0
+    assert "more nodes than" not in capsys.readouterr().err

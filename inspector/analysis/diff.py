@@ -255,6 +255,15 @@ def _prefix_ids(name: str, trie: dict[tuple[int, str], int]) -> tuple[list[str],
     return parts, ids
 
 
+# The rule that orders a pair nobody ordered: what an inference optimizer does is remove nodes.
+MORE_NODES_FIRST = "more nodes first (an optimizer removes nodes)"
+
+
+def likely_before(nodes_a: int, nodes_b: int) -> bool:
+    """Whether ``a`` is the graph before optimizing, by MORE_NODES_FIRST (a tie keeps the order given)."""
+    return nodes_a >= nodes_b
+
+
 def run_names(a: Path, b: Path) -> tuple[str, str]:
     """Run names for two graph files: ``retrained`` and ``optimized`` for the codelab's files.
 

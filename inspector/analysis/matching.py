@@ -94,6 +94,7 @@ def match(a: GraphDef, b: GraphDef) -> Matching:
     local_a = {name: local_digest(node) for name, node in nodes_a.items()}
     local_b = {name: local_digest(node) for name, node in nodes_b.items()}
     digests_a, digests_b = _digests(nodes_a, local_a), _digests(nodes_b, local_b)
+    readers_a, readers_b = _readers(nodes_a), _readers(nodes_b)
     # Equal digests: the same computation from the same weights under another name. A digest one node
     # on each side has pairs them now; where several share one (the same epsilon in every batch norm),
     # matched neighbours decide first, and names only for what is left.
@@ -109,13 +110,13 @@ def match(a: GraphDef, b: GraphDef) -> Matching:
         candidates = by_digest.get(digest, ())
         if len(names) == 1 and len(candidates) == 1:
             pair(candidates[0], names[0], BY_DIGEST)
-    _through_neighbours(nodes_a, nodes_b, pairs, back, pair)
+    _through_neighbours(nodes_a, nodes_b, pairs, back, pair, readers_a, readers_b)
     for digest, names in wanted.items():
         for name in names:
             candidates = [x for x in by_digest.get(digest, ()) if x not in pairs]
             if name not in back and candidates:
                 pair(_closest(name, candidates), name, BY_DIGEST)
-    _through_neighbours(nodes_a, nodes_b, pairs, back, pair)
+    _through_neighbours(nodes_a, nodes_b, pairs, back, pair, readers_a, readers_b)
     for name in renamed_ops:
         if name not in pairs and name not in back:
             pair(name, name, BY_NAME)  # Add became BiasAdd under its name
@@ -200,11 +201,10 @@ def _digests(nodes: Mapping[str, NodeDef], local: Mapping[str, bytes]) -> dict[s
 
 
 def _through_neighbours(
-    nodes_a: Mapping[str, NodeDef], nodes_b: Mapping[str, NodeDef], pairs: dict[str, str], back: dict[str, str], pair
+    nodes_a: Mapping[str, NodeDef], nodes_b: Mapping[str, NodeDef], pairs: dict[str, str], back: dict[str, str], pair,
+    readers_a: Mapping[str, list[tuple[str, int]]], readers_b: Mapping[str, list[tuple[str, int]]],
 ) -> None:
     """Match what is left through matched neighbours, a few rounds, so a rewritten chain is followed node by node."""
-    readers_a = _readers(nodes_a)
-    readers_b = _readers(nodes_b)
     for _ in range(_ROUNDS):
         found = 0
         for name, node in nodes_b.items():

@@ -69,10 +69,16 @@ class _Side:
         for node in graph.node:
             self.nodes.setdefault(node.name, node)
         self.readers: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        # Each node's inputs parsed once: (source, port) of those that are nodes of this graph.
+        self._inputs: dict[str, list[tuple[str, int]]] = {}
         for name, node in self.nodes.items():
+            refs = self._inputs[name] = []
             for slot, raw in enumerate(node.input):
                 source, port = split_ref(raw)
                 self.readers[source].append((name, CONTROL if port == CONTROL else slot))
+                refs.append((source, port))
+        for name, refs in self._inputs.items():
+            self._inputs[name] = [(n, port) for n, port in refs if n in self.nodes]
         self.order = {name: i for i, name in enumerate(self.nodes)}
         self.pool: dict[str, None] = dict.fromkeys(pool)
         self._constant: dict[str, bool] = {}
@@ -81,10 +87,10 @@ class _Side:
         return self.nodes[name].op
 
     def inputs(self, name: str) -> list[str]:
-        return [split_ref(raw)[0] for raw in self.nodes[name].input if split_ref(raw)[0] in self.nodes]
+        return [n for n, _ in self._inputs[name]]
 
     def data_inputs(self, name: str) -> list[str]:
-        return [n for n, port in (split_ref(raw) for raw in self.nodes[name].input) if port != CONTROL and n in self.nodes]
+        return [n for n, port in self._inputs[name] if port != CONTROL]
 
     def neighbours(self, name: str) -> list[str]:
         return self.inputs(name) + [r for r, _ in self.readers.get(name, ())]

@@ -20,9 +20,13 @@ def add_diff(add: AddCommand) -> None:
 
 def cmd_diff(args: argparse.Namespace, out: Output) -> int:
     import inspector
+    from inspector.analysis.diff import MORE_NODES_FIRST, likely_before
     from inspector.cli.render import diff_report
 
     diff = inspector.diff(args.a, args.b, names=args.names)
+    if not likely_before(diff.a.stats.nodes, diff.b.stats.nodes):
+        out.note(f"{args.b} has more nodes than {args.a}: by the rule {MORE_NODES_FIRST} it is the graph before; "
+                 "shown in the order given (swap the two files for before -> after)")
     if args.json:
         out.json(diff.to_json())
     else:

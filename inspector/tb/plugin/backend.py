@@ -14,7 +14,7 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from inspector.analysis.diff import diff_graphs
+from inspector.analysis.diff import MORE_NODES_FIRST, diff_graphs, likely_before
 from inspector.errors import InspectorError
 from inspector.tb.plugin.logdir import GraphStore, RunGraph, StoreStats
 from inspector.tb.plugin.metadata import PLUGIN_NAME, TAB_NAME
@@ -106,7 +106,10 @@ class GraphDiffPlugin(base_plugin.TBPlugin):
         if recorded and recorded[0] in names and recorded[1] in names:
             pair, source = recorded, "recorded"
         elif len(names) >= 2:
-            pair, source = (names[0], names[1]), "first two runs"
+            # Of the first two runs, before and after by the one rule the terminal uses too.
+            first, second = runs[0], runs[1]
+            pair = (first.run, second.run) if likely_before(first.nodes, second.nodes) else (second.run, first.run)
+            source = MORE_NODES_FIRST
         elif len(names) == 1:
             pair, source = (names[0], names[0]), "the only run"
         return {

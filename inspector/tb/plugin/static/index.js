@@ -189,7 +189,9 @@ function controls(listing) {
     selectB.value = state.b;
     reload();
   });
-  const source = listing.default && listing.default.source === 'recorded' ? 'the pair inspector compare wrote' : null;
+  // Which rule chose before and after: the pair compare recorded, else the backend's rule (said as it says it).
+  const chosen = listing.default && listing.default.source;
+  const source = chosen === 'recorded' ? 'the pair inspector compare wrote' : chosen && chosen !== 'the only run' ? chosen : null;
   return h('div', {class: 'gd-controls'}, [
     h('label', {}, ['Before ', selectA]),
     swap,
