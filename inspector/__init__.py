@@ -88,9 +88,12 @@ def diff(a: Path | str | LoadedGraph, b: Path | str | LoadedGraph, *, names: Seq
     from inspector.analysis.diff import diff_loaded, run_names
     from inspector.workflows.compare import two_names
 
+    from inspector.workflows.outputs import changes_between
+
     given = two_names(names)
     la, lb = _loaded(a), _loaded(b)
-    return diff_loaded(la, lb, labels=given or run_names(la.path, lb.path))
+    # When inspector optimized b from a, its change record says which pass told each story.
+    return diff_loaded(la, lb, labels=given or run_names(la.path, lb.path), changes=changes_between(la.path, lb.path))
 
 
 def optimize(

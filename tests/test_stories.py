@@ -270,3 +270,34 @@ def test_a_pair_given_the_wrong_way_round_is_said_and_the_tab_orders_it(small_pa
             "graph before; shown in the order given (swap the two files for before -> after)") in " ".join(err.split())
     assert main(["diff", str(a), str(b)]) == 0
     assert "more nodes than" not in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_optimizer_records_its_changes_beside_the_graph_and_the_diff_names_the_passes(tmp_path: Path, capsys) -> None:
+    from inspector.workflows.outputs import changes_between, record_path
+
+    source = tmp_path / "retrained_graph.pb"
+    source.write_bytes(fixture_path("poets_pair/retrained_graph.pb").read_bytes())
+    optimized = tmp_path / "optimized_graph.pb"
+    assert main(["optimize", str(source), "--output", str(optimized)]) == 0
+    capsys.readouterr()
+    record = json.loads(record_path(optimized).read_text())
+    names = [p["name"] for p in record["changes"]["passes"]]
+    assert {"remove_identity", "fold_batch_norm", "merge_linear"} <= set(names)
+    # The .pb holds nothing of it: a clean graph for the phone.
+    assert b"fold_batch_norm" not in optimized.read_bytes()
+    assert main(["diff", str(source), str(optimized), "--json"]) == 0
+    stories = json.loads(capsys.readouterr().out)["stories"]
+    norms = [s for s in stories if s["kind"] == BATCH_NORM]
+    assert len(norms) == 27 and all("fold_batch_norm" in s["passes"] for s in norms)
+    assert next(s for s in stories if s["kind"] == LINEAR)["passes"][0] in names
+    # A record about another source graph is not this pair's: the stories stand without passes.
+    source.write_bytes(source.read_bytes() + b"")
+    other = tmp_path / "other.pb"
+    other.write_bytes(fixture_path("poets_tf2/retrained_graph.pb").read_bytes())
+    assert changes_between(other, optimized) is None and changes_between(source, optimized) is not None
+    assert main(["diff", str(other), str(optimized), "--json"]) == 0
+    assert all(not s["passes"] for s in json.loads(capsys.readouterr().out)["stories"])
+    # Edited since inspector wrote it: the record no longer describes it.
+    optimized.write_bytes(optimized.read_bytes() + b"\n")
+    assert changes_between(source, optimized) is None

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tensorboard.compat.proto.graph_pb2 import GraphDef
@@ -108,15 +109,43 @@ class GraphDiff:
         }
 
 
-def diff_loaded(a: LoadedGraph, b: LoadedGraph, *, labels: tuple[str, str] | None = None) -> GraphDiff:
-    """Diff two graphs read by ``graphio.load_graph``; labels default to the file names."""
+def diff_loaded(
+    a: LoadedGraph, b: LoadedGraph, *, labels: tuple[str, str] | None = None, changes: Mapping | None = None
+) -> GraphDiff:
+    """Diff two graphs read by ``graphio.load_graph``; labels default to the file names.
+
+    ``changes``: the optimizer's change record of ``b`` made from ``a``
+    (workflows/optimize.change_record): each story then names the passes that did it.
+    """
     la, lb = labels or (a.path.name, b.path.name)
-    return diff_graphs(
+    diff = diff_graphs(
         a.graph, b.graph,
         labels=(la, lb),
         paths=(str(a.path), str(b.path)),
         sizes=(a.size_bytes, b.size_bytes),
     )
+    return with_passes(diff, changes) if changes else diff
+
+
+def with_passes(diff: GraphDiff, changes: Mapping) -> GraphDiff:
+    """``diff`` with each story's passes: those of the change record that removed, added or rewired its nodes."""
+    removed: dict[str, str] = {}
+    added: dict[str, str] = {}
+    order: dict[str, int] = {}
+    for record in changes.get("passes", ()):
+        if not isinstance(record, Mapping) or not isinstance(record.get("name"), str):
+            continue
+        order.setdefault(record["name"], len(order))
+        for name in record.get("removed", ()):
+            removed.setdefault(str(name), record["name"])
+        for name in (*record.get("added", ()), *record.get("rewired", ())):
+            added[str(name)] = record["name"]  # the last pass to touch a node made what b holds
+    def passes(story: Story) -> tuple[str, ...]:
+        found = {removed[n] for n in story.removed if n in removed} | {added[n] for n in (*story.added, *story.changed) if n in added}
+        return tuple(sorted(found, key=order.__getitem__))  # in the order the optimizer ran them
+
+    stories = tuple(replace(story, passes=passes(story)) for story in diff.stories)
+    return replace(diff, stories=stories)
 
 
 def diff_graphs(

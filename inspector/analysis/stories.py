@@ -54,10 +54,11 @@ class Story:
     removed: tuple[str, ...]    # a's nodes it accounts for
     added: tuple[str, ...]      # b's nodes it accounts for
     changed: tuple[str, ...] = ()  # b's names of matched nodes it rewrote (weights rescaled, op changed, rewired)
+    passes: tuple[str, ...] = ()   # the optimizer passes that did it, when b's change record says
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "scope": self.scope, "text": self.text, "removed": list(self.removed),
-                "added": list(self.added), "changed": list(self.changed),
+                "added": list(self.added), "changed": list(self.changed), "passes": list(self.passes),
                 "nodes_before": len(self.removed), "nodes_after": len(self.added)}
 
 

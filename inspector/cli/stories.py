@@ -87,7 +87,12 @@ def _counts(removed: int, added: int) -> str:
 
 
 def _story_line(story: Story) -> Text:
-    return styled("  ", story.text, (f": {_counts(len(story.removed), len(story.added))}", "dim"))
+    return styled("  ", story.text, (f": {_counts(len(story.removed), len(story.added))}{_passes(story.passes)}", "dim"))
+
+
+def _passes(passes) -> str:
+    """The passes that did it, from the optimizer's change record: " [fold_batch_norm]"."""
+    return f" [{', '.join(passes)}]" if passes else ""
 
 
 def _group_line(kind: str, group: list[Story]) -> Text:
@@ -104,8 +109,9 @@ def _group_line(kind: str, group: list[Story]) -> Text:
     norms = {s.text.startswith("batch norm") for s in group}
     what = _GROUPED[kind].format({True: "batch norms", False: "per-channel scales"}[norms.pop()] if len(norms) == 1
                                  else "batch norms and per-channel scales")
+    passes = tuple(dict.fromkeys(p for s in group for p in s.passes))
     return styled("  ", (f"{len(group)} {what}", "bold"), f" ({span}){tail}",
-                  (f": {_counts(removed, added)}", "dim"))
+                  (f": {_counts(removed, added)}{_passes(passes)}", "dim"))
 
 
 def _nodes(story: Story) -> list[Text]:

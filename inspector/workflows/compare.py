@@ -143,6 +143,7 @@ def compare(
     done, total)`` hears what runs now.
     """
     from inspector.analysis.diff import diff_loaded, run_names
+    from inspector.workflows.outputs import changes_between
     from inspector.graph.io import LoadedGraph, load_graph
     from inspector.tb.events import write_run
     from inspector.tb.plugin import record_pair
@@ -182,7 +183,7 @@ def compare(
     step(f"Writing runs {pair[0]} and {pair[1]} to {logdir}", None, None)
     runs = (write_run(a.graph, logdir, pair[0], keep_weights=keep_weights),
             write_run(b.graph, logdir, pair[1], keep_weights=keep_weights))
-    diff = diff_loaded(a, b, labels=pair)
+    diff = diff_loaded(a, b, labels=pair, changes=changes_between(a.path, b.path))
     # The Graph diff tab opens on this pair; the Text tab shows the table where the plugin is not installed.
     record_pair(logdir, *pair)
     text = write_text_summary(logdir, diff)

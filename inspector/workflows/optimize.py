@@ -95,6 +95,16 @@ def default_optimized_path(source: Path | str) -> Path:
     return source.with_name(f"{source.stem}_optimized.pb")
 
 
+def change_record(result: OptimizeResult, *, source_sha256: str | None) -> dict:
+    """The optimizer's change record: per pass, the nodes it removed, added and rewired and why, and the graph it read."""
+    return {
+        "source_sha256": source_sha256,
+        "passes": [{"name": p.name, "removed": list(p.removed_nodes), "added": list(p.added_nodes),
+                    "rewired": list(p.rewired_nodes), "reasons": dict(p.reasons)}
+                   for p in result.passes if p.removed_nodes or p.added_nodes or p.rewired_nodes],
+    }
+
+
 def optimize_into(
     source: Path | str | LoadedGraph,
     target: Path | str,
@@ -115,13 +125,14 @@ def optimize_into(
     """
     from inspector.atomic import same_file
     from inspector.graph.io import LoadedGraph, load_graph, save_graph
-    from inspector.workflows.outputs import owned_output
+    from inspector.workflows.outputs import file_sha256, owned_output
 
     target = Path(target)
     source_path = source.path if isinstance(source, LoadedGraph) else Path(source)
     if same_file(source_path, target):
         raise InspectorError(f"{target}: --output is the input graph; write the optimized graph to another file")
-    with owned_output(target, force=force, hint=hint):
+    extra: dict = {}
+    with owned_output(target, force=force, hint=hint, extra=extra):
         loaded = source if isinstance(source, LoadedGraph) else load_graph(source_path)
         progress(f"Optimizing {source_path} (imports TensorFlow)", None, None)
         result = run_optimizer(loaded.graph, options, what=str(source_path))
@@ -130,6 +141,8 @@ def optimize_into(
             pending = LoadedGraph(path=target, graph=result.graph, size_bytes=result.graph.ByteSize(), format="pb")
             checked = before_write(loaded, pending)
         save_graph(result.graph, target, refuse=(source_path,))
+        # What each pass did, beside the graph (the .pb stays a clean graph for the phone): the diff tells it.
+        extra["changes"] = change_record(result, source_sha256=file_sha256(source_path))
     written = LoadedGraph(path=target, graph=result.graph, size_bytes=target.stat().st_size, format="pb")
     return loaded, result, written, checked
 
@@ -181,5 +194,6 @@ def optimize_file(
     )
     loaded, result, written, _ = optimize_into(source, target, options, progress=progress or no_progress, force=force,
                                                hint=" (are --input and --output swapped?)")
-    diff = diff_loaded(loaded, written, labels=(source_path.name, target.name))
+    diff = diff_loaded(loaded, written, labels=(source_path.name, target.name),
+                       changes=change_record(result, source_sha256=None))
     return OptimizedFile(source=loaded, written=written, result=result, diff=diff)

@@ -24,7 +24,8 @@ from inspector.errors import InspectorError
 
 SCHEMA = 1
 SUFFIX = ".inspector.json"
-_RECORD_MAX = 1 << 20  # a record is a few hundred bytes; more is not one of ours
+# A record is a few hundred bytes, plus the optimizer's change record (node names and reasons, ~100 B a node).
+_RECORD_MAX = 64 << 20
 
 
 def record_path(path: Path | str) -> Path:
@@ -67,13 +68,15 @@ def check_replaceable(
 
 @contextlib.contextmanager
 def owned_output(
-    path: Path | str, *, force: bool = False, flag: str = "--output", hint: str = "", inputs: tuple[Path, ...] = ()
+    path: Path | str, *, force: bool = False, flag: str = "--output", hint: str = "", inputs: tuple[Path, ...] = (),
+    extra: dict | None = None,
 ) -> Iterator[Path]:
     """Check that ``path`` may be written, run the body that writes it, then record it as inspector's.
 
     The record is written when the file was replaced during the body (a new
     file, or a new inode from the atomic rename), also when the body then
     fails, so re-running a command that failed after writing needs no force.
+    ``extra``: more fields for the record, which the body may fill in (the optimizer's changes).
     """
     path = Path(path)
     check_replaceable(path, force=force, flag=flag, hint=hint, inputs=inputs)
@@ -83,18 +86,35 @@ def owned_output(
     finally:
         after = _identity(path)
         if after is not None and after != before:
-            record_written(path)
+            record_written(path, extra=extra)
 
 
-def record_written(path: Path | str) -> Path | None:
+def record_written(path: Path | str, *, extra: dict | None = None) -> Path | None:
     """Write the record saying inspector wrote ``path`` as it is now; None when there is no regular file to record."""
     digest = _sha256_of(Path(path))
     if digest is None:
         return None
     from inspector import __version__
 
-    body = {"schema": SCHEMA, "sha256": digest, "written_by": f"inspector {__version__}"}
-    return write_bytes_atomic(record_path(path), (json.dumps(body, indent=2) + "\n").encode("utf-8"))
+    body = {"schema": SCHEMA, "sha256": digest, "written_by": f"inspector {__version__}", **(extra or {})}
+    return write_bytes_atomic(record_path(path), (json.dumps(body, indent=1, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def file_sha256(path: Path | str) -> str | None:
+    """The sha256 of a regular file's bytes (what a change record names its source by)."""
+    return _sha256_of(Path(path))
+
+
+def changes_between(a: Path | str, b: Path | str) -> dict | None:
+    """The optimizer's change record of ``b`` when inspector wrote ``b`` from ``a`` as they are now, else None."""
+    record = _read_record(record_path(b))
+    if record is None or record.get("sha256") != _sha256_of(Path(b)):
+        return None
+    changes = record.get("changes")
+    if not isinstance(changes, dict) or not isinstance(changes.get("passes"), list):
+        return None
+    source = changes.get("source_sha256")
+    return changes if isinstance(source, str) and source == _sha256_of(Path(a)) else None
 
 
 def _identity(path: Path) -> tuple[int, int, int, int] | None:
