@@ -349,6 +349,20 @@ def test_codelab_pair_in_the_graph_text_and_graph_diff_tabs(tmp_path: Path, stat
     assert selects == [["retrained", ["optimized", "retrained"]], ["optimized", ["optimized", "retrained"]]]
     scopes = browser.evaluate(f"{DIFF_DOC}.querySelector('#gd-scope-list').textContent")
     assert "139 single Identity nodes removed" in scopes and "MobilenetV1/Logits/Dropout_1b: 1 node removed" in scopes
+    # The stories of the diff, each linking to its nodes; the nodes changed in place with their inputs before and after.
+    stories = browser.evaluate(f"{DIFF_DOC}.querySelector('#gd-story-list').textContent")
+    assert "Nodes: 280 same, 0 renamed, 140 changed, 140 removed, 0 added" in stories, stories
+    assert "140 Identity removed (139 of them /read): their readers read their inputs directly: −140 +0 nodes" in stories
+    changed = browser.evaluate(f"{DIFF_DOC}.querySelector('#gd-changed-list summary').textContent")
+    assert changed == "Changed in place: 140 nodes", changed
+    rewired = browser.evaluate(f"Array.from({DIFF_DOC}.querySelectorAll('#gd-changed-list li')).map(li => li.textContent)")
+    assert ("MobilenetV1/MobilenetV1/Conv2d_0/convolution: Conv2D; inputs input, MobilenetV1/Conv2d_0/weights/read → "
+            "input, MobilenetV1/Conv2d_0/weights") in rewired, rewired[:3]
+    assert "input: Placeholder; attributes shape" in rewired  # TensorFlow's tool rewrote the placeholder's shape
+    browser.evaluate(f"{DIFF_DOC}.querySelector('#gd-story-list a.gd-story-node').click()")
+    flashed = browser.wait_for(f"{DIFF_DOC}.querySelector('#gd-tree-a .gd-flash') && "
+                               f"{DIFF_DOC}.querySelector('#gd-tree-a .gd-flash').textContent", what="the story's node shown")
+    assert "read" in flashed, flashed
     trees = browser.evaluate(f"Array.from({DIFF_DOC}.querySelectorAll('.gd-tree h3')).map(h => h.textContent)")
     assert trees == ["retrained: 560 nodes", "optimized: 420 nodes"]
     legend = browser.evaluate(f"{DIFF_DOC}.querySelector('#gd-legend').textContent")

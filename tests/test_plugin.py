@@ -265,7 +265,7 @@ def test_diff_of_the_small_pair_has_the_table_trees_and_scopes(pair_logdir: Path
     assert diff["totals"] == reference["totals"]
     assert diff["removed_scopes"] == reference["removed_scopes"]
     assert diff["added_scopes"] == reference["added_scopes"]
-    assert diff["counts"] == {"only_a": len(expected.only_a), "only_b": 0, "changed": len(expected.changed)}
+    assert diff["counts"] == {"only_a": len(expected.only_a), "only_b": 0, "changed": len(expected.changed), "renamed": 0}
     assert {"only_a", "only_b", "changed"}.isdisjoint(diff)
     assert diff["a"]["params"] == reference["a"]["params"] and diff["a"]["const_bytes"] == reference["a"]["const_bytes"]
     identity = next(r for r in diff["ops"] if r["op"] == "Identity")
@@ -365,8 +365,11 @@ def test_trees_of_a_large_graph_stay_compact(tmp_path: Path):
     plugin, _ = plugin_client(logdir)
     text = gzip.decompress(plugin.diff_json_bytes("a", "b"))
     nodes = len(graph.node) + len(without_identities(graph).node)
-    # Each node costs its last name segment and a few numbers, not its full name.
-    assert len(text) / nodes < 40, (len(text), nodes)
+    # In the trees each node costs its last name segment and a few numbers, not its full name.
+    trees = json.dumps(json.loads(text)["trees"], separators=(",", ":"))
+    assert len(trees) / nodes < 40, (len(trees), nodes)
+    # The whole payload adds the stories (a few names each) and the 302 nodes changed in place with their inputs.
+    assert len(text) / nodes < 100, (len(text), nodes)
 
 
 # --- the marker and the tab's URL -------------------------------------------

@@ -43,6 +43,15 @@ OTHER_ADDED = "added"
 _PASS_THROUGH = LINEAR_BETWEEN_OPS | IDENTITY_OPS | DEFAULT_PLACEHOLDER_OPS
 _SCALING_OPS = frozenset({"RealDiv", "Div", "Mul"})
 _SCALE_OPS = frozenset({"Mul", "Add", "AddV2", "Sub"})
+# A kind told several times, in one line ("27 batch norms folded into their layers"): the terminal and the tab.
+GROUP_WORDS = {
+    BATCH_NORM: "batch norms folded into their layers",
+    LINEAR: "pairs of linear layers merged into one",
+    DROPOUT: "dropouts removed (random masks and scaling)",
+    FUSED: "resizes and pads fused into their convolutions",
+    OTHER_REMOVED: "scopes with nodes removed",
+    OTHER_ADDED: "scopes with nodes added",
+}
 KINDS = (UNUSED, DROPOUT, BATCH_NORM, LINEAR, FUSED, DEQUANTIZED, IDENTITY, BYPASSED, CONSTANTS, OTHER_REMOVED, OTHER_ADDED)
 
 
@@ -469,4 +478,4 @@ def accounted(stories: Sequence[Story], matching: Matching) -> bool:
             and set(added) == set(matching.added) and all(c == 1 for c in added.values()))
 
 
-__all__ = ["Story", "tell", "accounted", "natural_key", "KINDS"]
+__all__ = ["Story", "tell", "accounted", "natural_key", "KINDS", "GROUP_WORDS"]

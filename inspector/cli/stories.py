@@ -10,15 +10,12 @@ from rich.table import Table
 from rich.text import Text
 
 from inspector.analysis.diff import GraphDiff
-from inspector.analysis.stories import BATCH_NORM, DROPOUT, FUSED, KINDS, LINEAR, OTHER_ADDED, OTHER_REMOVED, Story, natural_key
+from inspector.analysis.stories import (
+    BATCH_NORM, DROPOUT, FUSED, GROUP_WORDS, KINDS, LINEAR, OTHER_ADDED, OTHER_REMOVED, Story, natural_key,
+)
 from inspector.cli.safe import ADDED_STYLE, REMOVED_STYLE, plain, styled
-# A kind told several times is one line: "27 batch norms folded into their layers (Conv2d_0 ... Conv2d_13_pointwise)".
-_GROUPED = {
-    BATCH_NORM: "{} folded into their layers",
-    LINEAR: "pairs of linear layers merged into one",
-    DROPOUT: "dropouts removed (random masks and scaling)",
-    FUSED: "resizes and pads fused into their convolutions",
-}
+# Kinds told in one line when told several times: "27 batch norms folded into their layers (Conv2d_0 ... Conv2d_13_pointwise)".
+_GROUPED = (BATCH_NORM, LINEAR, DROPOUT, FUSED)
 _SHOWN_PER_KIND = 6  # leftover scopes shown before "... N more"
 
 
@@ -106,9 +103,11 @@ def _group_line(kind: str, group: list[Story]) -> Text:
     became = sorted({s.text.rpartition(", ")[2] for s in group if " became " in s.text.rpartition(", ")[2]})
     extras += became
     tail = f"; {', '.join(extras)}" if extras else ""
-    norms = {s.text.startswith("batch norm") for s in group}
-    what = _GROUPED[kind].format({True: "batch norms", False: "per-channel scales"}[norms.pop()] if len(norms) == 1
-                                 else "batch norms and per-channel scales")
+    what = GROUP_WORDS[kind]
+    if kind == BATCH_NORM:
+        norms = {s.text.startswith("batch norm") for s in group}
+        what = what.replace("batch norms", {True: "batch norms", False: "per-channel scales"}[norms.pop()]
+                            if len(norms) == 1 else "batch norms and per-channel scales")
     passes = tuple(dict.fromkeys(p for s in group for p in s.passes))
     return styled("  ", (f"{len(group)} {what}", "bold"), f" ({span}){tail}",
                   (f": {_counts(removed, added)}{_passes(passes)}", "dim"))

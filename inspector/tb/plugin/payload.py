@@ -9,6 +9,7 @@ from typing import Any
 from tensorboard.compat.proto.graph_pb2 import GraphDef
 
 from inspector.analysis.diff import GraphDiff
+from inspector.analysis.stories import GROUP_WORDS
 
 # Node status in a tree. A scope that is not itself a node has status -1 and op -1.
 SAME, REMOVED, ADDED, CHANGED = 0, 1, 2, 3
@@ -30,6 +31,11 @@ def diff_payload(diff: GraphDiff, a: GraphDef, b: GraphDef, *, extra: dict[str, 
     """
     data = diff.to_json()
     counts = {"only_a": len(data.pop("only_a")), "only_b": len(data.pop("only_b")), "changed": len(data.pop("changed"))}
+    data["changed_nodes"] = changed_details(diff, a, b)
+    # The trees mark every node; a story keeps the first few of its nodes, to link to, and its counts.
+    data["stories"] = [s | {k: s[k][:STORY_NODES_SHOWN] for k in ("removed", "added", "changed")} for s in data["stories"]]
+    counts["renamed"] = len(data["renamed"])
+    data["renamed"] = data["renamed"][:CHANGED_SHOWN]
     changed = {c.name: "".join(WHAT_CODES.get(w, "?") for w in c.what) for c in diff.changed}
     ops: dict[str, int] = {}
     trees = {
@@ -40,8 +46,34 @@ def diff_payload(diff: GraphDiff, a: GraphDef, b: GraphDef, *, extra: dict[str, 
         "diff": data | {"counts": counts},
         "trees": {"ops": list(ops), **trees},
         "what_codes": {code: what for what, code in WHAT_CODES.items()},
+        "story_words": dict(GROUP_WORDS),
         **(extra or {}),
     }
+
+
+# Nodes changed in place (and renamed) listed with their details; past this, the trees still mark every one.
+CHANGED_SHOWN = 2000
+STORY_NODES_SHOWN = 5
+
+
+def changed_details(diff: GraphDiff, a: GraphDef, b: GraphDef) -> list[dict[str, Any]]:
+    """Each node changed in place (up to CHANGED_SHOWN): its name and op before and after, its inputs, the attributes that differ."""
+    shown = diff.changed[:CHANGED_SHOWN]
+    wanted_a = {c.before or c.name for c in shown}
+    wanted_b = {c.name for c in shown}
+    nodes_a = {n.name: n for n in a.node if n.name in wanted_a}
+    nodes_b = {n.name: n for n in b.node if n.name in wanted_b}
+    out = []
+    for change in shown:
+        before, after = nodes_a.get(change.before or change.name), nodes_b.get(change.name)
+        if before is None or after is None:
+            continue
+        attrs = sorted(k for k in set(before.attr) | set(after.attr)
+                       if not k.startswith("_") and k != "value" and before.attr.get(k) != after.attr.get(k))
+        out.append({"name": change.name, "before": before.name, "op_before": before.op, "op": after.op,
+                    "what": list(change.what), "inputs_before": list(before.input), "inputs": list(after.input),
+                    "attrs": attrs})
+    return out
 
 
 def payload_json(payload: dict[str, Any]) -> str:

@@ -224,7 +224,8 @@ async function showDiff(body) {
   const right = buildTree(trees.b, trees.ops);
   body.replaceChildren(
     summary(data),
-    h('div', {class: 'gd-columns'}, [opTable(data.diff), scopeList(data.diff)]),
+    h('div', {class: 'gd-columns'}, [opTable(data.diff), storyList(data.diff, data.story_words || {})]),
+    h('div', {class: 'gd-columns'}, [scopeList(data.diff), changedList(data.diff)]),
     treeSection(data, left, right)
   );
 }
@@ -328,6 +329,85 @@ function scopeList(d) {
   }
   if (!items.length) items.push(h('p', {}, 'The graphs have the same nodes.'));
   return h('div', {class: 'gd-scope-list', id: 'gd-scope-list'}, [h('h2', {}, 'What happened, by name scope'), ...items]);
+}
+
+// The stories of the diff (analysis/stories.py): alike ones grouped, each linking to its nodes in both trees.
+function storyList(d, words) {
+  const stories = d.stories || [];
+  const s = d.summary || {};
+  const items = [
+    h('p', {class: 'gd-dim', id: 'gd-matched'},
+      `Nodes: ${s.same || 0} same, ${s.renamed || 0} renamed, ${s.changed || 0} changed, ${s.removed || 0} removed, ` +
+      `${s.added || 0} added (matched by name, then by structure)`),
+  ];
+  const byKind = new Map();
+  for (const story of stories) {
+    if (!byKind.has(story.kind)) byKind.set(story.kind, []);
+    byKind.get(story.kind).push(story);
+  }
+  for (const [kind, group] of byKind) {
+    group.sort((x, y) => naturalCompare(x.scope, y.scope));
+    if (group.length === 1) {
+      items.push(h('ul', {class: 'gd-stories'}, [storyItem(group[0])]));
+      continue;
+    }
+    const removed = group.reduce((n, st) => n + st.nodes_before, 0);
+    const added = group.reduce((n, st) => n + st.nodes_after, 0);
+    const details = h('details', {class: 'gd-story-group', 'data-kind': kind}, [
+      h('summary', {}, [h('strong', {}, `${group.length} ${words[kind] || kind}`),
+        h('span', {class: 'gd-dim'}, ` (${group[0].scope.split('/').pop()} … ${group[group.length - 1].scope.split('/').pop()}): ` +
+          `−${removed} +${added} nodes`)]),
+      h('ul', {class: 'gd-stories'}, group.map(storyItem)),
+    ]);
+    items.push(details);
+  }
+  if (!stories.length) items.push(h('p', {}, s.renamed ? 'The graphs compute the same thing under other names.' : 'Nothing was removed or added.'));
+  return h('div', {class: 'gd-story-list', id: 'gd-story-list'}, [h('h2', {}, 'What changed'), ...items]);
+}
+
+function storyItem(story) {
+  const passes = story.passes && story.passes.length ? ` [${story.passes.join(', ')}]` : '';
+  const parts = [story.text, h('span', {class: 'gd-dim'}, `: −${story.nodes_before} +${story.nodes_after} nodes${passes}`)];
+  const show = [['a', story.removed[0]], ['b', story.added[0] || story.changed[0]]].filter(([, name]) => name);
+  for (const [side, name] of show) {
+    const link = h('a', {href: '#', class: 'gd-story-node', 'data-node': name, title: `Show ${name} in the tree`},
+      side === 'a' ? ' show before' : ' show after');
+    link.addEventListener('click', (event) => {
+      event.preventDefault();
+      reveal(side, name);
+    });
+    parts.push(link);
+  }
+  return h('li', {class: `gd-story ${story.kind}`, 'data-kind': story.kind}, parts);
+}
+
+// Nodes changed in place, with their op, inputs and attributes before and after.
+function changedList(d) {
+  const nodes = d.changed_nodes || [];
+  if (!nodes.length) return h('div', {class: 'gd-changed-list', id: 'gd-changed-list'});
+  const rows = nodes.map((c) => {
+    const link = h('a', {href: '#', 'data-node': c.name}, c.name);
+    link.addEventListener('click', (event) => {
+      event.preventDefault();
+      reveal('b', c.name);
+    });
+    const op = c.op_before === c.op ? c.op : `${c.op_before} → ${c.op}`;
+    const detail = [];
+    if (c.before !== c.name) detail.push(`was ${c.before}`);
+    if (c.what.includes('inputs')) detail.push(`inputs ${c.inputs_before.join(', ') || '(none)'} → ${c.inputs.join(', ') || '(none)'}`);
+    if (c.attrs.length) detail.push(`attributes ${c.attrs.join(', ')}`);
+    if (c.what.includes('value')) detail.push('weights');
+    return h('li', {}, [link, h('span', {class: 'gd-dim'}, `: ${op}; ${detail.join('; ')}`)]);
+  });
+  const more = d.counts.changed > nodes.length ? ` (the first ${nodes.length})` : '';
+  return h('details', {class: 'gd-changed-list', id: 'gd-changed-list'}, [
+    h('summary', {}, h('strong', {}, `Changed in place: ${d.counts.changed} node${d.counts.changed === 1 ? '' : 's'}${more}`)),
+    h('ul', {class: 'gd-changed'}, rows),
+  ]);
+}
+
+function naturalCompare(x, y) {
+  return x.localeCompare(y, undefined, {numeric: true});
 }
 
 function scopeItem(c, side) {
