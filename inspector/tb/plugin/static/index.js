@@ -324,10 +324,7 @@ function scopeList(d) {
       items.push(more);
     }
   }
-  if (d.counts.changed) {
-    items.push(h('h3', {}, `Changed in place: ${d.counts.changed} node${d.counts.changed === 1 ? '' : 's'}`));
-  }
-  if (!items.length) items.push(h('p', {}, 'The graphs have the same nodes.'));
+  if (!items.length) items.push(h('p', {}, d.counts.changed ? 'No node was removed or added.' : 'The graphs have the same nodes.'));
   return h('div', {class: 'gd-scope-list', id: 'gd-scope-list'}, [h('h2', {}, 'What happened, by name scope'), ...items]);
 }
 
