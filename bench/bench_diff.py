@@ -47,6 +47,8 @@ from tensorboard.compat.proto.tensor_pb2 import TensorProto  # noqa: E402
 from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto  # noqa: E402
 from tensorboard.compat.proto.types_pb2 import DataType  # noqa: E402
 
+from inspector.graph.samples import renamed  # noqa: E402
+
 PREVIOUS = "9891f62"
 CACHE = ROOT / "bench" / ".cache"
 BLOCKS = 5000
@@ -114,16 +116,6 @@ def synthetic_pair(blocks: int = BLOCKS) -> tuple[GraphDef, GraphDef]:
     return a, b
 
 
-def renamed(graph: GraphDef, prefix: str = "v2/") -> GraphDef:
-    out = GraphDef()
-    out.CopyFrom(graph)
-    for node in out.node:
-        node.name = prefix + node.name
-        for i, ref in enumerate(node.input):
-            node.input[i] = "^" + prefix + ref[1:] if ref.startswith("^") else prefix + ref
-    return out
-
-
 def _inception(folder: Path) -> tuple[Path, Path]:
     a, b = CACHE / "inception_v3_keras.pb", CACHE / "inception_v3_keras_optimized.pb"
     if not a.exists() or not b.exists():
@@ -141,7 +133,7 @@ def _pairs(folder: Path) -> dict[str, tuple[Path, Path]]:
     paths = {name: folder / f"{name}.pb" for name in ("big", "folded", "renamed")}
     paths["big"].write_bytes(big.SerializeToString())
     paths["folded"].write_bytes(folded.SerializeToString())
-    paths["renamed"].write_bytes(renamed(big).SerializeToString())
+    paths["renamed"].write_bytes(renamed(big, "v2/").SerializeToString())
     return {
         "inception": _inception(folder),
         "synthetic-100k": (paths["big"], paths["folded"]),

@@ -20,19 +20,9 @@ from inspector.analysis.stories import (
 )
 from inspector.cli import main
 from inspector.graph.io import load_graph
+from inspector.graph.samples import renamed
 from inspector.graph.signature import signature
 from inspector.tb.events import strip_weights
-
-
-def renamed(graph: GraphDef, prefix: str = "exported/") -> GraphDef:
-    """Every node prefixed, every reference with it: the same graph under other names."""
-    out = GraphDef()
-    out.CopyFrom(graph)
-    for node in out.node:
-        node.name = prefix + node.name
-        for i, ref in enumerate(node.input):
-            node.input[i] = "^" + prefix + ref[1:] if ref.startswith("^") else prefix + ref
-    return out
 
 
 def test_a_graph_renamed_throughout_is_renamed_not_removed_and_added() -> None:

@@ -250,6 +250,17 @@ def keras_conv_bn(*, seed: int = 0) -> GraphDef:
     return _in_fresh_thread(build)
 
 
+def renamed(graph: GraphDef, prefix: str = "exported/") -> GraphDef:
+    """A copy with every node's name and every reference to it prefixed: the same graph under other names."""
+    out = GraphDef()
+    out.CopyFrom(graph)
+    for node in out.node:
+        node.name = prefix + node.name
+        for i, ref in enumerate(node.input):
+            node.input[i] = "^" + prefix + ref[1:] if ref.startswith("^") else prefix + ref
+    return out
+
+
 def write_graph(graph: GraphDef, path: Path) -> Path:
     """Write ``graph`` as a binary .pb, atomically; the same graph always gives the same bytes."""
     return write_bytes_atomic(Path(path), graph.SerializeToString(deterministic=True))
