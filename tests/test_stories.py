@@ -16,7 +16,7 @@ from inspector.analysis.diff import diff_graphs
 from inspector.cli.output import SCHEMA
 from inspector.analysis.matching import BY_DIGEST, CHANGED, RENAMED, SAME, match
 from inspector.analysis.stories import (
-    BATCH_NORM, BYPASSED, DROPOUT, IDENTITY, LINEAR, OTHER_ADDED, OTHER_REMOVED, UNUSED, accounted, natural_key, tell,
+    BATCH_NORM, BYPASSED, DROPOUT, FUSED, IDENTITY, LINEAR, OTHER_ADDED, OTHER_REMOVED, UNUSED, accounted, natural_key, tell,
 )
 from inspector.cli import main
 from inspector.graph.io import load_graph
@@ -291,3 +291,82 @@ def test_the_optimizer_records_its_changes_beside_the_graph_and_the_diff_names_t
     # Edited since inspector wrote it: the record no longer describes it.
     optimized.write_bytes(optimized.read_bytes() + b"\n")
     assert changes_between(source, optimized) is None
+
+
+@pytest.mark.slow
+def test_compare_carries_the_change_record_into_the_tab_while_the_runs_hold_those_graphs(tmp_path: Path, capsys) -> None:
+    import gzip
+
+    from test_plugin import plugin_client
+
+    def plugin_for(folder: Path):
+        return plugin_client(folder)[0]
+
+    source = tmp_path / "retrained_graph.pb"
+    source.write_bytes(fixture_path("poets_pair/retrained_graph.pb").read_bytes())
+    logdir = tmp_path / "logs"
+    assert main(["compare", str(source), "--logdir", str(logdir), "--no-board", "--no-check"]) == 0
+    capsys.readouterr()
+    plugin = plugin_for(logdir)
+    stories = json.loads(gzip.decompress(plugin.diff_json_bytes("retrained", "optimized")))["diff"]["stories"]
+    assert all("fold_batch_norm" in s["passes"] for s in stories if s["kind"] == BATCH_NORM)
+    # Run b logged again with another graph: the record is not about it any more.
+    assert main(["tb", str(fixture_path("poets_pair/optimized_graph.pb")), "--logdir", str(logdir), "--run", "optimized"]) == 0
+    plugin = plugin_for(logdir)
+    stories = json.loads(gzip.decompress(plugin.diff_json_bytes("retrained", "optimized")))["diff"]["stories"]
+    assert stories and all(not s["passes"] for s in stories)
+
+
+def _tf1(body):
+    from tf_helpers import tf1_graph
+
+    return tf1_graph(body, input_name="input")
+
+
+@pytest.mark.slow
+def test_a_fused_batch_norm_folded_and_a_resize_and_pad_fused_are_told() -> None:
+    import inspector
+
+    rng = np.random.default_rng(0)
+
+    def fused(tf, image):
+        conv = tf.nn.conv2d(image, tf.constant(rng.normal(size=(3, 3, 3, 4)).astype(np.float32)), 1, "SAME", name="conv")
+        y, _, _ = tf.compat.v1.nn.fused_batch_norm(conv, scale=np.full(4, 2, np.float32), offset=np.ones(4, np.float32),
+                                                   mean=np.zeros(4, np.float32), variance=np.ones(4, np.float32),
+                                                   is_training=False, name="bn")
+        tf.nn.relu(y, name="out")
+
+    def resized(tf, image):
+        big = tf.compat.v1.image.resize_bilinear(image, [16, 16], name="resize")
+        padded = tf.pad(big, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT", name="pad")
+        tf.nn.relu(tf.nn.conv2d(padded, tf.constant(rng.normal(size=(3, 3, 3, 4)).astype(np.float32)), 1, "VALID", name="conv"),
+                   name="out")
+
+    graph = _tf1(fused)
+    diff = diff_graphs(graph, inspector.optimize(graph).graph)
+    [story] = diff.stories
+    assert story.kind == BATCH_NORM and story.text.startswith("batch norm of bn folded into its convolution: FusedBatchNormV3 became BiasAdd")
+    assert "the weights rescaled" in story.text and "bn" in story.changed and accounted(diff.stories, match(graph, inspector.optimize(graph).graph))
+    graph = _tf1(resized)
+    diff = diff_graphs(graph, inspector.optimize(graph).graph)
+    [story] = diff.stories
+    assert story.kind == FUSED and story.text == "MirrorPad, ResizeBilinear fused into FusedResizeAndPadConv2D at conv"
+    assert set(story.removed) >= {"resize", "pad"} and story.changed == ("conv",)
+
+
+def test_eight_bit_weights_dequantized_into_a_float_const_are_told() -> None:
+    from tensorboard.compat.proto.attr_value_pb2 import AttrValue
+    from tensorboard.compat.proto.types_pb2 import DataType
+
+    quantized = const("w_q", np.zeros((4, 4), np.int32))
+    quantized.attr["dtype"].type = DataType.DT_QUINT8
+    quantized.attr["value"].tensor.dtype = DataType.DT_QUINT8
+    quantized.attr["value"].tensor.tensor_content = bytes(16)
+    dequantize = op("w", "Dequantize", "w_q", "w_min", "w_max", T=AttrValue(type=DataType.DT_QUINT8))
+    a = GraphDef(node=[placeholder("x", [1, 4]), quantized, const("w_min", np.array(-1, np.float32)),
+                       const("w_max", np.array(1, np.float32)), dequantize, op("y", "MatMul", "x", "w")])
+    b = GraphDef(node=[placeholder("x", [1, 4]), const("w/float", np.full((4, 4), -1, np.float32)), op("y", "MatMul", "x", "w/float")])
+    diff = diff_graphs(a, b)
+    [story] = diff.stories
+    assert story.kind == "dequantized" and story.removed == ("w_q", "w_min", "w_max", "w") and story.added == ("w/float",)
+    assert story.text == "1 Dequantize computed into float weights: the 8-bit weights stored as 1 float Const"

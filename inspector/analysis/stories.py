@@ -22,7 +22,7 @@ from tensorboard.compat.proto.node_def_pb2 import NodeDef
 
 from inspector.analysis.matching import CHANGED, Matching
 from inspector.graph.ops import (
-    BATCH_NORM_CORE_OPS, BATCH_NORM_OPS, CONST_OPS, DEFAULT_PLACEHOLDER_OPS, DEQUANTIZE_OPS, DROPOUT_APPLY_OPS, FEED_OPS, FUSED_CONV_OPS, IDENTITY_OPS,
+    BATCH_NORM_CORE_OPS, BATCH_NORM_OPS, CONST_OPS, FUSED_BATCH_NORM_OPS, DEFAULT_PLACEHOLDER_OPS, DEQUANTIZE_OPS, DROPOUT_APPLY_OPS, FEED_OPS, FUSED_CONV_OPS, IDENTITY_OPS,
     LINEAR_BETWEEN_OPS, PAD_OPS, RESIZE_OPS, SHAPE_OPS, VARIABLE_OPS, WEIGHTED_OPS, is_random,
 )
 from inspector.graph.refs import CONTROL, reach, split_ref
@@ -156,6 +156,7 @@ def tell(a: GraphDef, b: GraphDef, matching: Matching, *, outputs: Sequence[str]
     stories += _unused(sa, outputs)
     stories += _dropout(sa)
     stories += _batch_norms(sa, sb, pairs, back)
+    stories += _fused_batch_norms(sa, sb, pairs, back)
     stories += _linear(sa, sb, pairs, back, set(matching.removed))
     stories += _fused(sa, sb, pairs, back)
     stories += _dequantized(sa, sb, pairs)
@@ -257,6 +258,31 @@ def _batch_norms(sa: _Side, sb: _Side, pairs, back) -> list[Story]:
         else:
             text = f"{what} of {where}: its constant arithmetic computed ({_ops_text(sa, removed)} removed{became})"
         stories.append(Story(BATCH_NORM, where, text, removed, added_claimed, tuple(dict.fromkeys(changed))))
+    return stories
+
+
+def _fused_batch_norms(sa: _Side, sb: _Side, pairs, back) -> list[Story]:
+    """A fused batch norm that kept its name but became the layer's bias add: its scale, offset, mean and variance went."""
+    stories = []
+    for pair in [p for p in pairs.values() if p.kind == CHANGED and sa.op(p.a) in FUSED_BATCH_NORM_OPS
+                 and sb.op(p.b) not in FUSED_BATCH_NORM_OPS]:
+        data = sa.data_inputs(pair.a)
+        layer = data[0] if data and sa.op(data[0]) in WEIGHTED_OPS else None
+        added = [n for n in sb.neighbours(pair.b) if n in sb.pool]
+        changed = [pair.b]
+        rescaled = ""
+        if layer is not None and layer in pairs:
+            b_layer = pairs[layer].b
+            added += [n for n in sb.data_inputs(b_layer) if n in sb.pool]
+            weights = [n for n in sb.data_inputs(b_layer) if n in back and pairs[back[n]].kind == CHANGED]
+            changed += weights
+            rescaled = ", the weights rescaled" if weights or any(n in sb.pool for n in sb.data_inputs(b_layer)) else ""
+        removed = sa.claim([], through={pair.a})
+        where = _scope(layer) if layer is not None else _norm_scope(pair.a)
+        word = _layer_word(sa.op(layer)) if layer is not None else "layer"
+        stories.append(Story(BATCH_NORM, where, f"batch norm of {where or pair.a} folded into its {word}: {sa.op(pair.a)} became "
+                             f"{sb.op(pair.b)}{', ' + _ops_text(sa, removed) + ' removed' if removed else ''}{rescaled}",
+                             removed, sb.claim(added), tuple(changed)))
     return stories
 
 

@@ -183,9 +183,11 @@ def compare(
     step(f"Writing runs {pair[0]} and {pair[1]} to {logdir}", None, None)
     runs = (write_run(a.graph, logdir, pair[0], keep_weights=keep_weights),
             write_run(b.graph, logdir, pair[1], keep_weights=keep_weights))
-    diff = diff_loaded(a, b, labels=pair, changes=changes_between(a.path, b.path))
-    # The Graph diff tab opens on this pair; the Text tab shows the table where the plugin is not installed.
-    record_pair(logdir, *pair)
+    changes = changes_between(a.path, b.path)
+    diff = diff_loaded(a, b, labels=pair, changes=changes)
+    # The Graph diff tab opens on this pair (and names the passes, while the runs hold these graphs);
+    # the Text tab shows the table where the plugin is not installed.
+    record_pair(logdir, *pair, changes=changes, event_files=(runs[0].event_file.name, runs[1].event_file.name))
     text = write_text_summary(logdir, diff)
     verdicts, note = _check_pair(a, b, progress=step, allow_unsafe_ops=allow_unsafe_ops) if check else (None, None)
     result = CompareResult(

@@ -14,11 +14,11 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from inspector.analysis.diff import MORE_NODES_FIRST, diff_graphs, likely_before
+from inspector.analysis.diff import MORE_NODES_FIRST, diff_graphs, likely_before, with_passes
 from inspector.errors import InspectorError
 from inspector.tb.plugin.logdir import GraphStore, RunGraph, StoreStats
 from inspector.tb.plugin.metadata import PLUGIN_NAME, TAB_NAME
-from inspector.tb.plugin.pair import read_pair
+from inspector.tb.plugin.pair import read_changes, read_pair
 from inspector.tb.plugin.payload import diff_payload, payload_json
 from inspector.tb.plugin.shared import ByteLRU, LogOnce, SingleFlight, one_line
 
@@ -136,7 +136,8 @@ class GraphDiffPlugin(base_plugin.TBPlugin):
             cached = self._payloads.get(key)  # computed by a request that finished just now
         if cached is not None:
             return cached
-        body = _compute(ga, gb)
+        changes = read_changes(self._logdir, ga.run, gb.run, (Path(ga.source.path).name, Path(gb.source.path).name))
+        body = _compute(ga, gb, changes=changes)
         with self._lock:
             self._computed += 1
             self._payloads.put(key, body, len(body))
@@ -179,7 +180,7 @@ class GraphDiffPlugin(base_plugin.TBPlugin):
         return http_util.Respond(request, data, content_type)
 
 
-def _compute(ga: RunGraph, gb: RunGraph) -> bytes:
+def _compute(ga: RunGraph, gb: RunGraph, *, changes: dict | None = None) -> bytes:
     diff = diff_graphs(
         ga.graph,
         gb.graph,
@@ -187,6 +188,8 @@ def _compute(ga: RunGraph, gb: RunGraph) -> bytes:
         paths=(ga.source.path, gb.source.path),
         sizes=(ga.graph_bytes, gb.graph_bytes),
     )
+    if changes is not None:
+        diff = with_passes(diff, changes)
     extra = {
         "logged": {
             side: {"event_file": g.source.path, "wall_time": g.wall_time, "graph_bytes": g.graph_bytes, "weights_in_log": g.weights_in_log}

@@ -15,29 +15,54 @@ from inspector.tb.events import normalize_run_name
 
 
 # What record_pair writes is under 200 bytes; anything much bigger is not its marker.
-_MARKER_MAX = 64 * 1024
+# The pair's names, plus the optimizer's change record when compare optimized b (~100 B a node).
+_MARKER_MAX = 64 << 20
 
 
-def record_pair(logdir: Path, a: str, b: str) -> Path:
-    """Remember ``a`` and ``b`` as the pair the Graph diff tab shows first; returns the marker's path."""
+def record_pair(logdir: Path, a: str, b: str, *, changes: dict | None = None,
+                event_files: tuple[str, str] | None = None) -> Path:
+    """Remember ``a`` and ``b`` as the pair the Graph diff tab shows first; returns the marker's path.
+
+    ``changes``: the optimizer's change record of b made from a, for the graphs
+    in ``event_files`` (the two event files' names): the tab names the passes
+    behind each story while those are the runs' graphs.
+    """
     pair = normalize_run_name(a), normalize_run_name(b)
     path = Path(logdir) / MARKER
-    body = {"a": pair[0], "b": pair[1], "recorded": time.time()}
+    body: dict = {"a": pair[0], "b": pair[1], "recorded": time.time()}
+    if changes is not None and event_files is not None:
+        body |= {"changes": changes, "event_files": list(event_files)}
     write_bytes_atomic(path, (json.dumps(body, indent=2) + "\n").encode("utf-8"))
     return path
 
 
 def read_pair(logdir: Path) -> tuple[str, str] | None:
     """The pair :func:`record_pair` wrote, or None when there is none or it is unreadable."""
+    body = _marker(logdir)
+    try:
+        return (normalize_run_name(body["a"]), normalize_run_name(body["b"])) if body is not None else None
+    except (KeyError, TypeError, InspectorError):
+        return None
+
+
+def read_changes(logdir: Path, a: str, b: str, files: tuple[str, str]) -> dict | None:
+    """The change record compare stored for runs ``a`` and ``b``, if their graphs are still from ``files``."""
+    body = _marker(logdir)
+    if body is None or read_pair(logdir) != (a, b) or not isinstance(body.get("changes"), dict):
+        return None
+    return body["changes"] if body.get("event_files") == list(files) else None
+
+
+def _marker(logdir: Path) -> dict | None:
     try:
         # Bounded, regular files only: the marker sits in a logdir anyone may have filled (a FIFO would hang the tab).
         data = read_limited(Path(logdir) / MARKER, limit=_MARKER_MAX, itself="remove it",
                             too_big=lambda size: f"{size:,} bytes is no pair marker")
         body = json.loads(data.decode("utf-8"))
-        return normalize_run_name(body["a"]), normalize_run_name(body["b"])
-    except (OSError, ValueError, KeyError, TypeError, InspectorError):
+    except (OSError, ValueError, InspectorError):
         # A missing or hand-mangled marker only loses the default pair.
         return None
+    return body if isinstance(body, dict) else None
 
 
 def diff_tab_url(board_url: str, a: str | None = None, b: str | None = None) -> str:
