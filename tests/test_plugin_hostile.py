@@ -411,7 +411,7 @@ def test_concurrent_identical_diffs_are_computed_once(pair_logdir: Path, monkeyp
     real = backend_mod._compute
     calls = []
 
-    def slow_compute(ga, gb):
+    def slow_compute(ga, gb, changes=None):
         calls.append((ga.run, gb.run))
         time.sleep(0.3)  # long enough for every request to arrive while it runs
         return real(ga, gb)
@@ -520,7 +520,7 @@ def test_deep_names_cost_linear_time():
 
 
 def test_a_bug_is_a_json_500_logged_once_in_one_line(pair_logdir: Path, monkeypatch, caplog):
-    def broken(ga, gb):
+    def broken(ga, gb, changes=None):
         raise RecursionError("maximum recursion depth exceeded while " + "x" * 5000)
 
     monkeypatch.setattr(backend_mod, "_compute", broken)

@@ -15,8 +15,10 @@ from inspector.tb.events import normalize_run_name
 
 
 # What record_pair writes is under 200 bytes; anything much bigger is not its marker.
-# The pair's names, plus the optimizer's change record when compare optimized b (~100 B a node).
-_MARKER_MAX = 64 << 20
+_MARKER_MAX = 64 * 1024
+# Beside it, the optimizer's change record when compare optimized b (~100 B a node).
+CHANGES = str(Path(MARKER).with_name("changes.json"))
+_CHANGES_MAX = 64 << 20
 
 
 def record_pair(logdir: Path, a: str, b: str, *, changes: dict | None = None,
@@ -29,10 +31,14 @@ def record_pair(logdir: Path, a: str, b: str, *, changes: dict | None = None,
     """
     pair = normalize_run_name(a), normalize_run_name(b)
     path = Path(logdir) / MARKER
-    body: dict = {"a": pair[0], "b": pair[1], "recorded": time.time()}
-    if changes is not None and event_files is not None:
-        body |= {"changes": changes, "event_files": list(event_files)}
+    body = {"a": pair[0], "b": pair[1], "recorded": time.time()}
     write_bytes_atomic(path, (json.dumps(body, indent=2) + "\n").encode("utf-8"))
+    beside = Path(logdir) / CHANGES
+    if changes is not None and event_files is not None:
+        record = {"a": pair[0], "b": pair[1], "event_files": list(event_files), "changes": changes}
+        write_bytes_atomic(beside, (json.dumps(record, sort_keys=True) + "\n").encode("utf-8"))
+    elif not beside.is_symlink() and "event_files" in (_marker(logdir, CHANGES, _CHANGES_MAX) or {}):
+        beside.unlink()  # ours, about an earlier pair: it would describe graphs no longer logged
     return path
 
 
@@ -47,16 +53,18 @@ def read_pair(logdir: Path) -> tuple[str, str] | None:
 
 def read_changes(logdir: Path, a: str, b: str, files: tuple[str, str]) -> dict | None:
     """The change record compare stored for runs ``a`` and ``b``, if their graphs are still from ``files``."""
-    body = _marker(logdir)
-    if body is None or read_pair(logdir) != (a, b) or not isinstance(body.get("changes"), dict):
+    if read_pair(logdir) != (a, b):
+        return None
+    body = _marker(logdir, CHANGES, _CHANGES_MAX)
+    if body is None or (body.get("a"), body.get("b")) != (a, b) or not isinstance(body.get("changes"), dict):
         return None
     return body["changes"] if body.get("event_files") == list(files) else None
 
 
-def _marker(logdir: Path) -> dict | None:
+def _marker(logdir: Path, name: str = MARKER, limit: int = _MARKER_MAX) -> dict | None:
     try:
         # Bounded, regular files only: the marker sits in a logdir anyone may have filled (a FIFO would hang the tab).
-        data = read_limited(Path(logdir) / MARKER, limit=_MARKER_MAX, itself="remove it",
+        data = read_limited(Path(logdir) / name, limit=limit, itself="remove it",
                             too_big=lambda size: f"{size:,} bytes is no pair marker")
         body = json.loads(data.decode("utf-8"))
     except (OSError, ValueError, InspectorError):
