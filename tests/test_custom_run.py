@@ -95,6 +95,22 @@ def test_training_flag_is_fed_false_and_bench_runs(graphs, capsys) -> None:
     assert "fed p_hold = 1" in notes
 
 
+def test_every_command_names_inputs_and_outputs_with_the_same_keys(graphs, tmp_path: Path, capsys) -> None:
+    flag = str(graphs["flag"])
+    reports = {
+        "bench": _json(["bench", flag, flag, "--runs", "2", "--warmup", "1"], capsys)[1]["a"],
+        "export": _json(["export", flag, "--output", str(tmp_path / "flag.tflite"), "--random", "1", "--runs", "1"], capsys)[1],
+        "check": _json(["check", flag], capsys)[1],
+        "label": _json(["label", "--graph", flag, "--image", str(fixture_path(DAISY))], capsys)[1],
+        "verify": _json(["verify", flag, flag, "--random", "1"], capsys)[1]["a"],
+    }
+    for command, report in reports.items():
+        assert report["input_names"] == ["data_in"], command
+    for command in ("export", "check", "label"):
+        assert reports[command]["output_names"] == ["scores"], command
+    assert reports["export"]["input_shapes"] == reports["check"]["input_shapes"] == [[1, 32, 32, 3]]
+
+
 def test_rgba_input_takes_the_photo_with_alpha(graphs, capsys) -> None:
     code, result = _json(["label", "--graph", str(graphs["rgba"]), "--image", str(fixture_path(DAISY))], capsys)
     assert code == 0 and result["input_size"] == [24, 24] and result["input_name"] == "data_in"

@@ -25,7 +25,7 @@ from inspector.graph.ops import (
     BATCH_NORM_CORE_OPS, BATCH_NORM_OPS, CONST_OPS, FUSED_BATCH_NORM_OPS, DEFAULT_PLACEHOLDER_OPS, DEQUANTIZE_OPS, DROPOUT_APPLY_OPS, FEED_OPS, FUSED_CONV_OPS, IDENTITY_OPS,
     LINEAR_BETWEEN_OPS, PAD_OPS, RESIZE_OPS, SHAPE_OPS, VARIABLE_OPS, WEIGHTED_OPS, is_random,
 )
-from inspector.graph.refs import CONTROL, reach, split_ref
+from inspector.graph.refs import CONTROL, split_ref
 
 # Story kinds, in the order they claim nodes (the order a reader meets them in too).
 UNUSED = "unused_pruned"
@@ -175,12 +175,19 @@ def _unused(sa: _Side, outputs: Sequence[str]) -> list[Story]:
     live = [o for o in outputs if o in sa.nodes]
     if not live:
         return []
-    needed = reach(sa.nodes, live)
+    # Through data edges only: a NoOp or Assert that only a control edge ties to an output computes nothing it reads.
+    needed, stack = set(), list(live)
+    while stack:
+        name = stack.pop()
+        if name not in needed:
+            needed.add(name)
+            stack.extend(sa.data_inputs(name))
     removed = sa.claim(n for n in list(sa.pool) if n not in needed)
     if not removed:
         return []
     ops = _ops_text(sa, removed)
-    return [Story(UNUSED, "", f"{len(removed)} nodes no output needs pruned ({ops})", removed, ())]
+    noun = "node" if len(removed) == 1 else "nodes"
+    return [Story(UNUSED, "", f"{len(removed)} {noun} no output needs pruned ({ops})", removed, ())]
 
 
 def _dropout(sa: _Side) -> list[Story]:

@@ -42,13 +42,16 @@ class LabelResult:
     # e.g. ("input_layer", "input"), ("input_height", "128"); the caller words the note.
     detected: tuple[tuple[str, str], ...] = ()
     notes: tuple[str, ...] = ()  # what was fed automatically (an auxiliary input's inference value, ...)
+    input_names: tuple[str, ...] = ()  # every input fed per run (the image input first among them)
 
     def to_json(self) -> dict:
         return {
             "graph": str(self.graph) if self.graph is not None else None,
             "image": str(self.image),
             "input_name": self.input_name,
+            "input_names": list(self.input_names or (self.input_name,)),
             "output_name": self.output_name,
+            "output_names": [self.output_name],
             "input_size": list(self.input_size) if self.input_size is not None else None,
             "input_mean": self.input_mean,
             "input_std": self.input_std,
@@ -133,6 +136,7 @@ def label_image(
         graph=loaded.path,
         image=image,
         input_name=runner.input_name,
+        input_names=tuple(item.name for item in runner.plan.inputs),
         output_name=runner.output_name,
         input_size=size,
         input_mean=mean,

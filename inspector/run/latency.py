@@ -32,6 +32,7 @@ class GraphTiming:
     input_name: str
     output_name: str
     samples_ms: tuple[float, ...]
+    input_names: tuple[str, ...] = ()  # every input fed per run
 
     @property
     def median_ms(self) -> float:
@@ -53,7 +54,9 @@ class GraphTiming:
         return {
             "path": str(self.path),
             "input_name": self.input_name,
+            "input_names": list(self.input_names or (self.input_name,)),
             "output_name": self.output_name,
+            "output_names": [self.output_name],
             "median_ms": self.median_ms,
             "q1_ms": self.q1_ms,
             "q3_ms": self.q3_ms,
@@ -228,7 +231,8 @@ def bench_runners(
 
 def _timing(runner: Runner, samples: list[float]) -> GraphTiming:
     path = runner.path if runner.path is not None else Path(runner.what)
-    return GraphTiming(path, runner.input_name, runner.output_name, tuple(samples))
+    return GraphTiming(path, runner.input_name, runner.output_name, tuple(samples),
+                       input_names=tuple(item.name for item in runner.plan.inputs))
 
 
 def bootstrap_ratio_ci(

@@ -50,6 +50,9 @@ class ExportReport:
     flags: tuple[Flag, ...]      # training-only ops the graph (and so the .tflite) still has
     notes: tuple[str, ...]
     convert_seconds: float
+    # Every input the .tflite takes and its shape, named as check and optimize name them.
+    input_names: tuple[str, ...] = ()
+    input_shapes: tuple[tuple[int, ...], ...] = ()
 
     @property
     def max_abs_diff(self) -> float | None:
@@ -119,7 +122,10 @@ class ExportReport:
             "tflite": str(self.tflite),
             "quantize": self.quantize,
             "input_name": self.input_name,
+            "input_names": list(self.input_names or (self.input_name,)),
+            "input_shapes": [list(s) for s in self.input_shapes or (self.input_shape,)],
             "output_name": self.output_name,
+            "output_names": [self.output_name],
             "input_shape": list(self.input_shape),
             "tflite_bytes": self.tflite_bytes,
             "gzip_bytes": self.gzip_bytes,
@@ -246,6 +252,7 @@ def export(
             output_name=graph_runner.output_name, input_shape=shape, tflite_bytes=len(model),
             gzip_bytes=_gzip_size(model), graph_bytes=loaded.size_bytes, graph_gzip_bytes=_gzip_size(graph_bytes),
             tflite_ops=ops, select_ops=select_ops, folded=folded,
+            input_names=tuple(name for name, _ in given.inputs), input_shapes=tuple(tuple(s) for _, s in given.inputs),
             flags=flags_held(loaded.graph, summarize(loaded).training_flags, given), convert_seconds=convert_seconds,
         )
         if select_ops:
