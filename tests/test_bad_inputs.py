@@ -1009,7 +1009,8 @@ def _no_size(c: Ctx) -> str:
 
 case("runner: no image size", _no_size,
      lambda c: f"{c.root / 'g.pb'}: input 'input' declares no image size (no shape, as after TF 1.x optimize_for_inference); "
-               "pass --input_height and --input_width (the size retrain.py trained at, e.g. 128 or 224)")
+               "pass --input_height and --input_width (the size retrain.py trained at, e.g. 128 or 224), "
+               "or the whole shape as --input input:1,H,W,C")
 
 
 def _mismatched(c: Ctx) -> str:

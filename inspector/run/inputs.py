@@ -59,7 +59,8 @@ def resolve_size(
         verb = "declares" if len(runners) == 1 else "declare"
         raise InspectorError(
             f"{which}: {whose} {inputs} {verb} no image size (no shape, as after TF 1.x "
-            f"optimize_for_inference); pass {flags[0]} and {flags[1]} (the size retrain.py trained at, e.g. 128 or 224)"
+            f"optimize_for_inference); pass {flags[0]} and {flags[1]} (the size retrain.py trained at, e.g. 128 or 224), "
+            f"or the whole shape as --input {runners[0].input_name}:1,H,W,C"
         )
     sizes = {own for _, own in declared}
     if len(sizes) > 1:
