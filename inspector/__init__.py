@@ -87,7 +87,6 @@ def diff(a: Path | str | LoadedGraph, b: Path | str | LoadedGraph, *, names: Seq
     """What changed from ``a`` to ``b``: op counts, nodes only in one, nodes rewritten, by name scope (no TensorFlow)."""
     from inspector.analysis.diff import diff_loaded, run_names
     from inspector.workflows.compare import two_names
-
     from inspector.workflows.outputs import changes_between
 
     given = two_names(names)

@@ -14,7 +14,7 @@ removed and added node exactly once.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from tensorboard.compat.proto.graph_pb2 import GraphDef
@@ -26,6 +26,8 @@ from inspector.graph.ops import (
     LINEAR_BETWEEN_OPS, PAD_OPS, RESIZE_OPS, SHAPE_OPS, VARIABLE_OPS, WEIGHTED_OPS, is_random,
 )
 from inspector.graph.refs import CONTROL, split_ref
+
+RESCALED = "weights rescaled"
 
 # Story kinds, in the order they claim nodes (the order a reader meets them in too).
 UNUSED = "unused_pruned"
@@ -64,6 +66,8 @@ class Story:
     added: tuple[str, ...]      # b's nodes it accounts for
     changed: tuple[str, ...] = ()  # b's names of matched nodes it rewrote (weights rescaled, op changed, rewired)
     passes: tuple[str, ...] = ()   # the optimizer passes that did it, when b's change record says
+    subject: str = ""              # BATCH_NORM: "batch norm" or "per-channel scale"
+    facts: tuple[str, ...] = ()    # what else it did, in words the text uses too: RESCALED, "Add became BiasAdd"
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "scope": self.scope, "text": self.text, "removed": list(self.removed),
@@ -157,7 +161,7 @@ def tell(a: GraphDef, b: GraphDef, matching: Matching, *, outputs: Sequence[str]
     stories += _dropout(sa)
     stories += _batch_norms(sa, sb, pairs, back)
     stories += _fused_batch_norms(sa, sb, pairs, back)
-    stories += _linear(sa, sb, pairs, back, set(matching.removed))
+    stories += _linear(sa, sb, pairs, back)
     stories += _fused(sa, sb, pairs, back)
     stories += _dequantized(sa, sb, pairs)
     stories += _identities(sa, pairs)
@@ -242,16 +246,16 @@ def _batch_norms(sa: _Side, sb: _Side, pairs, back) -> list[Story]:
         # b's side: what was added around the layer's match (new weights, a BiasAdd and its bias).
         added: list[str] = []
         changed: list[str] = []
-        rescaled = ""
+        facts: list[str] = []
         if layer is not None and layer in pairs:
             b_layer = pairs[layer].b
             added = [n for n in sb.neighbours(b_layer) if n in sb.pool]
             added += [n for x in list(added) for n in sb.neighbours(x) if n in sb.pool and sb.op(n) in CONST_OPS]
             weights = [n for n in sb.data_inputs(b_layer) if n in back and pairs[back[n]].kind == CHANGED]
             if weights or any(sb.op(n) in CONST_OPS for n in sb.data_inputs(b_layer) if n in added):
-                rescaled = ", the weights rescaled"
+                facts.append(RESCALED)
             changed += weights
-        became = "".join(sorted({f", {sa.op(p.a)} became {sb.op(p.b)}" for p in rewrote if sa.op(p.a) != sb.op(p.b)}))
+        facts += sorted({f"{sa.op(p.a)} became {sb.op(p.b)}" for p in rewrote if sa.op(p.a) != sb.op(p.b)})
         for p in rewrote:
             changed.append(p.b)
             added += [n for n in sb.neighbours(p.b) if n in sb.pool]
@@ -260,11 +264,11 @@ def _batch_norms(sa: _Side, sb: _Side, pairs, back) -> list[Story]:
         where = _scope(layer) if layer is not None else _norm_scope(core)
         what = "batch norm" if any(sa.op(n) in BATCH_NORM_CORE_OPS for n in removed) else "per-channel scale"
         if layer is not None:
-            text = (f"{what} of {where} folded into its {_layer_word(sa.op(layer))}: {_ops_text(sa, removed)} removed"
-                    f"{rescaled}{became}")
+            text = f"{what} of {where} folded into its {_layer_word(sa.op(layer))}: {_ops_text(sa, removed)} removed{_facts(facts)}"
         else:
-            text = f"{what} of {where}: its constant arithmetic computed ({_ops_text(sa, removed)} removed{became})"
-        stories.append(Story(BATCH_NORM, where, text, removed, added_claimed, tuple(dict.fromkeys(changed))))
+            text = f"{what} of {where}: its constant arithmetic computed ({_ops_text(sa, removed)} removed{_facts(facts)})"
+        stories.append(Story(BATCH_NORM, where, text, removed, added_claimed, tuple(dict.fromkeys(changed)),
+                             subject=what, facts=tuple(facts)))
     return stories
 
 
@@ -277,23 +281,24 @@ def _fused_batch_norms(sa: _Side, sb: _Side, pairs, back) -> list[Story]:
         layer = data[0] if data and sa.op(data[0]) in WEIGHTED_OPS else None
         added = [n for n in sb.neighbours(pair.b) if n in sb.pool]
         changed = [pair.b]
-        rescaled = ""
+        became = f"{sa.op(pair.a)} became {sb.op(pair.b)}"
+        rescaled: list[str] = []
         if layer is not None and layer in pairs:
             b_layer = pairs[layer].b
             added += [n for n in sb.data_inputs(b_layer) if n in sb.pool]
             weights = [n for n in sb.data_inputs(b_layer) if n in back and pairs[back[n]].kind == CHANGED]
             changed += weights
-            rescaled = ", the weights rescaled" if weights or any(n in sb.pool for n in sb.data_inputs(b_layer)) else ""
+            rescaled = [RESCALED] if weights or any(n in sb.pool for n in sb.data_inputs(b_layer)) else []
         removed = sa.claim([], through={pair.a})
         where = _scope(layer) if layer is not None else _norm_scope(pair.a)
         word = _layer_word(sa.op(layer)) if layer is not None else "layer"
-        stories.append(Story(BATCH_NORM, where, f"batch norm of {where or pair.a} folded into its {word}: {sa.op(pair.a)} became "
-                             f"{sb.op(pair.b)}{', ' + _ops_text(sa, removed) + ' removed' if removed else ''}{rescaled}",
-                             removed, sb.claim(added), tuple(changed)))
+        stories.append(Story(BATCH_NORM, where, f"batch norm of {where or pair.a} folded into its {word}: {became}"
+                             f"{', ' + _ops_text(sa, removed) + ' removed' if removed else ''}{_facts(rescaled)}",
+                             removed, sb.claim(added), tuple(changed), subject="batch norm", facts=(became, *rescaled)))
     return stories
 
 
-def _linear(sa: _Side, sb: _Side, pairs, back, removed_before: set[str]) -> list[Story]:
+def _linear(sa: _Side, sb: _Side, pairs, back) -> list[Story]:
     stories = []
     for first in [n for n in sa.pool if sa.op(n) in WEIGHTED_OPS]:
         if first not in sa.pool:
@@ -305,8 +310,8 @@ def _linear(sa: _Side, sb: _Side, pairs, back, removed_before: set[str]) -> list
             if len(readers) != 1:
                 break
             node = readers[0]
-            # A node an earlier story removed (a dropout) is no longer between them either.
-            if sa.op(node) in WEIGHTED_OPS or (sa.op(node) not in _PASS_THROUGH and not (node in removed_before and node not in sa.pool)):
+            # A node an earlier story removed (a dropout: neither matched nor left in the pool) is no longer between them.
+            if sa.op(node) in WEIGHTED_OPS or (sa.op(node) not in _PASS_THROUGH and (node in pairs or node in sa.pool)):
                 break
             between.append(node)
         if sa.op(node) not in WEIGHTED_OPS or node not in pairs:
@@ -458,16 +463,9 @@ def _scope(name: str | None) -> str:
     return name.rpartition("/")[0] if name else ""
 
 
-def _common_scope(names: Sequence[str]) -> str:
-    if not names:
-        return ""
-    parts = [n.split("/")[:-1] for n in names]
-    common = []
-    for level in zip(*parts):
-        if len(set(level)) != 1:
-            break
-        common.append(level[0])
-    return "/".join(common)
+def _facts(facts: Sequence[str]) -> str:
+    """", the weights rescaled, Add became BiasAdd": the facts as a story's text tells them."""
+    return "".join(f", the {fact}" if fact == RESCALED else f", {fact}" for fact in facts)
 
 
 def _norm_scope(core: str) -> str:
@@ -511,4 +509,4 @@ def accounted(stories: Sequence[Story], matching: Matching) -> bool:
             and set(added) == set(matching.added) and all(c == 1 for c in added.values()))
 
 
-__all__ = ["Story", "tell", "accounted", "natural_key", "KINDS", "GROUP_WORDS"]
+__all__ = ["Story", "tell", "accounted", "natural_key", "KINDS", "GROUP_WORDS", "RESCALED"]

@@ -12,7 +12,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from inspector.analysis.diff import GraphDiff, ScopeChange
+from inspector.analysis.diff import GraphDiff
 from inspector.cli.safe import ADDED_STYLE, REMOVED_STYLE, lines, plain, styled
 from inspector.cli.stories import story_lines
 

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from inspector.analysis.diff import GraphDiff
 from inspector.analysis.stories import (
-    BATCH_NORM, DROPOUT, FUSED, GROUP_WORDS, KINDS, LINEAR, OTHER_ADDED, OTHER_REMOVED, Story, natural_key,
+    BATCH_NORM, DROPOUT, FUSED, GROUP_WORDS, KINDS, LINEAR, OTHER_ADDED, OTHER_REMOVED, RESCALED, Story, natural_key,
 )
 from inspector.cli.safe import ADDED_STYLE, REMOVED_STYLE, plain, styled
 # Kinds told in one line when told several times: "27 batch norms folded into their layers (Conv2d_0 ... Conv2d_13_pointwise)".
@@ -97,17 +97,13 @@ def _group_line(kind: str, group: list[Story]) -> Text:
     span = f"{names[0]} ... {names[-1]}" if len(names) > 2 else ", ".join(names)
     removed = sum(len(s.removed) for s in group)
     added = sum(len(s.added) for s in group)
-    extras = []
-    if any("weights rescaled" in s.text for s in group):
-        extras.append("weights rescaled")
-    became = sorted({s.text.rpartition(", ")[2] for s in group if " became " in s.text.rpartition(", ")[2]})
-    extras += became
+    facts = {fact for s in group for fact in s.facts}
+    extras = ([RESCALED] if RESCALED in facts else []) + sorted(facts - {RESCALED})
     tail = f"; {', '.join(extras)}" if extras else ""
     what = GROUP_WORDS[kind]
     if kind == BATCH_NORM:
-        norms = {s.text.startswith("batch norm") for s in group}
-        what = what.replace("batch norms", {True: "batch norms", False: "per-channel scales"}[norms.pop()]
-                            if len(norms) == 1 else "batch norms and per-channel scales")
+        subjects = {s.subject for s in group}
+        what = what.replace("batch norms", f"{subjects.pop()}s" if len(subjects) == 1 else "batch norms and per-channel scales")
     passes = tuple(dict.fromkeys(p for s in group for p in s.passes))
     return styled("  ", (f"{len(group)} {what}", "bold"), f" ({span}){tail}",
                   (f": {_counts(removed, added)}{_passes(passes)}", "dim"))

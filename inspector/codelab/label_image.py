@@ -9,6 +9,7 @@ from pathlib import Path
 from inspector.errors import InspectorError
 from inspector.flags import feed_options, unsafe_ops_option
 from inspector.run.label import LabelResult, label_image
+from inspector.run.labels import score_line
 from inspector.text import error_text, visible
 
 # The codelab's defaults for the files, relative to its project folder.
@@ -110,7 +111,7 @@ def _flags(found: dict[str, str], names: list[str]) -> str:
 def result_lines(result: LabelResult) -> list[str]:
     """The codelab's output: a blank line, the time, a blank line, then `label (score=0.12345)` per class."""
     lines = ["", f"Evaluation time (1-image): {result.seconds:.3f}s", ""]
-    lines += [f"{p.label} (score={p.score:0.5f})" for p in result.top]
+    lines += [score_line(p) for p in result.top]
     return lines
 
 

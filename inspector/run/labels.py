@@ -63,6 +63,11 @@ def find_labels(graph_path: Path | None) -> Path | None:
     return None
 
 
+def score_line(prediction: Prediction, decimals: int = 5) -> str:
+    """One class as the codelab's label_image prints it: ``daisy (score=0.99120)``."""
+    return f"{prediction.label} (score={prediction.score:0.{decimals}f})"
+
+
 def top_predictions(scores: np.ndarray, labels: Sequence[str] = (), *, k: int) -> tuple[Prediction, ...]:
     """The k best classes, best first (ties: lower index first)."""
     order = np.argsort(-scores, kind="stable")[: max(k, 0)]
@@ -72,4 +77,4 @@ def top_predictions(scores: np.ndarray, labels: Sequence[str] = (), *, k: int) -
     )
 
 
-__all__ = ["Prediction", "load_labels", "find_labels", "top_predictions", "LABEL_FILE_NAMES"]
+__all__ = ["Prediction", "load_labels", "find_labels", "score_line", "top_predictions", "LABEL_FILE_NAMES"]

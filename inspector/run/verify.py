@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -15,7 +15,7 @@ from inspector.graph.signature import signature
 from inspector.run.feeds import Feed, InputOption
 from inspector.run.images import collect_images
 from inspector.run.inputs import image_size_for
-from inspector.run.labels import Prediction, load_labels, top_predictions
+from inspector.run.labels import Prediction, load_labels, score_line, top_predictions
 from inspector.run.noise import Reference, judge
 from inspector.run.runners import GraphRunner, Runner, graph_pair, one_name
 from inspector.run.samples import samples
@@ -64,7 +64,7 @@ class InputComparison:
     agree: bool
     noise_floor: float | None = None  # what float32 rounding can move an output by here (None: no reference)
     noise: float | None = None        # the reference graph's own rounding error on this input
-    view_decimals: int = 5            # the codelab's view: label_image's scores at this many decimals
+    view_decimals: int = DEFAULT_DECIMALS  # the codelab's view: label_image's scores at this many decimals
 
     @property
     def same_top1(self) -> bool:
@@ -96,7 +96,7 @@ class InputComparison:
 
 
 def _printed(top: Sequence[Prediction], decimals: int) -> list[str]:
-    return [f"{p.label} (score={p.score:0.{decimals}f})" for p in top]
+    return [score_line(p, decimals) for p in top]
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ class VerifyReport:
     self_diff_a: float
     self_diff_b: float
     notes: tuple[str, ...] = ()
-    rule: str = "noise"          # NOISE or DECIMALS: what the verdict is judged by
+    rule: str = NOISE             # NOISE or DECIMALS: what the verdict is judged by
     reference: str | None = None  # "a" or "b": the graph whose float64 twin measured the noise
 
     @property
@@ -154,9 +154,14 @@ class VerifyReport:
         return sum(1 for c in self.inputs if c.same_top_k)
 
     @property
+    def bound(self) -> str:
+        """What a difference must stay within, in words: "float32 rounding" or "5 decimals"."""
+        return "float32 rounding" if self.rule == NOISE else f"{self.decimals} decimals"
+
+    @property
     def judged(self) -> str:
         """The rule in words, for messages: "within float32 rounding" or "to 5 decimals"."""
-        return "within float32 rounding" if self.rule == NOISE else f"to {self.decimals} decimals"
+        return f"within {self.bound}" if self.rule == NOISE else f"to {self.bound}"
 
     @property
     def max_abs_diff(self) -> float:
@@ -210,9 +215,8 @@ class VerifyReport:
         flips = sum(1 for c in self.inputs if not c.same_top1)
         flipped = f"; the top class changes on {flips}" if flips else ""
         against = f" against a noise floor of {worst.noise_floor:.2g}" if worst.noise_floor is not None else ""
-        beyond = "float32 rounding" if self.rule == NOISE else f"{self.decimals} decimals"
         return (
-            f"a and b differ beyond {beyond} on {len(self.disagreeing)} of {what} "
+            f"a and b differ beyond {self.bound} on {len(self.disagreeing)} of {what} "
             f"(largest difference {worst.max_abs_diff:.3g}{against}, on {worst.source}){flipped}; {view}"
         )
 

@@ -109,8 +109,7 @@ class ExportReport:
             return (f"wrote {size}: agrees with the graph {report.judged} on {what} "
                     f"(largest difference {report.max_abs_diff:.2g}{floor}), {top1}{speed}")
         worst = max(report.inputs, key=lambda c: c.max_abs_diff)
-        beyond = "float32 rounding" if report.rule == "noise" else f"{report.decimals} decimals"
-        return (f"wrote {size}, but it differs from the graph beyond {beyond} on "
+        return (f"wrote {size}, but it differs from the graph beyond {report.bound} on "
                 f"{len(report.disagreeing)} of {what} (largest difference {worst.max_abs_diff:.3g}, on {worst.source}), "
                 f"{top1}")
 

@@ -143,10 +143,10 @@ def compare(
     done, total)`` hears what runs now.
     """
     from inspector.analysis.diff import diff_loaded, run_names
-    from inspector.workflows.outputs import changes_between
     from inspector.graph.io import LoadedGraph, load_graph
     from inspector.tb.events import write_run
     from inspector.tb.plugin import record_pair
+    from inspector.workflows.outputs import changes_between
     from inspector.tb.textsummary import write_text_summary
 
     step = progress or no_progress

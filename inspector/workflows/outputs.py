@@ -108,13 +108,13 @@ def file_sha256(path: Path | str) -> str | None:
 def changes_between(a: Path | str, b: Path | str) -> dict | None:
     """The optimizer's change record of ``b`` when inspector wrote ``b`` from ``a`` as they are now, else None."""
     record = _read_record(record_path(b))
-    if record is None or record.get("sha256") != _sha256_of(Path(b)):
+    changes = record.get("changes") if record is not None else None
+    # The record's shape first: hashing both graphs is the costly part, done only for a record that has changes.
+    if not isinstance(changes, dict) or not isinstance(changes.get("passes"), list) or not isinstance(changes.get("source_sha256"), str):
         return None
-    changes = record.get("changes")
-    if not isinstance(changes, dict) or not isinstance(changes.get("passes"), list):
+    if record.get("sha256") != _sha256_of(Path(b)) or changes["source_sha256"] != _sha256_of(Path(a)):
         return None
-    source = changes.get("source_sha256")
-    return changes if isinstance(source, str) and source == _sha256_of(Path(a)) else None
+    return changes
 
 
 def _identity(path: Path) -> tuple[int, int, int, int] | None:
