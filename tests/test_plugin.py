@@ -33,7 +33,6 @@ from inspector.tb.plugin import (
 from inspector.tb.textsummary import write_text_summary
 from inspector.tb.plugin.backend import GraphDiffPlugin
 from inspector.tb.plugin.loader import GraphDiffLoader
-from inspector.tb.plugin.payload import ADDED, CHANGED, REMOVED, SAME
 from inspector.tb.events import record
 from inspector.tb.events import write_run
 
@@ -66,17 +65,17 @@ def diff_url(a: str, b: str) -> str:
     return "/diff?" + urllib.parse.urlencode({"a": a, "b": b})
 
 
-def tree_nodes(tree: list, ops: list[str], prefix: str = "") -> dict[str, tuple[str, int, str]]:
-    """Flatten an encoded tree into {node name: (op, status, what)}; pure scopes are left out."""
-    segment, op, status, *rest = tree
-    kids = rest[0] if rest else []
-    what = rest[1] if len(rest) > 1 else ""
-    name = f"{prefix}/{segment}" if prefix else segment
-    found = {}
-    if op >= 0:
-        found[name] = (ops[op], status, what)
-    for kid in kids:
-        found.update(tree_nodes(kid, ops, name))
+def drawn_nodes(client: Client, a: str, b: str, side: str) -> dict[str, tuple[str, str]]:
+    """Every node the tab can draw on one side, opening each scope through /level as the tab does: {name: (op, status)}."""
+    found, todo = {}, [0]
+    while todo:
+        status, level = get_json(client, "/level?" + urllib.parse.urlencode({"a": a, "b": b, "side": side, "id": todo.pop()}))
+        assert status == 200, level
+        for item in level["items"]:
+            if item["kind"] == "node":
+                found[item["name"]] = (item["op"], item["status"])
+            else:
+                todo.append(item["id"])
     return found
 
 
@@ -251,7 +250,7 @@ def test_the_last_graph_of_a_run_wins(tmp_path: Path):
 # --- /diff ----------------------------------------------------------------------
 
 
-def test_diff_of_the_small_pair_has_the_table_trees_and_scopes(pair_logdir: Path):
+def test_diff_of_the_small_pair_has_the_table_scopes_and_every_node_drawn(pair_logdir: Path):
     graph = retrained_like()
     stripped = without_identities(graph)
     expected = diff_graphs(graph, stripped, labels=("retrained", "optimized"))
@@ -272,20 +271,19 @@ def test_diff_of_the_small_pair_has_the_table_trees_and_scopes(pair_logdir: Path
     identities = sum(1 for n in graph.node if n.op == "Identity")
     assert identities > 0 and (identity["a"], identity["b"], identity["delta"]) == (identities, 0, -identities)
 
-    ops = body["trees"]["ops"]
-    left = tree_nodes(body["trees"]["a"], ops)
-    right = tree_nodes(body["trees"]["b"], ops)
+    left = drawn_nodes(client, "retrained", "optimized", "a")
+    right = drawn_nodes(client, "retrained", "optimized", "b")
     assert set(left) == {n.name for n in graph.node}
     assert set(right) == {n.name for n in stripped.node}
-    assert {name for name, (_, st, _) in left.items() if st == REMOVED} == set(expected.only_a)
-    assert not any(st == ADDED for _, st, _ in left.values())
+    assert {name for name, (_, st) in left.items() if st == "removed"} == set(expected.only_a)
+    assert not any(st == "added" for _, st in left.values())
     changed = {c.name: c.what for c in expected.changed}
-    assert {name for name, (_, st, _) in right.items() if st == CHANGED} == set(changed)
+    assert {name for name, (_, st) in right.items() if st == "changed"} == set(changed)
     conv = "Net/Conv2d_0/Conv2D"
-    assert right[conv] == ("Conv2D", CHANGED, "i") and left[conv][1] == CHANGED
-    assert right["input"] == ("Placeholder", SAME, "")
-    assert left["Net/Conv2d_0/weights/read"] == ("Identity", REMOVED, "")
-    assert body["what_codes"]["i"] == "inputs"
+    assert right[conv] == ("Conv2D", "changed") and left[conv][1] == "changed"
+    assert right["input"] == ("Placeholder", "same")
+    assert left["Net/Conv2d_0/weights/read"] == ("Identity", "removed")
+    assert "trees" not in body  # the drawing sends the nodes a scope at a time
     assert body["logged"]["a"]["weights_in_log"] is False
 
 
@@ -301,8 +299,8 @@ def test_diff_of_the_real_pair_removes_140_identities(tmp_path: Path):
     rows = {r["op"]: (r["a"], r["b"]) for r in body["diff"]["ops"]}
     assert rows["Identity"] == (140, 0)
     assert body["diff"]["totals"] == {"a": 560, "b": 420, "delta": -140}
-    assert len(tree_nodes(body["trees"]["a"], body["trees"]["ops"])) == 560
-    assert len(tree_nodes(body["trees"]["b"], body["trees"]["ops"])) == 420
+    assert len(drawn_nodes(client, "retrained", "optimized", "a")) == 560
+    assert len(drawn_nodes(client, "retrained", "optimized", "b")) == 420
 
 
 def test_diff_answers_gzipped_and_warm_answers_come_from_the_cache(pair_logdir: Path):
@@ -357,7 +355,7 @@ def test_without_logdir_the_routes_say_so(tmp_path: Path):
         assert status == 400 and "--logdir" in body["error"]
 
 
-def test_trees_of_a_large_graph_stay_compact(tmp_path: Path):
+def test_the_summary_of_a_large_graph_stays_compact(tmp_path: Path):
     graph = retrained_like(blocks=60, channels=2, size=8)  # ~1,600 nodes
     logdir = tmp_path / "logs"
     write_run(graph, logdir, "a")
@@ -365,11 +363,8 @@ def test_trees_of_a_large_graph_stay_compact(tmp_path: Path):
     plugin, _ = plugin_client(logdir)
     text = gzip.decompress(plugin.diff_json_bytes("a", "b"))
     nodes = len(graph.node) + len(without_identities(graph).node)
-    # In the trees each node costs its last name segment and a few numbers, not its full name.
-    trees = json.dumps(json.loads(text)["trees"], separators=(",", ":"))
-    assert len(trees) / nodes < 40, (len(trees), nodes)
-    # The whole payload adds the stories (a few names each) and the 302 nodes changed in place with their inputs.
-    assert len(text) / nodes < 100, (len(text), nodes)
+    # The stories (a few names each) and the 302 nodes changed in place with their inputs; no list of every node.
+    assert len(text) / nodes < 70, (len(text), nodes)
 
 
 # --- the marker and the tab's URL -------------------------------------------

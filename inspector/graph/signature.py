@@ -290,16 +290,21 @@ def _side_branches(view: View, names: list[str], ups: dict[str, set[str]]) -> di
         return {}
     count = Counter(n for name in names for n in ups[name])
     light = {name: _light(view, {n for n in ups[name] if count[n] == 1}) for name in names}
+    # For each computing node, the first heavy sink (in ``names`` order) whose computation has it:
+    # one pass over the upstream sets, not a comparison of every pair of sinks.
+    first_heavy: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if light[name] is None:
+            for n in ups[name]:
+                first_heavy.setdefault(n, i)
     found: dict[str, tuple[str, int]] = {}
     for name in names:
         size = light[name]
         if size is None:
             continue
-        for other in names:
-            shared = {n for n in ups[name] & ups[other] if view.nodes[n].op not in CONST_OPS}
-            if other != name and light[other] is None and shared:
-                found[name] = (other, size)
-                break
+        shared = [first_heavy[n] for n in ups[name] if n in first_heavy and view.nodes[n].op not in CONST_OPS]
+        if shared:
+            found[name] = (names[min(shared)], size)
     return found
 
 

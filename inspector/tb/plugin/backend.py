@@ -1,8 +1,9 @@
-"""GraphDiffPlugin: the "Graph diff" tab's HTTP routes (runs, diff, static files) over byte-bounded caches."""
+"""GraphDiffPlugin: the "Graph diff" tab's HTTP routes (runs, diff, the drawing's levels, search, stories, nodes, static files) over bounded caches."""
 
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -16,16 +17,28 @@ from werkzeug import wrappers
 
 from inspector.analysis.diff import MORE_NODES_FIRST, diff_graphs, likely_before, with_passes
 from inspector.errors import InspectorError
+from inspector.tb.plugin.drawing import Drawing, build
 from inspector.tb.plugin.logdir import GraphStore, RunGraph, StoreStats
+from inspector.tb.plugin.nodeinfo import node_info
 from inspector.tb.plugin.metadata import PLUGIN_NAME, TAB_NAME
 from inspector.tb.plugin.pair import read_changes, read_pair
-from inspector.tb.plugin.payload import diff_payload, payload_json
+from inspector.tb.plugin.payload import diff_payload
 from inspector.tb.plugin.shared import ByteLRU, LogOnce, SingleFlight, one_line
 
 # Static files the ES module loads, by route; nothing else under static/ is served.
-_STATIC = {"/index.js": ("index.js", "text/javascript"), "/style.css": ("style.css", "text/css")}
+_STATIC = {
+    "/index.js": ("index.js", "text/javascript"),
+    "/panes.js": ("panes.js", "text/javascript"),
+    "/layout.js": ("layout.js", "text/javascript"),
+    "/dagre.min.js": ("vendor/dagre.min.js", "text/javascript"),
+    "/style.css": ("style.css", "text/css"),
+}
 # Diffs kept ready to send, as gzipped JSON (a warm answer is a dict lookup), by their size.
 DEFAULT_MAX_PAYLOAD_BYTES = 64 << 20
+# Drawings (items, edges and partners of both graphs) kept for the pairs looked at last.
+DRAWINGS_KEPT = 4
+# A search query's length at most.
+QUERY_CHARS = 200
 
 _log = logging.getLogger(__name__)
 
@@ -61,6 +74,8 @@ class GraphDiffPlugin(base_plugin.TBPlugin):
         # The lock guards the cache and the counter; diffs are computed outside it, once per key.
         self._lock = threading.Lock()
         self._payloads: ByteLRU[bytes] = ByteLRU(max_payload_bytes)
+        # Counted, not sized: a drawing is a few hundred bytes a node, and only the last few pairs are open.
+        self._drawings: ByteLRU[tuple[Drawing, RunGraph, RunGraph]] = ByteLRU(DRAWINGS_KEPT)
         self._flights = SingleFlight()
         self._failures = LogOnce(_log)
         self._computed = 0
@@ -77,7 +92,8 @@ class GraphDiffPlugin(base_plugin.TBPlugin):
         )
 
     def get_plugin_apps(self) -> dict[str, Any]:
-        apps: dict[str, Any] = {"/runs": self._serve_runs, "/diff": self._serve_diff}
+        apps: dict[str, Any] = {"/runs": self._serve_runs, "/diff": self._serve_diff, "/level": self._serve_level,
+                                "/search": self._serve_search, "/story": self._serve_story, "/node": self._serve_node}
         for route in _STATIC:
             apps[route] = self._serve_static
         return apps
@@ -121,27 +137,43 @@ class GraphDiffPlugin(base_plugin.TBPlugin):
 
     def diff_json_bytes(self, a: str, b: str) -> bytes:
         """The gzipped JSON of :func:`payload.diff_payload` for runs ``a`` and ``b``, cached per logged graph."""
-        if self._store is None:
-            raise InspectorError("this TensorBoard was started without --logdir; the Graph diff tab needs --logdir")
-        ga, gb = self._store.graph(a), self._store.graph(b)
-        key = (ga.run, ga.source, gb.run, gb.source)
+        key, ga, gb = self._pair(a, b)
         with self._lock:
             cached = self._payloads.get(key)
         if cached is not None:
             return cached
-        return self._flights.run(key, lambda: self._compute(key, ga, gb))
+        return self._flights.run(key, lambda: self._compute(key, ga, gb))[0]
 
-    def _compute(self, key: tuple, ga: RunGraph, gb: RunGraph) -> bytes:
+    def drawing(self, a: str, b: str) -> tuple[Drawing, RunGraph, RunGraph]:
+        """The drawing of runs ``a`` and ``b`` (drawing.py), made with their diff and kept for the last few pairs."""
+        key, ga, gb = self._pair(a, b)
         with self._lock:
-            cached = self._payloads.get(key)  # computed by a request that finished just now
+            cached = self._drawings.get(key)
         if cached is not None:
             return cached
+        return self._flights.run(key, lambda: self._compute(key, ga, gb))[1]
+
+    def _pair(self, a: str, b: str) -> tuple[tuple, RunGraph, RunGraph]:
+        if self._store is None:
+            raise InspectorError("this TensorBoard was started without --logdir; the Graph diff tab needs --logdir")
+        ga, gb = self._store.graph(a), self._store.graph(b)
+        return (ga.run, ga.source, gb.run, gb.source), ga, gb
+
+    def _compute(self, key: tuple, ga: RunGraph, gb: RunGraph) -> tuple[bytes, tuple[Drawing, RunGraph, RunGraph]]:
+        # The payload and the drawing come from one diff: the tab asks for both, one right after the other.
+        with self._lock:
+            body, drawn = self._payloads.get(key), self._drawings.get(key)  # made by a request that finished just now?
+        if body is not None and drawn is not None:
+            return body, drawn
         changes = read_changes(self._logdir, ga.run, gb.run, (Path(ga.source.path).name, Path(gb.source.path).name))
-        body = _compute(ga, gb, changes=changes)
+        diff = _diff(ga, gb, changes=changes)
+        body = body or _payload(diff, ga, gb)
+        drawn = (build(diff, ga.graph, gb.graph), ga, gb)
         with self._lock:
             self._computed += 1
             self._payloads.put(key, body, len(body))
-        return body
+            self._drawings.put(key, drawn, 1)
+        return body, drawn
 
     # --- routes ------------------------------------------------------------
 
@@ -167,6 +199,55 @@ class GraphDiffPlugin(base_plugin.TBPlugin):
             return self._bug(request, f"comparing {a!r} with {b!r}", exc)
         return http_util.Respond(request, body, "application/json", content_encoding="gzip")
 
+    @wrappers.Request.application
+    def _serve_level(self, request: wrappers.Request) -> wrappers.Response:
+        def answer(drawing: Drawing, ga: RunGraph, gb: RunGraph) -> Any:
+            side = _side(request)
+            try:
+                return drawing.level(side, int(request.args.get("id", "0")))
+            except (KeyError, ValueError):
+                raise InspectorError(f"run {(ga if side == 'a' else gb).run!r} has no scope with id {request.args.get('id')!r}; "
+                                     "reload the tab") from None
+        return self._drawn(request, "drawing a scope", answer)
+
+    @wrappers.Request.application
+    def _serve_search(self, request: wrappers.Request) -> wrappers.Response:
+        query = request.args.get("q", "")[:QUERY_CHARS]
+        return self._drawn(request, "searching", lambda d, ga, gb: {"query": query, "found": d.search(query) if query else []})
+
+    @wrappers.Request.application
+    def _serve_story(self, request: wrappers.Request) -> wrappers.Response:
+        def answer(drawing: Drawing, ga: RunGraph, gb: RunGraph) -> Any:
+            try:
+                index = int(request.args.get("i", ""))
+                if index < 0:
+                    raise IndexError(index)
+                return drawing.story(index)
+            except (IndexError, ValueError):
+                raise InspectorError(f"there is no story {request.args.get('i')!r} in this diff; reload the tab") from None
+        return self._drawn(request, "lighting up a story", answer)
+
+    @wrappers.Request.application
+    def _serve_node(self, request: wrappers.Request) -> wrappers.Response:
+        def answer(drawing: Drawing, ga: RunGraph, gb: RunGraph) -> Any:
+            side, name = _side(request), request.args.get("name", "")
+            try:
+                return node_info(drawing, (ga.graph, gb.graph), side, name)
+            except KeyError:
+                raise InspectorError(f"run {(ga if side == 'a' else gb).run!r} has no node {name!r}") from None
+        return self._drawn(request, "describing a node", answer)
+
+    def _drawn(self, request: wrappers.Request, what: str, answer) -> wrappers.Response:
+        a, b = request.args.get("a"), request.args.get("b")
+        if not a or not b:
+            return _error(request, f"pass two runs: {request.path}?a=RUN&b=RUN (see /runs)", 400)
+        try:
+            return http_util.Respond(request, answer(*self.drawing(a, b)), "application/json")
+        except InspectorError as exc:
+            return _error(request, exc.message, 400)
+        except Exception as exc:  # noqa: BLE001 - the tab shows a message instead of a blank page
+            return self._bug(request, f"{what} for {a!r} and {b!r}", exc)
+
     def _bug(self, request: wrappers.Request, what: str, exc: Exception) -> wrappers.Response:
         # Logged once per distinct failure: a page that retries must not fill the log.
         self._failures.failure(what, exc)
@@ -180,7 +261,14 @@ class GraphDiffPlugin(base_plugin.TBPlugin):
         return http_util.Respond(request, data, content_type)
 
 
-def _compute(ga: RunGraph, gb: RunGraph, *, changes: dict | None = None) -> bytes:
+def _side(request: wrappers.Request) -> str:
+    side = request.args.get("side", "a")
+    if side not in ("a", "b"):
+        raise InspectorError(f"side must be a or b, not {side[:20]!r}")
+    return side
+
+
+def _diff(ga: RunGraph, gb: RunGraph, *, changes: dict | None = None):
     diff = diff_graphs(
         ga.graph,
         gb.graph,
@@ -188,15 +276,17 @@ def _compute(ga: RunGraph, gb: RunGraph, *, changes: dict | None = None) -> byte
         paths=(ga.source.path, gb.source.path),
         sizes=(ga.graph_bytes, gb.graph_bytes),
     )
-    if changes is not None:
-        diff = with_passes(diff, changes)
+    return with_passes(diff, changes) if changes is not None else diff
+
+
+def _payload(diff, ga: RunGraph, gb: RunGraph) -> bytes:
     extra = {
         "logged": {
             side: {"event_file": g.source.path, "wall_time": g.wall_time, "graph_bytes": g.graph_bytes, "weights_in_log": g.weights_in_log}
             for side, g in (("a", ga), ("b", gb))
         }
     }
-    text = payload_json(diff_payload(diff, ga.graph, gb.graph, extra=extra))
+    text = json.dumps(diff_payload(diff, ga.graph, gb.graph, extra=extra), separators=(",", ":"))
     return gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)
 
 

@@ -1,25 +1,17 @@
 // The "Graph diff" tab. TensorBoard loads this ES module into an iframe whose
-// <base> is this plugin's route (./runs, ./diff); it talks to nothing else.
-// Plain DOM, no framework and no build step, so it ships as it is.
+// <base> is this plugin's route (./runs, ./diff, ./level, ...); it talks to
+// nothing else. Plain DOM and SVG, no framework and no build step, so it ships
+// as it is; panes.js draws the two graphs, layout.js lays them out.
 // Every name from a graph is data: it enters the page as a text node (h()) or
 // in a data-* or title attribute, never as HTML; classes come from fixed lists.
 
-const SAME = 0;
-const REMOVED = 1;
-const ADDED = 2;
-const CHANGED = 3;
+import {Graphs, h, legend, searchBox} from './panes.js';
+
 // Scope summaries listed before "Show N more": an Inception-sized diff has ~100.
 const SCOPES_SHOWN = 12;
-const STATUS_CLASS = {[SAME]: 'same', [REMOVED]: 'removed', [ADDED]: 'added', [CHANGED]: 'changed'};
 const KIND_CLASS = {added: 'added', removed: 'removed'};
-// A graph may nest a name tens of thousands of scopes deep. The browser lays
-// out nested elements recursively (Chromium's renderer gives up near 1,000
-// nested scopes), so the trees stop at MAX_DEPTH and say what is below; and
-// "Expand scopes with changes" opens at most EXPAND_LIMIT scopes per click.
-const MAX_DEPTH = 200;
-const EXPAND_LIMIT = 5000;
 
-const state = {runs: [], a: null, b: null, data: null, changesOnly: false};
+const state = {runs: [], a: null, b: null, data: null, graphs: null};
 
 export async function render() {
   document.head.appendChild(h('link', {rel: 'stylesheet', href: './style.css'}));
@@ -110,58 +102,6 @@ function graphTabUrl(run) {
   return `${root.pathname}#graphs&run=${encodeURIComponent(run)}`;
 }
 
-function openGraphTab(run, event) {
-  if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) return; // a new tab: plain link
-  let top;
-  try {
-    top = window.top;
-    void top.document.body;
-  } catch (err) {
-    return; // not same-origin after all: let the link navigate
-  }
-  event.preventDefault();
-  top.location.hash = `#graphs&run=${encodeURIComponent(run)}`;
-  selectGraphRun(top.document, run);
-}
-
-function selectGraphRun(doc, run) {
-  // TensorBoard's Graph tab reads run= from the URL but still draws its first
-  // run (its run menu is not bound to it), so pick the run in that menu once
-  // it has loaded, and keep it picked while the tab settles. Gives up quietly
-  // after a while: the person can still pick the run by hand.
-  const deadline = Date.now() + 20000;
-  let stableSince = null;
-  const tick = () => {
-    const controls = deepFind(doc, 'tf-graph-controls');
-    const datasets = controls && controls.datasets;
-    const index = datasets ? datasets.findIndex((d) => d.name === run) : -1;
-    if (index >= 0) {
-      if (controls._selectedRunIndex !== index) {
-        controls._selectedRunIndex = index;
-        stableSince = null;
-      } else if (stableSince === null) {
-        stableSince = Date.now();
-      } else if (Date.now() - stableSince > 1500) {
-        return;
-      }
-    }
-    if (Date.now() < deadline) setTimeout(tick, 150);
-  };
-  tick();
-}
-
-function deepFind(root, selector) {
-  const found = root.querySelector(selector);
-  if (found) return found;
-  for (const el of root.querySelectorAll('*')) {
-    if (el.shadowRoot) {
-      const inner = deepFind(el.shadowRoot, selector);
-      if (inner) return inner;
-    }
-  }
-  return null;
-}
-
 function controls(listing) {
   const pick = (side) => {
     const select = h(
@@ -219,15 +159,103 @@ async function showDiff(body) {
   }
   if (state.a !== a || state.b !== b) return; // a newer choice is loading
   state.data = data;
-  const trees = data.trees;
-  const left = buildTree(trees.a, trees.ops);
-  const right = buildTree(trees.b, trees.ops);
+  const graphs = new Graphs({
+    fetch: (route, params) => getJSON(`./${route}?${new URLSearchParams({a, b, ...params})}`),
+    labels: {a: data.diff.a.label, b: data.diff.b.label},
+    base: document.baseURI,
+    onSelect: (side, item, peer) => showNode(panel, side, item, peer),
+  });
+  state.graphs = graphs;
+  const panel = h('section', {class: 'gd-node-panel', id: 'gd-node-panel'},
+    h('p', {class: 'gd-dim'}, 'Click a node or a scope to see it before and after; double-click a scope to open it.'));
   body.replaceChildren(
     summary(data),
-    h('div', {class: 'gd-columns'}, [opTable(data.diff), storyList(data.diff, data.story_words || {})]),
-    h('div', {class: 'gd-columns'}, [scopeList(data.diff), changedList(data.diff)]),
-    treeSection(data, left, right)
+    h('section', {class: 'gd-drawn'}, [
+      h('div', {class: 'gd-toolbar'}, [searchBox(graphs), legend()]),
+      graphs.el,
+      panel,
+    ]),
+    h('div', {class: 'gd-columns'}, [storyList(data.diff, data.story_words || {}), opTable(data.diff)]),
+    h('div', {class: 'gd-columns'}, [scopeList(data.diff), changedList(data.diff)])
   );
+  await graphs.start();
+}
+
+// Shows a node or scope by its full name: found through the drawing's search, in its side and its peer in the other.
+async function showName(side, name) {
+  const graphs = state.graphs;
+  if (!graphs) return;
+  const data = await graphs.fetch('search', {q: name});
+  const hit = data.found.find((f) => f.side === side && f.name === name) || data.found.find((f) => f.name === name);
+  if (hit) {
+    await graphs.reveal(hit.side, hit.path, hit.peer);
+    graphs.el.scrollIntoView({block: 'start'});
+  }
+}
+
+async function showStory(index) {
+  const graphs = state.graphs;
+  if (!graphs) return;
+  const story = await graphs.fetch('story', {i: index});
+  await graphs.light(story);
+  graphs.el.scrollIntoView({block: 'start'});
+}
+
+// --- the node panel ------------------------------------------------------------
+
+async function showNode(panel, side, item, peer) {
+  const labels = {a: state.data.diff.a.label, b: state.data.diff.b.label};
+  if (item.kind !== 'node') {
+    const sides = {[side]: item, [side === 'a' ? 'b' : 'a']: peer};
+    panel.replaceChildren(
+      h('h3', {}, item.kind === 'group' ? item.label : item.name),
+      h('div', {class: 'gd-panel-columns'}, ['a', 'b'].map((s) => h('div', {class: 'gd-panel-side', 'data-side': s}, [
+        h('h4', {}, labels[s]),
+        sides[s] ? h('p', {}, scopeText(sides[s])) : h('p', {class: 'gd-dim'}, 'no counterpart'),
+      ])))
+    );
+    return;
+  }
+  panel.replaceChildren(h('p', {class: 'gd-loading'}, `Loading ${item.name}…`));
+  let info;
+  try {
+    info = await state.graphs.fetch('node', {side, name: item.name});
+  } catch (err) {
+    panel.replaceChildren(errorBox(err.message));
+    return;
+  }
+  const rows = [['Op', (n) => n.op], ['Status', (n) => n.status], ['Inputs', (n) => inputsText(n)],
+    ['Output shapes', (n) => (n.shapes ? n.shapes.join(', ') : 'not recorded in the graph')],
+    ['Device', (n) => n.device || '(any)'], ['Weight digest', (n) => n.digest || '']];
+  const keys = [...new Set(['a', 'b'].flatMap((s) => (info[s] ? Object.keys(info[s].attrs) : [])))].sort();
+  for (const key of keys) rows.push([`attr ${key}`, (n) => (key in n.attrs ? n.attrs[key] : '(none)')]);
+  const table = h('table', {class: 'gd-panel-table'}, [
+    h('thead', {}, h('tr', {}, [h('th', {}, ''), h('th', {}, labels.a), h('th', {}, labels.b)])),
+    h('tbody', {}, [
+      h('tr', {}, [h('th', {}, 'Name'), ...['a', 'b'].map((s) => h('td', {}, info[s] ? info[s].name : '—'))]),
+      ...rows.map(([label, get]) => {
+        const values = ['a', 'b'].map((s) => (info[s] ? String(get(info[s])) : '—'));
+        const differs = info.a && info.b && values[0] !== values[1] && label !== 'Status';
+        return h('tr', {class: differs ? 'gd-differs' : ''}, [h('th', {}, label), ...values.map((v) => h('td', {}, v))]);
+      }),
+    ]),
+  ]);
+  const story = info.story
+    ? h('p', {class: 'gd-panel-story'}, [h('strong', {}, 'Story: '), info.story.text,
+      info.story.passes.length ? h('span', {class: 'gd-dim'}, ` [${info.story.passes.join(', ')}]`) : null])
+    : null;
+  const what = info.what.length ? h('p', {}, `Changed: ${info.what.join(', ')}`) : null;
+  panel.replaceChildren(h('h3', {}, item.name), story, what, table);
+}
+
+function inputsText(n) {
+  const more = n.inputs_total > n.inputs.length ? `, … (${n.inputs_total} in all)` : '';
+  return (n.inputs.join(', ') || '(none)') + more;
+}
+
+function scopeText(item) {
+  const [same, removed, added, changed, renamed] = item.counts || [0, 0, 0, 0, 0];
+  return `${item.nodes} nodes: ${same} same, ${removed} removed, ${added} added, ${changed} changed, ${renamed} renamed`;
 }
 
 function summary(data) {
@@ -239,7 +267,6 @@ function summary(data) {
       {href: graphTabUrl(run), target: '_top', class: 'gd-graph-link', id: `gd-open-${side}`},
       `Open ${run} in the Graph tab`
     );
-    link.addEventListener('click', (event) => openGraphTab(run, event));
     return link;
   });
   const parts = [
@@ -249,7 +276,9 @@ function summary(data) {
       deltaSpan(d.totals.a, d.totals.b),
       h('span', {class: 'gd-dim'}, ` · ${d.counts.only_a} only in ${d.a.label}, ${d.counts.only_b} only in ${d.b.label}, ${d.counts.changed} changed in place`),
     ]),
-    h('div', {class: 'gd-links'}, links),
+    h('div', {class: 'gd-links'}, [...links,
+      // TensorBoard's Graph tab keeps run= in its URL but draws its first run: the person picks it there.
+      h('span', {class: 'gd-dim', id: 'gd-graph-tab-note'}, 'The Graph tab opens on its first run; pick the one you want in its Run menu.')]),
   ];
   const stripped = ['a', 'b'].filter((side) => data.logged && !data.logged[side].weights_in_log);
   if (stripped.length) {
@@ -338,10 +367,10 @@ function storyList(d, words) {
       `${s.added || 0} added (matched by name, then by structure)`),
   ];
   const byKind = new Map();
-  for (const story of stories) {
+  stories.forEach((story, index) => {
     if (!byKind.has(story.kind)) byKind.set(story.kind, []);
-    byKind.get(story.kind).push(story);
-  }
+    byKind.get(story.kind).push({...story, index});
+  });
   for (const [kind, group] of byKind) {
     group.sort((x, y) => naturalCompare(x.scope, y.scope));
     if (group.length === 1) {
@@ -365,16 +394,12 @@ function storyList(d, words) {
 function storyItem(story) {
   const passes = story.passes && story.passes.length ? ` [${story.passes.join(', ')}]` : '';
   const parts = [story.text, h('span', {class: 'gd-dim'}, `: −${story.nodes_before} +${story.nodes_after} nodes${passes}`)];
-  const show = [['a', story.removed[0]], ['b', story.added[0] || story.changed[0]]].filter(([, name]) => name);
-  for (const [side, name] of show) {
-    const link = h('a', {href: '#', class: 'gd-story-node', 'data-node': name, title: `Show ${name} in the tree`},
-      side === 'a' ? ' show before' : ' show after');
-    link.addEventListener('click', (event) => {
-      event.preventDefault();
-      reveal(side, name);
-    });
-    parts.push(link);
-  }
+  const show = h('a', {href: '#', class: 'gd-story-show', 'data-story': story.index, title: 'Light up its nodes in both graphs'}, ' show');
+  show.addEventListener('click', (event) => {
+    event.preventDefault();
+    showStory(story.index);
+  });
+  parts.push(show);
   return h('li', {class: `gd-story ${story.kind}`, 'data-kind': story.kind}, parts);
 }
 
@@ -386,7 +411,7 @@ function changedList(d) {
     const link = h('a', {href: '#', 'data-node': c.name}, c.name);
     link.addEventListener('click', (event) => {
       event.preventDefault();
-      reveal('b', c.name);
+      showName('b', c.name);
     });
     const op = c.op_before === c.op ? c.op : `${c.op_before} → ${c.op}`;
     const detail = [];
@@ -420,10 +445,10 @@ function scopeItem(c, side) {
       h('span', {class: 'gd-dim'}, `(e.g. ${c.examples.slice(0, 2).join(', ')})`),
     ]);
   }
-  const link = h('a', {href: '#', class: 'gd-scope-name', title: 'Show in the tree'}, c.scope);
+  const link = h('a', {href: '#', class: 'gd-scope-name', title: 'Show in the graphs'}, c.scope);
   link.addEventListener('click', (event) => {
     event.preventDefault();
-    reveal(side, c.scope);
+    showName(side, c.scope);
   });
   return h('li', {class: kind}, [
     link,
@@ -432,257 +457,6 @@ function scopeItem(c, side) {
     c.changed ? `, ${c.changed} rewritten` : '',
     h('span', {class: 'gd-dim'}, ` (${ops})`),
   ]);
-}
-
-// --- the trees ---------------------------------------------------------------
-
-function buildTree(encoded, ops) {
-  // [segment, op index, status, children, what] -> objects with subtree counts.
-  // Without recursion: a name may be tens of thousands of scopes deep, and the
-  // stack would not be.
-  const make = (node, parent) => {
-    const [seg, op, st, , what = ''] = node;
-    const path = parent && parent.path ? `${parent.path}/${seg}` : seg;
-    const depth = parent ? parent.depth + 1 : 0;
-    const out = {seg, path, depth, op: op >= 0 ? ops[op] : null, st, what, kids: [], n: 0, r: 0, a: 0, c: 0};
-    if (st >= 0) {
-      out.n = 1;
-      if (st === REMOVED) out.r = 1;
-      else if (st === ADDED) out.a = 1;
-      else if (st === CHANGED) out.c = 1;
-    }
-    return out;
-  };
-  const root = make(encoded, null);
-  const order = []; // [node, its parent]: every parent before its children
-  const stack = [[encoded, root]];
-  while (stack.length) {
-    const [node, out] = stack.pop();
-    for (const kid of node[3] || []) {
-      const k = make(kid, out);
-      out.kids.push(k);
-      order.push([k, out]);
-      stack.push([kid, k]);
-    }
-  }
-  // Backwards, each subtree's counts are complete before they reach its parent.
-  for (let i = order.length - 1; i >= 0; i--) {
-    const [k, parent] = order[i];
-    parent.n += k.n;
-    parent.r += k.r;
-    parent.a += k.a;
-    parent.c += k.c;
-  }
-  return root;
-}
-
-function treeSection(data, left, right) {
-  const d = data.diff;
-  const scopesA = new Map(d.removed_scopes.filter((c) => c.scope).map((c) => [c.scope, c]));
-  const scopesB = new Map(d.added_scopes.filter((c) => c.scope).map((c) => [c.scope, c]));
-  const paneA = treePane('a', d.a.label, left, scopesA);
-  const paneB = treePane('b', d.b.label, right, scopesB);
-  const changesOnly = h('input', {type: 'checkbox', id: 'gd-changes-only'});
-  changesOnly.checked = state.changesOnly;
-  changesOnly.addEventListener('change', () => {
-    state.changesOnly = changesOnly.checked;
-    document.querySelector('.gd-trees').classList.toggle('changes-only', state.changesOnly);
-  });
-  const expand = h('button', {type: 'button', class: 'gd-button', id: 'gd-expand-changes'}, 'Expand scopes with changes');
-  expand.addEventListener('click', () => {
-    expandChanged(paneA);
-    expandChanged(paneB);
-  });
-  const collapse = h('button', {type: 'button', class: 'gd-button'}, 'Collapse all');
-  collapse.addEventListener('click', () => {
-    for (const el of document.querySelectorAll('.gd-trees details[open]')) setOpen(el, false);
-  });
-  return h('section', {class: 'gd-tree-section'}, [
-    h('h2', {}, 'Both graphs by name scope'),
-    h('div', {class: 'gd-tree-controls'}, [
-      legend(d),
-      expand,
-      collapse,
-      h('label', {}, [changesOnly, ' only scopes with changes']),
-    ]),
-    h('div', {class: 'gd-trees' + (state.changesOnly ? ' changes-only' : '')}, [paneA, paneB]),
-  ]);
-}
-
-function legend(d) {
-  return h('div', {class: 'gd-legend', id: 'gd-legend'}, [
-    h('span', {class: 'st removed'}, `removed (only in ${d.a.label})`),
-    h('span', {class: 'st added'}, `added (only in ${d.b.label})`),
-    h('span', {class: 'st changed'}, 'changed in place'),
-    h('span', {class: 'st same'}, 'same'),
-  ]);
-}
-
-function treePane(side, label, root, scopes) {
-  const pane = h('div', {class: 'gd-tree', id: `gd-tree-${side}`, 'data-side': side}, [
-    h('h3', {}, `${label}: ${root.n.toLocaleString()} nodes`),
-  ]);
-  pane._scopes = scopes;
-  const list = h('div', {class: 'gd-kids'});
-  for (const kid of root.kids) list.appendChild(treeRow(kid, pane));
-  pane.appendChild(list);
-  return pane;
-}
-
-function treeRow(node, pane) {
-  const changes = node.r + node.a + node.c;
-  const label = [h('span', {class: `gd-name st ${STATUS_CLASS[node.st] || 'scope'}`}, node.seg)];
-  if (node.op) label.push(h('span', {class: 'gd-optype'}, node.op));
-  if (node.st === CHANGED && node.what) label.push(h('span', {class: 'gd-what'}, whatText(node.what)));
-  if (!node.kids.length) {
-    const leaf = h('div', {class: `gd-leaf ${changes ? 'has-changes' : 'no-changes'}`, 'data-path': node.path, title: node.path}, label);
-    return leaf;
-  }
-  label.push(countsSpan(node));
-  const change = pane._scopes.get(node.path);
-  if (change) {
-    label.push(
-      h('span', {class: `gd-kind ${kindClass(change.kind)}`, title: opsText(change.ops)},
-        `${change.kind}: ${change.nodes} node${change.nodes === 1 ? '' : 's'}` + (change.changed ? `, ${change.changed} rewritten` : ''))
-    );
-  }
-  const details = h('details', {class: changes ? 'has-changes' : 'no-changes', 'data-path': node.path}, [
-    h('summary', {title: node.path}, label),
-  ]);
-  details._node = node;
-  details.addEventListener('toggle', () => {
-    if (details.open) fill(details, pane);
-    if (details._quiet) {
-      details._quiet = false; // the page opened it (on both sides already): nothing to mirror
-      return;
-    }
-    mirror(pane, node.path, details.open);
-  });
-  return details;
-}
-
-function setOpen(details, open) {
-  // Opened or closed by the page, not the person: its toggle event is not
-  // mirrored, so expanding thousands of nested scopes costs each one once.
-  if (details.open === open) return;
-  details._quiet = true;
-  details.open = open;
-}
-
-function fill(details, pane) {
-  // Children are built on first open: a 2,000-node graph stays instant.
-  if (details._filled) return;
-  details._filled = true;
-  const node = details._node;
-  const list = h('div', {class: 'gd-kids'});
-  if (node.depth >= MAX_DEPTH) {
-    list.appendChild(deeperRow(node));
-  } else {
-    for (const kid of node.kids) list.appendChild(treeRow(kid, pane));
-  }
-  details.appendChild(list);
-}
-
-function deeperRow(node) {
-  // In place of the scopes below MAX_DEPTH: their counts, and where to see them all.
-  let nodes = 0;
-  for (const kid of node.kids) nodes += kid.n;
-  const changes = node.r + node.a + node.c;
-  return h('div', {class: `gd-leaf gd-deeper gd-dim ${changes ? 'has-changes' : 'no-changes'}`}, [
-    `… ${nodes.toLocaleString()} node${nodes === 1 ? '' : 's'} more than ${MAX_DEPTH} scopes deep, not drawn here `,
-    countsSpan(node),
-    ' (inspector diff --json lists every node)',
-  ]);
-}
-
-let mirroring = false;
-function mirror(pane, path, open) {
-  // Opening a scope on one side opens the same scope on the other.
-  if (mirroring) return;
-  const other = document.querySelector(`.gd-tree[data-side="${pane.dataset.side === 'a' ? 'b' : 'a'}"]`);
-  if (!other) return;
-  mirroring = true;
-  try {
-    const target = findRow(other, path, open);
-    if (target && target.tagName === 'DETAILS' && target.open !== open) {
-      setOpen(target, open);
-      if (open) fill(target, other);
-    }
-  } finally {
-    // The toggle event fires asynchronously; release after it has run.
-    setTimeout(() => (mirroring = false), 0);
-  }
-}
-
-function findRow(pane, path, create, nearest = false) {
-  // Opens the ancestors of `path` (when `create`) so its row exists, and returns it;
-  // with `nearest`, the deepest row there is on the way (a path below MAX_DEPTH has none).
-  const parts = path.split('/');
-  let container = pane;
-  let row = null;
-  let prefix = '';
-  for (let i = 0; i < parts.length; i++) {
-    prefix = i ? `${prefix}/${parts[i]}` : parts[0];
-    const found = Array.from(container.querySelectorAll(':scope > .gd-kids > [data-path]')).find((el) => el.dataset.path === prefix);
-    if (!found) return nearest ? row : null;
-    row = found;
-    if (i < parts.length - 1) {
-      if (row.tagName !== 'DETAILS') return null;
-      if (!row._filled) {
-        if (!create) return null;
-        fill(row, pane);
-      }
-      if (create) setOpen(row, true);
-      container = row;
-    }
-  }
-  return row;
-}
-
-function reveal(side, path) {
-  const pane = document.getElementById(`gd-tree-${side}`);
-  const row = findRow(pane, path, true, true);
-  if (!row) return;
-  if (row.tagName === 'DETAILS') {
-    row.open = true;
-    fill(row, pane);
-  }
-  row.scrollIntoView({block: 'center'});
-  row.classList.add('gd-flash');
-  setTimeout(() => row.classList.remove('gd-flash'), 1500);
-}
-
-function expandChanged(pane) {
-  // A stack, not recursion, for scopes nested deeper than the call stack goes.
-  const stack = [pane];
-  let opened = 0;
-  mirroring = true;
-  try {
-    while (stack.length && opened < EXPAND_LIMIT) {
-      const container = stack.pop();
-      for (const el of container.querySelectorAll(':scope > .gd-kids > details.has-changes')) {
-        if (opened++ >= EXPAND_LIMIT) break;
-        setOpen(el, true);
-        fill(el, pane);
-        stack.push(el);
-      }
-    }
-  } finally {
-    setTimeout(() => (mirroring = false), 0);
-  }
-}
-
-function countsSpan(node) {
-  const parts = [h('span', {class: 'gd-n'}, `${node.n}`)];
-  if (node.r) parts.push(h('span', {class: 'st removed'}, `−${node.r}`));
-  if (node.a) parts.push(h('span', {class: 'st added'}, `+${node.a}`));
-  if (node.c) parts.push(h('span', {class: 'st changed'}, `~${node.c}`));
-  return h('span', {class: 'gd-counts'}, parts);
-}
-
-function whatText(codes) {
-  const names = state.data.what_codes;
-  return 'changed: ' + Array.from(codes).map((c) => names[c] || c).join(', ');
 }
 
 // --- helpers -----------------------------------------------------------------
@@ -745,16 +519,4 @@ function humanBytes(n) {
     value /= 1024;
   }
   return `${n} B`;
-}
-
-function h(tag, attrs, children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs || {})) el.setAttribute(key, value);
-  const add = (child) => {
-    if (child == null || child === '') return;
-    el.appendChild(typeof child === 'string' ? document.createTextNode(child) : child);
-  };
-  if (Array.isArray(children)) children.forEach(add);
-  else add(children);
-  return el;
 }
