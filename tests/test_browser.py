@@ -15,6 +15,7 @@ from helpers import get_json, run_as_nobody
 from inspector.tb import board
 from inspector.cli import main
 from inspector.tb.plugin import TEXT_RUN, diff_tab_url, read_pair
+from inspector.tb.plugin.drawing import MAX_DEPTH
 from chromium import DEEP_QUERY, DIFF_DOC, Chromium
 
 
@@ -107,6 +108,32 @@ def expect_graph_tab_on(browser: Chromium, run: str) -> None:
     )
 
 
+def wait_drawn(browser: Chromium) -> None:
+    browser.wait_for(f"!!({DIFF_DOC} && {DIFF_DOC}.querySelector('#gd-graphs[data-drawn=\"1\"][data-busy=\"0\"]'))",
+                     what="the Graph diff tab to draw both graphs")
+
+
+def wait_idle(browser: Chromium) -> None:
+    browser.wait_for(f"!!{DIFF_DOC}.querySelector('#gd-graphs[data-busy=\"0\"]')", what="the drawing to settle")
+
+
+def pane_items(browser: Chromium, side: str) -> list[dict]:
+    """The items drawn in one pane: every element that stands for a node, a scope or a group, with its data-* fields."""
+    return browser.evaluate(
+        f"Array.from({DIFF_DOC}.querySelectorAll('#gd-pane-{side} .gd-item')).map(e => ({{...e.dataset}}))"
+    )
+
+
+def open_scope(browser: Chromium, side: str, name: str) -> None:
+    """Click the open/close toggle of the scope named ``name`` in one pane (found by its data-node, whatever it holds)."""
+    found = browser.evaluate(
+        f"(() => {{ const el = Array.from({DIFF_DOC}.querySelectorAll('#gd-pane-{side} .gd-scope'))"
+        f".find(e => e.dataset.node === {json.dumps(name)}); if (!el) return false;"
+        " el.querySelector('.gd-toggle').dispatchEvent(new MouseEvent('click', {bubbles: true})); return true; })()"
+    )
+    assert found, f"no scope {name!r} drawn in pane {side}"
+
+
 @pytest.mark.slow
 def test_codelab_pair_in_the_graph_text_and_graph_diff_tabs(tmp_path: Path, state: Path, browser: Chromium, capsys):
     a = fixture_path("poets_pair/retrained_graph.pb")
@@ -167,7 +194,7 @@ def test_codelab_pair_in_the_graph_text_and_graph_diff_tabs(tmp_path: Path, stat
     assert rows["Total nodes"][2:] == ["560", "420", "−140 (−25%)"]
     assert {"Parameters", "Constants", "Graph in log"} <= set(rows)
     colour = browser.evaluate(f"getComputedStyle({DIFF_DOC}.querySelector('#gd-op-table tr.removed td')).backgroundColor")
-    assert colour == "rgb(227, 243, 228)", colour  # the green of removed rows
+    assert colour == "rgb(217, 241, 233)", colour  # the green of removed rows
 
     headline = browser.evaluate(f"{DIFF_DOC}.querySelector('.gd-headline').textContent")
     assert headline.startswith("retrained → optimized: 560 → 420 nodes"), headline
@@ -178,7 +205,7 @@ def test_codelab_pair_in_the_graph_text_and_graph_diff_tabs(tmp_path: Path, stat
     assert selects == [["retrained", ["optimized", "retrained"]], ["optimized", ["optimized", "retrained"]]]
     scopes = browser.evaluate(f"{DIFF_DOC}.querySelector('#gd-scope-list').textContent")
     assert "139 single Identity nodes removed" in scopes and "MobilenetV1/Logits/Dropout_1b: 1 node removed" in scopes
-    # The stories of the diff, each linking to its nodes; the nodes changed in place with their inputs before and after.
+    # The stories of the diff; the nodes changed in place with their inputs before and after.
     stories = browser.evaluate(f"{DIFF_DOC}.querySelector('#gd-story-list').textContent")
     assert "Nodes: 280 same, 0 renamed, 140 changed, 140 removed, 0 added" in stories, stories
     assert "140 Identity removed (139 of them /read): their readers read their inputs directly: −140 +0 nodes" in stories
@@ -188,40 +215,31 @@ def test_codelab_pair_in_the_graph_text_and_graph_diff_tabs(tmp_path: Path, stat
     assert ("MobilenetV1/MobilenetV1/Conv2d_0/convolution: Conv2D; inputs input, MobilenetV1/Conv2d_0/weights/read → "
             "input, MobilenetV1/Conv2d_0/weights") in rewired, rewired[:3]
     assert "input: Placeholder; attributes shape" in rewired  # TensorFlow's tool rewrote the placeholder's shape
-    trees = browser.evaluate(f"Array.from({DIFF_DOC}.querySelectorAll('.gd-tree h3')).map(h => h.textContent)")
-    assert trees == ["retrained: 560 nodes", "optimized: 420 nodes"]
+    wait_drawn(browser)
     legend = browser.evaluate(f"{DIFF_DOC}.querySelector('#gd-legend').textContent")
-    assert "removed" in legend and "added" in legend and "changed in place" in legend
+    assert all(word in legend for word in ("same", "removed", "added", "changed", "renamed")), legend
     browser.screenshot("graph-diff-tab.png")
-    # A story's link shows its first node in the tree.
-    browser.evaluate(f"{DIFF_DOC}.querySelector('#gd-story-list a.gd-story-node').click()")
-    flashed = browser.wait_for(f"{DIFF_DOC}.querySelector('#gd-tree-a .gd-flash') && "
-                               f"{DIFF_DOC}.querySelector('#gd-tree-a .gd-flash').textContent", what="the story's node shown")
-    assert "read" in flashed, flashed
 
-    # Every scope with a change opened: each removed Identity and each rewritten node is marked.
-    browser.evaluate(f"{DIFF_DOC}.querySelector('#gd-expand-changes').click()")
-    marked = browser.wait_for(
+    # A story lights up its nodes in both drawings: the removed /read Identities on the left, their readers on the right.
+    browser.evaluate(f"{DIFF_DOC}.querySelector('#gd-story-list a.gd-story-show').click()")
+    lit = browser.wait_for(
         f"(() => {{ const d = {DIFF_DOC}; const n = (s) => d.querySelectorAll(s).length; "
-        "const r = [n('#gd-tree-a .gd-name.removed'), n('#gd-tree-a .gd-name.changed'), n('#gd-tree-b .gd-name.changed'), "
-        "n('#gd-tree-b .gd-name.removed')]; return r[0] === 140 ? r : null; })()",
-        what="the removed nodes to be marked in the left tree",
+        "const r = [n('#gd-pane-a .gd-lit'), n('#gd-pane-b .gd-lit')]; return r[0] && r[1] ? r : null; })()",
+        what="the story's nodes lit up in both panes",
     )
-    assert marked == [140, 140, 140, 0], marked
-    folded_scope = browser.evaluate(
-        f"{DIFF_DOC}.querySelector('#gd-tree-a details[data-path=\"MobilenetV1/Logits/Dropout_1b\"] > summary').textContent"
-    )
-    assert "removed: 1 node" in folded_scope, folded_scope
-    browser.evaluate(
-        f"(() => {{ const d = {DIFF_DOC}; const row = d.querySelector('#gd-tree-a [data-path=\"MobilenetV1/Conv2d_1_depthwise\"]');"
-        " row.scrollIntoView({block: 'start'}); })()"
-    )
-    browser.screenshot("graph-diff-trees.png")
+    assert all(n > 0 for n in lit), lit
+    wait_idle(browser)
 
-    # The link opens the standard Graph tab in the top window on that run, also
-    # when it is not the run TensorBoard would show first (that is optimized).
+    # The link opens the standard Graph tab in the top window; TensorBoard draws its first run
+    # there whatever run= says, and the tab says so instead of reaching into TensorBoard.
+    note = browser.evaluate(f"{DIFF_DOC}.querySelector('#gd-graph-tab-note').textContent")
+    assert "pick the one you want in its Run menu" in note
+    link = browser.evaluate(f"{DIFF_DOC}.querySelector('#gd-open-a').getAttribute('href')")
+    assert link.endswith("#graphs&run=retrained"), link
     browser.evaluate(f"{DIFF_DOC}.querySelector('#gd-open-a').click()")
     browser.wait_for("location.hash === '#graphs&run=retrained'", what="the link to switch to the Graph tab")
+    browser.wait_for("__deepAll('paper-item').length >= 2 && __deepAll('g.node').length > 0", what="the Graph tab")
+    browser.evaluate(DEEP_QUERY + "; __deepAll('paper-item').find(e => e.textContent.trim() === 'retrained').click()")
     expect_graph_tab_on(browser, "retrained")
 
     # Without a pair in the URL the tab opens on the pair `compare` recorded (else the first two runs).
@@ -238,6 +256,110 @@ def test_codelab_pair_in_the_graph_text_and_graph_diff_tabs(tmp_path: Path, stat
     browser.evaluate("location.hash = '#graph_diff&a=retrained&b=optimized'")
     browser.wait_for(f"({headline} || '').startsWith('retrained → optimized:')", what="the tab to follow the URL back")
     assert not [e for e in browser.exceptions if "graph_diff" in e or "index.js" in e], browser.exceptions
+
+
+STATUSES = {"same", "removed", "added", "changed", "renamed"}
+# A batch norm inspector folds: decomposed into Rsqrt/Mul/Sub/Add on the left, one BiasAdd and its folded bias on the right.
+BN = "MobilenetV1/MobilenetV1/Conv2d_1_pointwise/BatchNorm/batchnorm"
+
+
+@pytest.mark.slow
+def test_the_codelab_pair_is_drawn_side_by_side_and_in_step(tmp_path: Path, state: Path, browser: Chromium, capsys):
+    a = fixture_path("poets_pair/retrained_graph.pb")
+    optimized = tmp_path / "optimized_graph.pb"
+    assert main(["optimize", str(a), "--output", str(optimized), "--json"]) == 0
+    logdir = tmp_path / "logs"
+    assert main(["compare", str(a), str(optimized), "--logdir", str(logdir), "--no-board", "--no-check", "--json"]) == 0
+    capsys.readouterr()
+    url = board.start(logdir, port=free_port(), state=state).info.url
+    browser.navigate(diff_tab_url(url, "retrained", "optimized"))
+    wait_drawn(browser)
+
+    # Both drawings: nodes and scopes with their status, edges between them; top-level scopes closed.
+    for side in "ab":
+        items = pane_items(browser, side)
+        assert items and all(("node" in i) != ("group" in i) and i["status"] in STATUSES for i in items), items
+        assert all(i.get("expanded") == "0" for i in items if i.get("expandable")), items
+        edges = browser.evaluate(f"{DIFF_DOC}.querySelectorAll('#gd-pane-{side} path.gd-edge').length")
+        assert edges >= 3, (side, edges)
+    left = {i["node"]: i for i in pane_items(browser, "a")}
+    right = {i["node"]: i for i in pane_items(browser, "b")}
+    assert left["MobilenetV1"]["status"] == right["MobilenetV1"]["status"] == "changed"
+    assert left["input_1"]["status"] == "removed" and "input_1" not in right  # the bottleneck input was pruned
+    assert int(left["MobilenetV1"]["count"]) > int(right["MobilenetV1"]["count"])
+
+    # Opening a scope on one side opens its match on the other; closing it closes both.
+    open_scope(browser, "a", "MobilenetV1")
+    wait_idle(browser)
+    opened = browser.evaluate(f"['a', 'b'].map(s => {DIFF_DOC}.querySelector(`#gd-pane-${{s}} [data-node='MobilenetV1']`).dataset.expanded)")
+    assert opened == ["1", "1"], opened
+    inner = {side: {i["node"]: i["status"] for i in pane_items(browser, side) if "node" in i} for side in "ab"}
+    # The optimizer moved each layer's weights next to its convolution: the weight scopes are left only on the left.
+    assert inner["a"]["MobilenetV1/Conv2d_0"] == "changed" and "MobilenetV1/Conv2d_0" not in inner["b"], inner
+    assert {"MobilenetV1/MobilenetV1", "MobilenetV1/Logits"} <= set(inner["b"]), inner["b"]
+    open_scope(browser, "b", "MobilenetV1")
+    wait_idle(browser)
+    closed = browser.evaluate(f"['a', 'b'].map(s => {DIFF_DOC}.querySelector(`#gd-pane-${{s}} [data-node='MobilenetV1']`).dataset.expanded)")
+    assert closed == ["0", "0"], closed
+
+    # Search finds a node and shows it, selected, in both panes, with the node panel before and after.
+    browser.evaluate(
+        f"(() => {{ const i = {DIFF_DOC}.querySelector('#gd-search'); i.value = {json.dumps(BN + '/add_1')};"
+        " i.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter'})); })()"
+    )
+    selected = browser.wait_for(
+        f"(() => {{ const s = Array.from({DIFF_DOC}.querySelectorAll('.gd-selected')).map(e => [e.closest('.gd-pane').id,"
+        " e.dataset.node, e.dataset.op, e.dataset.status]); return s.length === 2 ? s : null; })()",
+        what="the found node selected in both panes",
+    )
+    assert selected == [["gd-pane-a", BN + "/add_1", "Add", "changed"], ["gd-pane-b", BN + "/add_1", "BiasAdd", "changed"]]
+    wait_idle(browser)
+    status = {side: {i["node"]: i["status"] for i in pane_items(browser, side) if "node" in i} for side in "ab"}
+    # The folded batch norm: its ops removed on the left; on the right the BiasAdd and the folded bias it adds.
+    assert {status["a"][f"{BN}/{op}"] for op in ("Rsqrt", "mul", "mul_1", "mul_2", "sub")} == {"removed"}, status["a"]
+    assert status["b"][f"{BN}/add_1/folded_bias"] == "added"
+    assert not any(name.startswith(BN + "/") and name != BN + "/add_1" for name in status["b"] if "folded" not in name)
+    panel = browser.wait_for(f"{DIFF_DOC}.querySelector('#gd-node-panel table') && {DIFF_DOC}.querySelector('#gd-node-panel').textContent",
+                             what="the node panel")
+    assert "folded into its convolution" in panel and "Add" in panel and "BiasAdd" in panel, panel[:800]
+    cells = browser.evaluate(
+        f"Object.fromEntries(Array.from({DIFF_DOC}.querySelectorAll('#gd-node-panel tbody tr')).map(tr =>"
+        " [tr.children[0].textContent, [tr.className, ...Array.from(tr.children).slice(1).map(c => c.textContent)]]))"
+    )
+    assert cells["Op"] == ["gd-differs", "Add", "BiasAdd"], cells["Op"]
+    assert cells["Inputs"][1].startswith(BN + "/mul_1") and cells["Inputs"][2].endswith("add_1/folded_bias"), cells["Inputs"]
+    assert "Output shapes" in cells and "Weight digest" in cells
+    browser.screenshot("graph-diff-folded-batch-norm.png")
+
+    # Panning one pane moves the other so the matched node stays level with it.
+    before = browser.evaluate(f"{DIFF_DOC}.querySelector('#gd-pane-b .gd-world').getAttribute('transform')")
+    browser.evaluate(
+        f"(() => {{ const svg = {DIFF_DOC}.querySelector('#gd-pane-a svg'); const r = svg.getBoundingClientRect();"
+        " const at = (type, dx, dy) => svg.dispatchEvent(new PointerEvent(type, {bubbles: true, pointerId: 1, button: 0,"
+        "   clientX: r.left + 5 + dx, clientY: r.top + 5 + dy}));"
+        " at('pointerdown', 0, 0); at('pointermove', 40, 120); at('pointerup', 40, 120); })()"
+    )
+    after = browser.evaluate(f"{DIFF_DOC}.querySelector('#gd-pane-b .gd-world').getAttribute('transform')")
+    assert after != before, (before, after)
+    centres = browser.evaluate(
+        f"['a', 'b'].map(s => {{ const r = {DIFF_DOC}.querySelector(`#gd-pane-${{s}} .gd-selected > .gd-shape`).getBoundingClientRect();"
+        " return Math.round(r.top + r.height / 2); })"
+    )
+    assert abs(centres[0] - centres[1]) <= 2, centres
+
+    # A batch-norm story lights up its nodes on both sides.
+    browser.evaluate(f"Array.from({DIFF_DOC}.querySelectorAll('.gd-story-group[data-kind=\"batch_norm_folded\"] a.gd-story-show'))[1].click()")
+    lit = browser.wait_for(
+        f"(() => {{ const d = {DIFF_DOC}; const n = (s) => d.querySelectorAll(s).length;"
+        " const r = [n('#gd-pane-a .gd-lit'), n('#gd-pane-b .gd-lit'), n('#gd-pane-a .gd-node.gd-lit[data-status=\"removed\"]'),"
+        " n('#gd-pane-b .gd-node.gd-lit[data-status=\"added\"]')]; return r[0] && r[1] ? r : null; })()",
+        what="a folded batch norm lit up in both panes",
+    )
+    # Its first removed node on the left and its first added one on the right are drawn, lit; the rest light their scopes.
+    assert lit[0] > lit[1] and lit[2] >= 1 and lit[3] >= 1, lit
+    wait_idle(browser)
+    browser.screenshot("graph-diff-story.png")
+    assert not browser.exceptions, browser.exceptions
 
 
 # --- names from anywhere ------------------------------------------------------------
@@ -278,7 +400,15 @@ def test_hostile_names_are_text_in_the_graph_diff_and_text_tabs(tmp_path: Path, 
 
     # --- the Graph diff tab: every name a text node, no element made from one ---
     browser.navigate(diff_tab_url(url, "before", HOSTILE_RUN))
-    browser.wait_for(f"!!({DIFF_DOC} && {DIFF_DOC}.querySelector('#gd-tree-a .gd-kids'))", what="the Graph diff trees")
+    wait_drawn(browser)
+    # Open the hostile scope and search for a hostile op: names reach the SVG and the lists as text only.
+    open_scope(browser, "a", HOSTILE_SCOPE)
+    wait_idle(browser)
+    browser.evaluate(
+        f"(() => {{ const i = {DIFF_DOC}.querySelector('#gd-search'); i.value = {json.dumps(HOSTILE_OP[:12])};"
+        " i.dispatchEvent(new Event('input')); })()"
+    )
+    browser.wait_for(f"{DIFF_DOC}.querySelectorAll('#gd-found li[data-node]').length === 2", what="the search results")
     page = browser.evaluate(
         f"(() => {{ const d = {DIFF_DOC}; const all = Array.from(d.querySelectorAll('*'));"
         " return {"
@@ -291,9 +421,11 @@ def test_hostile_names_are_text_in_the_graph_diff_and_text_tabs(tmp_path: Path, 
         "  headline: d.querySelector('.gd-headline strong').textContent,"
         "  scopes: d.querySelector('#gd-scope-list').textContent,"
         "  options: Array.from(d.querySelectorAll('#gd-run-b option')).map(o => o.value),"
-        "  rows: Array.from(d.querySelectorAll('#gd-tree-a > .gd-kids > [data-path]')).map(e => e.dataset.path),"
-        "  deep: d.querySelector('#gd-tree-a details[data-path=\"d\"] > summary').textContent,"
-        "  trees: Array.from(d.querySelectorAll('.gd-tree h3')).map(h => h.textContent),"
+        "  top: Array.from(d.querySelectorAll('#gd-pane-a .gd-world > .gd-item')).map(e => e.dataset.node),"
+        "  inner: Array.from(d.querySelectorAll('#gd-pane-a .gd-open .gd-node')).map(e => [e.dataset.node, e.dataset.op,"
+        "    e.dataset.status, e.querySelector('.gd-op-text').textContent]),"
+        "  deep: (() => { const e = d.querySelector('#gd-pane-a [data-node=\"d\"]'); return [e.dataset.count, e.dataset.status]; })(),"
+        "  found: Array.from(d.querySelectorAll('#gd-found li[data-node]')).map(e => e.dataset.node),"
         "}; })()"
     )
     assert page["made"] == [] and page["handlers"] == 0, page["made"]
@@ -303,30 +435,25 @@ def test_hostile_names_are_text_in_the_graph_diff_and_text_tabs(tmp_path: Path, 
     # (The scope list also names the 60,000-deep node: only its start is shown on failure.)
     assert f"{HOSTILE_SCOPE}: 2 nodes removed" in page["scopes"], page["scopes"][:600]
     assert HOSTILE_RUN in page["options"]
-    assert sorted(page["rows"]) == sorted(["input", HOSTILE_SCOPE, "d"]), page["rows"]
-    # The deep scope's counts reached the top: 2 nodes, 1 removed.
-    assert page["deep"].startswith("d2−1"), page["deep"][:200]
-    assert page["trees"] == ["before: 5 nodes", f"{HOSTILE_RUN}: 2 nodes"]
+    assert sorted(page["top"]) == sorted(["input", HOSTILE_SCOPE, "d"]), page["top"]
+    assert sorted(page["inner"]) == [[f"{HOSTILE_SCOPE}/{x}", HOSTILE_OP, "removed", HOSTILE_OP] for x in "xz"]
+    # The deep scope's counts reached the top: 2 nodes, one of them removed.
+    assert page["deep"] == ["2", "changed"], page["deep"]
+    assert sorted(page["found"]) == [f"{HOSTILE_SCOPE}/{x}" for x in "xz"]
 
-    # Opening the deep scope a few levels builds each level on demand.
-    opened = browser.evaluate(
-        f"(async () => {{ const d = {DIFF_DOC}; let row = d.querySelector('#gd-tree-a details[data-path=\"d\"]');"
-        " for (let i = 0; i < 3; i++) { row.open = true; await new Promise(r => setTimeout(r, 100));"
-        "   row = row.querySelector(':scope > .gd-kids > details'); }"
-        " return [row.dataset.path, row.querySelector('summary .gd-counts').textContent]; })()"
+    # Opening the 60,000-deep name goes down a scope at a time; past MAX_DEPTH scopes the rest of the name is one label.
+    found = browser.evaluate(
+        f"(() => {{ const i = {DIFF_DOC}.querySelector('#gd-search'); i.value = 'leaf';"
+        " i.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter'})); })()"
     )
-    assert opened == ["d/d/d/d", "2−1"], opened
-    # Expanding every scope with changes goes as deep as the page draws (200 scopes; Chromium's
-    # layout gives up near 1,000 nested), without a stack overflow, and says what is below.
-    browser.evaluate(f"{DIFF_DOC}.querySelector('#gd-expand-changes').click()")
-    deeper = browser.wait_for(
-        f"(() => {{ const d = {DIFF_DOC}; const note = d.querySelector('#gd-tree-a .gd-deeper');"
-        " return note && [d.querySelectorAll('#gd-tree-a details[open]').length, note.textContent,"
-        "  note.closest('details').dataset.path.length]; })()",
-        what="the deep scope to open down to the last level drawn",
+    selected = browser.wait_for(
+        f"(() => {{ const e = {DIFF_DOC}.querySelector('#gd-pane-a .gd-selected'); return e && [e.dataset.node.length, e.dataset.status,"
+        f" {DIFF_DOC}.querySelectorAll('#gd-pane-a .gd-open').length]; }})()",
+        what="the deep node revealed and selected",
     )
-    assert deeper == [201, "… 2 nodes more than 200 scopes deep, not drawn here 2−1 (inspector diff --json lists every node)",
-                      len("d/" * 200) - 1], deeper
+    # Open: the MAX_DEPTH - 1 scopes the name is split into, and the hostile scope opened above.
+    assert selected == [len("d/" * DEEP + "leaf"), "removed", (MAX_DEPTH - 1) + 1], selected
+    wait_idle(browser)
     assert browser.evaluate(pwned) == [None, None]
     browser.screenshot("graph-diff-hostile.png")
 

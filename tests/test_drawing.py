@@ -179,6 +179,10 @@ def test_search_finds_by_name_part_or_op_on_both_sides_exact_first():
     assert found[0]["peer"] == {"path": found[1]["path"], "exact": True}
     by_op = drawing.search("identity")
     assert by_op and all(f["op"] == "Identity" and f["side"] == "a" for f in by_op)
+    # Part of an op finds it too; the nodes of that very op come before names that hold the words.
+    small = graph_of(placeholder("x", (1, 2)), op("layer", "Conv2D", "x"), op("conv2d_out", "Relu", "layer"))
+    assert sorted(f["name"] for f in drawing_of(small, small).search("conv")) == ["conv2d_out"] * 2 + ["layer"] * 2
+    assert [f["name"] for f in drawing_of(small, small).search("conv2d")][:2] == ["layer", "layer"]
     scope = drawing.search("Net/Conv2d_1")
     assert scope[0]["kind"] == "scope" and scope[0]["name"] == "Net/Conv2d_1"
     assert drawing.search("no such thing") == []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import struct
 import threading
 import time
@@ -23,9 +22,8 @@ from inspector.tb.plugin import backend as backend_mod
 from inspector.tb.plugin import logdir as logdir_mod
 from inspector.tb.plugin.backend import GraphDiffPlugin
 from inspector.tb.plugin.logdir import GraphStore
-from inspector.tb.plugin.payload import REMOVED, SAME
 from inspector.tb.records import CHUNK_BYTES, open_event_file, scan_records
-from test_plugin import diff_url, events_file, get_json, plugin_client
+from test_plugin import diff_url, drawn_nodes, get_json, plugin_client
 
 # --- helpers ------------------------------------------------------------------
 
@@ -76,68 +74,6 @@ def in_thread(fn, *, timeout: float = 20.0):
     if "error" in box:
         raise box["error"]
     return box["value"]
-
-
-_TOKEN = re.compile(r'\s*(?:(\[)|(\])|(\{)|(\})|(,)|(:)|("(?:[^"\\]|\\.)*")|(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)|(true|false|null))')
-
-
-def loads_deep(text: str):
-    """json.loads without recursion (json.loads stops at ~1,000 levels; the trees here go 60,000 deep)."""
-    stack: list = []
-    keys: list = []
-    value = None
-    have_value = False
-    pos = 0
-    consts = {"true": True, "false": False, "null": None}
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        assert m, text[pos: pos + 40]
-        pos = m.end()
-        if m.group(1) or m.group(3):
-            stack.append([] if m.group(1) else {})
-            keys.append(None)
-            continue
-        if m.group(5) or m.group(6):
-            continue
-        if m.group(2) or m.group(4):
-            value = stack.pop()
-            keys.pop()
-        elif m.group(7):
-            value = json.loads(m.group(7))
-            if stack and isinstance(stack[-1], dict) and keys[-1] is None:
-                keys[-1] = value
-                continue
-        elif m.group(8):
-            value = json.loads(m.group(8))
-        else:
-            value = consts[m.group(9)]
-        if not stack:
-            have_value = True
-            continue
-        top = stack[-1]
-        if isinstance(top, list):
-            top.append(value)
-        else:
-            top[keys[-1]] = value
-            keys[-1] = None
-    assert have_value and not stack
-    return value
-
-
-def real_nodes(tree: list, ops: list[str]) -> dict[str, tuple[str, int]]:
-    """{node name: (op, status)} of an encoded tree, walked without recursion; pure scopes left out."""
-    found = {}
-    segments: list[str] = []
-    stack = [(tree, 0)]
-    while stack:
-        node, depth = stack.pop()
-        del segments[depth:]
-        segments.append(node[0])
-        if node[1] >= 0:
-            found["/".join(segments[1:])] = (ops[node[1]], node[2])
-        for kid in reversed(node[3] if len(node) > 3 else []):
-            stack.append((kid, depth + 1))
-    return found
 
 
 def deep_graph(depth: int) -> GraphDef:
@@ -408,7 +344,7 @@ def test_a_slow_file_does_not_hold_up_other_runs(pair_logdir: Path, monkeypatch)
 
 
 def test_concurrent_identical_diffs_are_computed_once(pair_logdir: Path, monkeypatch):
-    real = backend_mod._compute
+    real = backend_mod._diff
     calls = []
 
     def slow_compute(ga, gb, changes=None):
@@ -416,7 +352,7 @@ def test_concurrent_identical_diffs_are_computed_once(pair_logdir: Path, monkeyp
         time.sleep(0.3)  # long enough for every request to arrive while it runs
         return real(ga, gb)
 
-    monkeypatch.setattr(backend_mod, "_compute", slow_compute)
+    monkeypatch.setattr(backend_mod, "_diff", slow_compute)
     plugin, _ = plugin_client(pair_logdir)
     barrier = threading.Barrier(6)
     results: list[bytes] = []
@@ -486,28 +422,31 @@ def test_names_thousands_of_scopes_deep(tmp_path: Path, depth: int, caplog):
         response = client.get(diff_url("a", "b"))
     assert response.status_code == 200, response.get_data()[:500]
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-    body = loads_deep(response.get_data(as_text=True))
-    ops = body["trees"]["ops"]
-    left, right = real_nodes(body["trees"]["a"], ops), real_nodes(body["trees"]["b"], ops)
+    body = json.loads(response.get_data(as_text=True))
+    left, right = drawn_nodes(client, "a", "b", "a"), drawn_nodes(client, "a", "b", "b")
     deep_x, deep_y = "a/" * depth + "x", "a/" * depth + "y"
-    assert left == {deep_x: ("Identity", REMOVED), deep_y: ("Const", SAME), "input": ("Placeholder", SAME)}
-    assert right == {deep_y: ("Const", SAME), "input": ("Placeholder", SAME)}
+    assert left == {deep_x: ("Identity", "removed"), deep_y: ("Const", "same"), "input": ("Placeholder", "same")}
+    assert right == {deep_y: ("Const", "same"), "input": ("Placeholder", "same")}
     (removed,) = body["diff"]["removed_scopes"]
     assert removed["nodes"] == 1 and removed["examples"] == [deep_x]
 
 
 def test_deep_names_cost_linear_time():
     from inspector.analysis.diff import diff_graphs
-    from inspector.tb.plugin.payload import diff_payload, payload_json
+    from inspector.tb.plugin.drawing import build
+    from inspector.tb.plugin.payload import diff_payload
 
     def cost(depth: int) -> float:
         a = deep_graph(depth)
         b = GraphDef()
         b.node.extend(n for n in a.node if n.op != "Identity")
         start = time.perf_counter()
-        text = payload_json(diff_payload(diff_graphs(a, b), a, b))
+        diff = diff_graphs(a, b)
+        text = json.dumps(diff_payload(diff, a, b))
+        drawing = build(diff, a, b)
+        levels = [json.dumps(drawing.level(side, 0)) for side in "ab"]
         took = time.perf_counter() - start
-        assert len(text) < 40 * depth + 10_000  # each scope level once per tree, not once per prefix
+        assert len(text) < 40 * depth + 10_000 and all(len(t) < 20 * depth + 10_000 for t in levels)
         return took
 
     cost(6_000)  # warm up
@@ -523,7 +462,7 @@ def test_a_bug_is_a_json_500_logged_once_in_one_line(pair_logdir: Path, monkeypa
     def broken(ga, gb, changes=None):
         raise RecursionError("maximum recursion depth exceeded while " + "x" * 5000)
 
-    monkeypatch.setattr(backend_mod, "_compute", broken)
+    monkeypatch.setattr(backend_mod, "_diff", broken)
     _, client = plugin_client(pair_logdir)
     with caplog.at_level(logging.DEBUG, logger="inspector.tb.plugin"):
         for _ in range(5):

@@ -9,7 +9,7 @@ takes more than LIMIT items, whatever the graph.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from tensorboard.compat.proto.graph_pb2 import GraphDef
@@ -237,6 +237,8 @@ class Drawing:
     partner_b: dict[str, str]
     story_of: dict[tuple[str, str], int]  # (side, node) -> index in diff.stories
     diff: GraphDiff
+    # Output shapes TensorFlow inferred, per side, filled when the node panel first asks (nodeinfo.py).
+    shapes: dict[str, Any] = field(default_factory=dict)
 
     def side(self, which: str) -> Side:
         return self.a if which == "a" else self.b
@@ -308,11 +310,12 @@ class Drawing:
             # A scope is found by its whole name (the lists link to scopes); nodes by any part or their op.
             exact = [found[query] for found in (side.nodes, side.scopes) if query in found and found[query]]
             hits = exact + [k for name, k in side.nodes.items()
-                            if k not in exact and (q in name.casefold() or q == side.op[k].casefold())]
+                            if k not in exact and (q in name.casefold() or q in side.op[k].casefold())]
             for k in hits[:FOUND_SHOWN]:
                 out.append({"side": which, "name": side.name[k], "kind": side.kind[k], "op": side.op[k],
                             "status": side.status[k], "path": side.path(k), "peer": self.peer(which, k)})
-        out.sort(key=lambda r: (r["name"] != query, r["side"] != "a", len(r["name"])))
+        # The node of that very name first, then nodes of that very op, then the shortest names.
+        out.sort(key=lambda r: (r["name"] != query, r["op"].casefold() != q, r["side"] != "a", len(r["name"])))
         return out[:FOUND_SHOWN]
 
     def story(self, index: int) -> dict[str, Any]:

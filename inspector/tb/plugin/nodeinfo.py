@@ -14,6 +14,9 @@ from inspector.analysis.matching import DIGEST_ATTR, local_digest
 from inspector.graph.ops import CONST_OPS
 from inspector.tb.plugin.drawing import Drawing
 
+# Past this many nodes the panel shows only the shapes a graph records (TensorFlow's import would take seconds).
+SHAPES_MAX_NODES = 200_000
+
 # Characters of one attribute's text and items of one list, at most: a graph's strings can be any size.
 TEXT_SHOWN = 200
 LIST_SHOWN = 16
@@ -32,7 +35,14 @@ def node_info(drawing: Drawing, graphs: tuple[GraphDef, GraphDef], which: str, n
     for key, graph in (("a", graphs[0]), ("b", graphs[1])):
         wanted = names[key]
         node = _find(graph, wanted) if wanted is not None else None
-        out[key] = describe(node, drawing.side(key).status[drawing.side(key).nodes[wanted]]) if node is not None else None
+        if node is None:
+            out[key] = None
+            continue
+        out[key] = describe(node, drawing.side(key).status[drawing.side(key).nodes[wanted]])
+        if out[key]["shapes"] is None:
+            inferred = inferred_shapes(drawing, key, graph)
+            out[key]["shapes"] = inferred.get(wanted) if isinstance(inferred, dict) else None
+            out[key]["shapes_note"] = inferred if isinstance(inferred, str) else "inferred by TensorFlow"
     change = next((c for c in drawing.diff.changed if c.name == names["b"]), None) if names["b"] else None
     out["what"] = list(change.what) if change else []
     index = drawing.story_of.get((which, name))
@@ -43,6 +53,36 @@ def node_info(drawing: Drawing, graphs: tuple[GraphDef, GraphDef], which: str, n
         out["story"] = {"index": index, "kind": story.kind, "text": story.text, "scope": story.scope,
                         "passes": list(story.passes)}
     return out
+
+
+def inferred_shapes(drawing: Drawing, which: str, graph: GraphDef) -> dict[str, list[str]] | str:
+    """Each node's output shapes by TensorFlow's shape inference, once per side; or why there are none.
+
+    The import leaves out unsafe nodes and what reads them, and the values of
+    big constants (optimizer/passes/tfrun.py), so nothing from the graph runs
+    but the shape functions of the ops that only compute.
+    """
+    cached = drawing.shapes.get(which)
+    if cached is not None:
+        return cached
+    if len(graph.node) > SHAPES_MAX_NODES:
+        found: dict[str, list[str]] | str = f"not recorded in the graph (not inferred past {SHAPES_MAX_NODES:,} nodes)"
+    else:
+        from inspector.optimizer.passes import tfrun
+
+        try:
+            found = {name: [_dims_text(dims) for _, dims in outputs[:LIST_SHOWN]]
+                     for name, outputs in tfrun.static_outputs(graph).items()}
+        except tfrun.ImportFailed as exc:
+            found = f"not recorded in the graph, and TensorFlow could not import it to infer them ({_clip(str(exc))})"
+    drawing.shapes[which] = found
+    return found
+
+
+def _dims_text(dims) -> str:
+    if dims is None:
+        return "?"
+    return "(" + ", ".join("?" if d is None or d < 0 else str(d) for d in dims[:LIST_SHOWN]) + ")"
 
 
 def _find(graph: GraphDef, name: str) -> NodeDef | None:

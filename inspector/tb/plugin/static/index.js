@@ -225,7 +225,7 @@ async function showNode(panel, side, item, peer) {
     return;
   }
   const rows = [['Op', (n) => n.op], ['Status', (n) => n.status], ['Inputs', (n) => inputsText(n)],
-    ['Output shapes', (n) => (n.shapes ? n.shapes.join(', ') : 'not recorded in the graph')],
+    ['Output shapes', (n) => (n.shapes ? n.shapes.join(', ') + (n.shapes_note ? ` (${n.shapes_note})` : '') : n.shapes_note || 'unknown')],
     ['Device', (n) => n.device || '(any)'], ['Weight digest', (n) => n.digest || '']];
   const keys = [...new Set(['a', 'b'].flatMap((s) => (info[s] ? Object.keys(info[s].attrs) : [])))].sort();
   for (const key of keys) rows.push([`attr ${key}`, (n) => (key in n.attrs ? n.attrs[key] : '(none)')]);

@@ -280,16 +280,24 @@ class Pane {
     const at = this.abs.get(id);
     if (!at) return;
     const {w, h: height} = this.box();
-    let k = this.view.k;
-    if (this.expanded.has(id)) k = clamp(Math.min((w - 20) / at.w, (height - 20) / at.h, 1), 0.4, MAX_ZOOM);
+    // A node at full size; an open scope as a whole if that stays legible (labels are 11px at zoom 1).
+    const k = this.expanded.has(id) ? clamp(Math.min((w - 20) / at.w, (height - 20) / at.h), 0.6, 1) : 1;
     this.view = {k, x: w / 2 - k * (at.x + at.w / 2), y: height / 3 - k * (at.y + Math.min(at.h, height / k / 3) / 2)};
     this.applyView();
   }
 
-  // The drawn item nearest the middle of the pane whose peer is drawn in the other pane.
+  // What the other pane lines up with: the selected item while it is in view, else the drawn
+  // item nearest the middle of the pane whose peer is drawn there too.
   anchor(other) {
     const {w, h: height} = this.box();
     const {x, y, k} = this.view;
+    const chosen = this.selected !== null && this.abs.get(this.selected);
+    if (chosen) {
+      const sx = x + k * (chosen.x + chosen.w / 2);
+      const sy = y + k * (chosen.y + chosen.h / 2);
+      const peer = other.selected !== null && other.abs.has(other.selected) ? other.selected : null;
+      if (peer !== null && sx >= 0 && sx <= w && sy >= 0 && sy <= height) return {id: this.selected, peer, sx, sy};
+    }
     let best = null;
     let bestD = Infinity;
     for (const [id, at] of this.abs) {
@@ -317,7 +325,11 @@ class Pane {
     this.svg.addEventListener('pointerdown', (event) => {
       if (event.button !== 0 || event.target.closest('.gd-item')) return;
       drag = {x: event.clientX, y: event.clientY, vx: this.view.x, vy: this.view.y};
-      this.svg.setPointerCapture(event.pointerId);
+      try {
+        this.svg.setPointerCapture(event.pointerId);
+      } catch (err) {
+        // A pointer the browser does not track (a synthetic one): the drag still works inside the pane.
+      }
     });
     this.svg.addEventListener('pointermove', (event) => {
       if (!drag) return;
