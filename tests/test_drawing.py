@@ -99,9 +99,29 @@ def test_many_siblings_are_grouped_so_no_layout_takes_more_than_limit():
     top = level_of(drawing, "a", "s")["items"]
     assert top[0]["label"].startswith("n_0 … ") and top[0]["kind"] == "group"
     first = drawing.level("a", top[0]["id"])["items"][0]
-    assert first["kind"] == "group" and first["label"] == "n_0 … n_99" and first["nodes"] == LIMIT
+    # 10,007 siblings: two groups of 5,004 and 5,003, each in 51 groups of 99 or 98.
+    assert first["kind"] == "group" and first["label"] == "n_0 … n_98" and first["nodes"] == 99
     inner = [i["label"] for i in drawing.level("a", first["id"])["items"]]
     assert inner[:12] == [f"n_{i}" for i in range(12)]
+
+
+def test_groups_follow_the_dataflow_not_the_alphabet():
+    # 250 layers in a chain whose names sort in another order than they compute (as Keras numbers its layers).
+    rng = np.random.default_rng(0)
+    order = rng.permutation(250)
+    nodes, prev = [placeholder("input", (1,))], "input"
+    for i in order:
+        nodes.append(op(f"model/layer_{i}/Relu", "Relu", prev))
+        prev = f"model/layer_{i}/Relu"
+    g = graph_of(*nodes)
+    drawing = drawing_of(g, g)
+    level = level_of(drawing, "a", "model")
+    assert [i["kind"] for i in level["items"]] == ["group"] * 3
+    # Each group is a run of the chain, so the groups themselves form a chain: 0 -> 1 -> 2.
+    assert sorted((i, j) for i, j, _, _ in level["edges"]) == [(0, 1), (1, 2)]
+    first = drawing.level("a", level["items"][0]["id"])["items"]
+    assert {i["label"] for i in first} == {f"layer_{i}" for i in order[:84]}
+    assert level["items"][0]["label"] == f"layer_{order[0]} … layer_{order[83]}"
 
 
 def test_a_name_deeper_than_max_depth_keeps_its_tail_as_its_label():

@@ -8,6 +8,7 @@ takes more than LIMIT items, whatever the graph.
 
 from __future__ import annotations
 
+import heapq
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
@@ -119,9 +120,11 @@ def build_side(graph: GraphDef, status: Mapping[str, str]) -> Side:
         for item, kids in enumerate(side.children):
             if kids and side.kind[item] != NODE:
                 side.children[item] = [k for k in kids if k not in moved or side.parent[k] == item]
-    _sort_and_group(side)
-    _count(side)
+    _depths(side)
     _edges(side, graph_nodes)
+    _sort_and_group(side)
+    _depths(side)
+    _count(side)
     return side
 
 
@@ -140,38 +143,91 @@ def _add(side: Side, kind: str, name: str, label: str, parent: int) -> int:
     return item
 
 
-def _sort_and_group(side: Side) -> None:
-    # Breadth first with an explicit queue: names can be deep, and groups add levels.
-    queue = [0]
-    while queue:
-        item = queue.pop()
-        kids = side.children[item]
-        if not kids:
-            continue
-        label, name, own = side.label, side.name, side.name[item]
-        # The node a scope is named after first (weights before weights/read), then as a person reads.
-        kids.sort(key=lambda k: (name[k] != own or side.kind[k] != NODE, natural(label[k])))
-        if len(kids) > LIMIT:
-            size = LIMIT
-            while -(-len(kids) // size) > LIMIT:
-                size *= LIMIT
-            chunks = [kids[i:i + size] for i in range(0, len(kids), size)]
-            side.children[item] = []
-            for chunk in chunks:
-                group = _add(side, GROUP, "", f"{label[chunk[0]]} … {label[chunk[-1]]}", item)
-                side.children[group] = chunk
-                for k in chunk:
-                    side.parent[k] = group
-            # Groups of more than LIMIT are split again when they are visited.
-            queue.extend(side.children[item])
-            continue
-        queue.extend(kids)
-    # Depths changed where groups went in: recompute from the root down.
+def _depths(side: Side) -> None:
     order = [0]
     for item in order:
         for k in side.children[item]:
             side.depth[k] = side.depth[item] + 1
             order.append(k)
+
+
+def _sort_and_group(side: Side) -> None:
+    """Each level in natural order; a level of more than LIMIT items in groups of consecutive ones in dataflow order.
+
+    Grouped in dataflow order, a flat scope of hundreds of layers (a Keras
+    model) becomes a chain of groups, each a run of layers, instead of
+    alphabetical slices with edges going back and forth between them.
+    """
+    queue = [0]
+    label, name, kind = side.label, side.name, side.kind
+    while queue:
+        item = queue.pop()
+        kids = side.children[item]
+        if not kids:
+            continue
+        own = name[item]
+        # The node a scope is named after first (weights before weights/read), then as a person reads.
+        kids.sort(key=lambda k: (name[k] != own or kind[k] != NODE, natural(label[k])))
+        if len(kids) <= LIMIT:
+            queue.extend(k for k in kids if kind[k] != NODE)
+            continue
+        ordered = _dataflow_order(kids, side.edges.get(item, {}))
+        count = -(-len(ordered) // LIMIT)
+        size = LIMIT
+        while count > LIMIT:
+            size *= LIMIT
+            count = -(-len(ordered) // size)
+        size = -(-len(ordered) // count)  # even groups: 101 items are 51 and 50, not 100 and 1
+        side.children[item] = []
+        group_of: dict[int, int] = {}
+        for start in range(0, len(ordered), size):
+            chunk = ordered[start:start + size]
+            group = _add(side, GROUP, "", f"{label[chunk[0]]} … {label[chunk[-1]]}", item)
+            side.children[group] = chunk
+            for k in chunk:
+                side.parent[k] = group
+                group_of[k] = group
+        # Edges between the items: inside one group they are that group's; across, between the groups.
+        old = side.edges.pop(item, {})
+        for (x, y), (count_xy, data) in old.items():
+            gx, gy = group_of[x], group_of[y]
+            key, level = ((x, y), gx) if gx == gy else ((gx, gy), item)
+            entry = side.edges.setdefault(level, {}).setdefault(key, [0, 0])
+            entry[0] += count_xy
+            entry[1] += data
+        # A group of more than LIMIT is split again when it is visited.
+        queue.extend(side.children[item])
+
+
+def _dataflow_order(kids: list[int], edges: Mapping[tuple[int, int], list[int]]) -> list[int]:
+    """``kids`` in topological order of the edges between them (Kahn's), ties and cycles in their given order."""
+    rank = {k: i for i, k in enumerate(kids)}
+    after: dict[int, list[int]] = {}
+    waiting = dict.fromkeys(kids, 0)
+    for x, y in edges:
+        if x in rank and y in rank:
+            after.setdefault(x, []).append(y)
+            waiting[y] += 1
+    ready = [rank[k] for k in kids if not waiting[k]]
+    heapq.heapify(ready)
+    out: list[int] = []
+    placed: set[int] = set()
+    while len(out) < len(kids):
+        if not ready:
+            # A cycle: the first item not yet placed goes next, and its readers are freed as if it were.
+            k = next(k for k in kids if k not in placed)
+            heapq.heappush(ready, rank[k])
+            waiting[k] = 0
+        k = kids[heapq.heappop(ready)]
+        if k in placed:
+            continue
+        placed.add(k)
+        out.append(k)
+        for y in after.get(k, ()):
+            waiting[y] -= 1
+            if waiting[y] == 0 and y not in placed:
+                heapq.heappush(ready, rank[y])
+    return out
 
 
 def _count(side: Side) -> None:
