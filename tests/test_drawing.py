@@ -301,3 +301,47 @@ def test_levels_are_small_json_whatever_the_graph(tmp_path: Path):
         assert status == 200
         size = len(json.dumps(body))
         assert size < 400 * max(len(body["items"]), 1), (scope, size)
+
+
+# --- the diff compare stored -----------------------------------------------------------
+
+
+def test_the_diff_compare_stored_is_drawn_without_diffing_again(tmp_path: Path, capsys):
+    from inspector.cli import main
+    from inspector.tb.plugin.pair import DIFF
+
+    a, b = fixture_path("poets_pair/retrained_graph.pb"), fixture_path("poets_pair/optimized_graph.pb")
+    logdir = tmp_path / "logs"
+    assert main(["compare", str(a), str(b), "--logdir", str(logdir), "--no-board", "--no-check", "--json"]) == 0
+    capsys.readouterr()
+    assert (logdir / DIFF).is_file()
+
+    def served(expect_computed: int) -> tuple[dict, dict]:
+        plugin, client = plugin_client(logdir)
+        status, body = get_json(client, "/diff?a=retrained&b=optimized")
+        assert status == 200, body
+        status, top = get_json(client, route("level", side="b", id=0))
+        assert status == 200 and top["items"]
+        assert plugin.stats().diffs_computed == expect_computed
+        return body, top
+
+    stored, top = served(0)
+    # The same tab as a diff of the logged runs, but for where the graphs came from (.pb files, not event files).
+    (logdir / DIFF).unlink()
+    computed, top_computed = served(1)
+    for side in "ab":
+        for key in ("path", "size_bytes"):
+            stored["diff"][side].pop(key)
+            computed["diff"][side].pop(key)
+    assert stored == computed and top == top_computed
+
+    # Stored facts that are not what compare writes are ignored: the tab diffs the runs itself.
+    assert main(["compare", str(a), str(b), "--logdir", str(logdir), "--no-board", "--no-check", "--json"]) == 0
+    record = json.loads((logdir / DIFF).read_text())
+    record["facts"]["changed"] = [["x"]]
+    (logdir / DIFF).write_text(json.dumps(record))
+    served(1)
+    # A run written again (another event file) is no longer the graph the stored diff is of.
+    assert main(["compare", str(a), str(b), "--logdir", str(logdir), "--no-board", "--no-check", "--json"]) == 0
+    write_run(GraphDef.FromString(b.read_bytes()), logdir, "optimized")
+    served(1)

@@ -32,12 +32,15 @@ class View:
         self.nodes: dict[str, NodeDef] = {}
         self.index: dict[str, int] = {}
         self.readers: dict[str, list[tuple[NodeDef, int]]] = {}
+        readers = self.readers
         for position, node in enumerate(graph.node):
             self.nodes.setdefault(node.name, node)
             self.index.setdefault(node.name, position)
             for slot, raw in enumerate(node.input):
-                name, port = split_ref(raw)
-                self.readers.setdefault(name, []).append((node, CONTROL if port == CONTROL else slot))
+                if raw[:1] == "^":
+                    readers.setdefault(raw[1:], []).append((node, CONTROL))
+                else:
+                    readers.setdefault(split_ref(raw)[0] if ":" in raw else raw, []).append((node, slot))
 
     def ordered(self) -> list[NodeDef]:
         return list(self.nodes.values())

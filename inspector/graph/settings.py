@@ -55,13 +55,17 @@ class Index:
             self.nodes.setdefault(node.name, node)
         self.readers: dict[str, list[tuple[NodeDef, int, int]]] = {}
         self.control_readers: dict[str, list[NodeDef]] = {}
+        readers, control = self.readers, self.control_readers
         for node in self.nodes.values():
             for slot, ref in enumerate(node.input):
-                name, port = split_ref(ref)
-                if port == CONTROL:
-                    self.control_readers.setdefault(name, []).append(node)
+                if ref[:1] != "^" and ":" not in ref:  # the common case, without a call
+                    name, port = ref, 0
                 else:
-                    self.readers.setdefault(name, []).append((node, slot, port))
+                    name, port = split_ref(ref)
+                if port == CONTROL:
+                    control.setdefault(name, []).append(node)
+                else:
+                    readers.setdefault(name, []).append((node, slot, port))
 
 
 @dataclass(frozen=True)

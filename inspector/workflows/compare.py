@@ -146,6 +146,7 @@ def compare(
     from inspector.graph.io import LoadedGraph, load_graph
     from inspector.tb.events import write_run
     from inspector.tb.plugin import record_pair
+    from inspector.tb.plugin.payload import diff_record
     from inspector.workflows.outputs import changes_between
     from inspector.tb.textsummary import write_text_summary
 
@@ -187,7 +188,8 @@ def compare(
     diff = diff_loaded(a, b, labels=pair, changes=changes)
     # The Graph diff tab opens on this pair (and names the passes, while the runs hold these graphs);
     # the Text tab shows the table where the plugin is not installed.
-    record_pair(logdir, *pair, changes=changes, event_files=(runs[0].event_file.name, runs[1].event_file.name))
+    record_pair(logdir, *pair, changes=changes, event_files=(runs[0].event_file.name, runs[1].event_file.name),
+                diff=diff_record(diff, a.graph, b.graph))
     text = write_text_summary(logdir, diff)
     verdicts, note = _check_pair(a, b, progress=step, allow_unsafe_ops=allow_unsafe_ops) if check else (None, None)
     result = CompareResult(

@@ -17,11 +17,11 @@ from werkzeug import wrappers
 
 from inspector.analysis.diff import MORE_NODES_FIRST, diff_graphs, likely_before, with_passes
 from inspector.errors import InspectorError
-from inspector.tb.plugin.drawing import Drawing, build
+from inspector.tb.plugin.drawing import DiffFacts, Drawing, build
 from inspector.tb.plugin.logdir import GraphStore, RunGraph, StoreStats
 from inspector.tb.plugin.nodeinfo import node_info
 from inspector.tb.plugin.metadata import PLUGIN_NAME, TAB_NAME
-from inspector.tb.plugin.pair import read_changes, read_pair
+from inspector.tb.plugin.pair import read_changes, read_diff, read_pair
 from inspector.tb.plugin.payload import diff_payload
 from inspector.tb.plugin.shared import ByteLRU, LogOnce, SingleFlight, one_line
 
@@ -165,12 +165,17 @@ class GraphDiffPlugin(base_plugin.TBPlugin):
             body, drawn = self._payloads.get(key), self._drawings.get(key)  # made by a request that finished just now?
         if body is not None and drawn is not None:
             return body, drawn
-        changes = read_changes(self._logdir, ga.run, gb.run, (Path(ga.source.path).name, Path(gb.source.path).name))
-        diff = _diff(ga, gb, changes=changes)
-        body = body or _payload(diff, ga, gb)
-        drawn = (build(diff, ga.graph, gb.graph), ga, gb)
+        files = (Path(ga.source.path).name, Path(gb.source.path).name)
+        stored = _stored(read_diff(self._logdir, ga.run, gb.run, files))
+        if stored is not None:
+            payload, facts = stored
+        else:
+            diff = _diff(ga, gb, changes=read_changes(self._logdir, ga.run, gb.run, files))
+            payload, facts = diff_payload(diff, ga.graph, gb.graph), DiffFacts.of(diff)
+        body = body or _payload_bytes(payload, ga, gb)
+        drawn = (build(facts, ga.graph, gb.graph), ga, gb)
         with self._lock:
-            self._computed += 1
+            self._computed += stored is None
             self._payloads.put(key, body, len(body))
             self._drawings.put(key, drawn, 1)
         return body, drawn
@@ -279,14 +284,23 @@ def _diff(ga: RunGraph, gb: RunGraph, *, changes: dict | None = None):
     return with_passes(diff, changes) if changes is not None else diff
 
 
-def _payload(diff, ga: RunGraph, gb: RunGraph) -> bytes:
+def _stored(record: dict | None) -> tuple[dict[str, Any], DiffFacts] | None:
+    if record is None:
+        return None
+    try:
+        return record["payload"], DiffFacts.from_json(record["facts"])
+    except (KeyError, TypeError, ValueError):
+        return None  # not what compare writes: the tab diffs the runs itself
+
+
+def _payload_bytes(payload: dict[str, Any], ga: RunGraph, gb: RunGraph) -> bytes:
     extra = {
         "logged": {
             side: {"event_file": g.source.path, "wall_time": g.wall_time, "graph_bytes": g.graph_bytes, "weights_in_log": g.weights_in_log}
             for side, g in (("a", ga), ("b", gb))
         }
     }
-    text = json.dumps(diff_payload(diff, ga.graph, gb.graph, extra=extra), separators=(",", ":"))
+    text = json.dumps(payload | extra, separators=(",", ":"))
     return gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)
 
 

@@ -15,7 +15,8 @@ from typing import Any, Iterable, Mapping
 
 from tensorboard.compat.proto.graph_pb2 import GraphDef
 
-from inspector.analysis.diff import GraphDiff
+from inspector.analysis.diff import GraphDiff, NodeChange
+from inspector.analysis.stories import Story
 
 # Items in one level; past this, groups of consecutive siblings.
 LIMIT = 100
@@ -160,6 +161,7 @@ def _sort_and_group(side: Side) -> None:
     """
     queue = [0]
     label, name, kind = side.label, side.name, side.kind
+    keys: dict[str, tuple] = {}  # labels repeat (weights, read, Conv2D): each is split into its sort key once
     while queue:
         item = queue.pop()
         kids = side.children[item]
@@ -167,7 +169,8 @@ def _sort_and_group(side: Side) -> None:
             continue
         own = name[item]
         # The node a scope is named after first (weights before weights/read), then as a person reads.
-        kids.sort(key=lambda k: (name[k] != own or kind[k] != NODE, natural(label[k])))
+        kids.sort(key=lambda k: (name[k] != own or kind[k] != NODE, keys[label[k]] if label[k] in keys
+                                 else keys.setdefault(label[k], natural(label[k]))))
         if len(kids) <= LIMIT:
             queue.extend(k for k in kids if kind[k] != NODE)
             continue
@@ -257,11 +260,13 @@ def _summary(counts: list[int]) -> str:
 
 
 def _edges(side: Side, graph_nodes: Iterable) -> None:
-    parent, depth, nodes, edges = side.parent, side.depth, side.nodes, side.edges
+    parent, depth, nodes = side.parent, side.depth, side.nodes
+    flat: dict[tuple[int, int], list[int]] = {}  # (from, to) -> [edges, data edges]; their level is parent[from]
     for node in graph_nodes:
         v = nodes.get(node.name)
+        pv = parent[v]
         for ref in node.input:
-            control = ref.startswith("^")
+            control = ref[:1] == "^"
             source = ref[1:] if control else ref.rsplit(":", 1)[0] if ":" in ref else ref
             u = nodes.get(source)
             if u is None and not control and source != ref:
@@ -269,18 +274,65 @@ def _edges(side: Side, graph_nodes: Iterable) -> None:
             if u is None or u == v:
                 continue
             x, y = u, v
-            while depth[x] > depth[y]:
-                x = parent[x]
-            while depth[y] > depth[x]:
-                y = parent[y]
-            if x == y:
-                continue  # one inside the other: a node and the scope it heads
-            while parent[x] != parent[y]:
-                x, y = parent[x], parent[y]
-            entry = edges.setdefault(parent[x], {}).setdefault((x, y), [0, 0])
+            if parent[x] != pv:  # not siblings (most edges are): climb to the children of their lowest common scope
+                while depth[x] > depth[y]:
+                    x = parent[x]
+                while depth[y] > depth[x]:
+                    y = parent[y]
+                if x == y:
+                    continue  # one inside the other: a node and the scope it heads
+                while parent[x] != parent[y]:
+                    x, y = parent[x], parent[y]
+            entry = flat.get((x, y))
+            if entry is None:
+                entry = flat[(x, y)] = [0, 0]
             entry[0] += 1
-            if not control:
-                entry[1] += 1
+            entry[1] += not control
+    edges = side.edges
+    for (x, y), entry in flat.items():
+        edges.setdefault(parent[x], {})[(x, y)] = entry
+
+
+@dataclass(frozen=True)
+class DiffFacts:
+    """What the drawing takes from a diff: who was removed, added, renamed and changed, and the stories.
+
+    Small enough to store beside the runs (`inspector compare` does, so the
+    tab draws without diffing again) and read back with :meth:`from_json`.
+    """
+
+    only_a: tuple[str, ...]
+    only_b: tuple[str, ...]
+    renamed: tuple[tuple[str, str], ...]
+    changed: tuple[NodeChange, ...]
+    stories: tuple[Story, ...]
+
+    @classmethod
+    def of(cls, diff: GraphDiff) -> "DiffFacts":
+        return cls(diff.only_a, diff.only_b, diff.renamed, diff.changed, diff.stories)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "only_a": list(self.only_a), "only_b": list(self.only_b), "renamed": [list(p) for p in self.renamed],
+            "changed": [[c.name, c.op, list(c.what), c.before, c.op_before] for c in self.changed],
+            "stories": [[s.kind, s.scope, s.text, list(s.removed), list(s.added), list(s.changed), list(s.passes)]
+                        for s in self.stories],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "DiffFacts":
+        """The facts :meth:`to_json` wrote; ValueError (or KeyError, TypeError) for anything else."""
+        def names(value: Any) -> tuple[str, ...]:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError("not a list of names")
+            return tuple(value)
+
+        renamed = tuple((x, y) for x, y in (names(p) for p in data["renamed"]))
+        changed = tuple(NodeChange(name=str(n), op=str(o), what=names(w), before=str(b), op_before=str(ob))
+                        for n, o, w, b, ob in data["changed"])
+        stories = tuple(Story(kind=str(k), scope=str(sc), text=str(t), removed=names(r), added=names(a),
+                              changed=names(c), passes=names(p)) for k, sc, t, r, a, c, p in data["stories"])
+        return cls(names(data["only_a"]), names(data["only_b"]), renamed, changed, stories)
 
 
 @dataclass
@@ -291,8 +343,8 @@ class Drawing:
     b: Side
     partner_a: dict[str, str]  # node in a -> its match in b
     partner_b: dict[str, str]
-    story_of: dict[tuple[str, str], int]  # (side, node) -> index in diff.stories
-    diff: GraphDiff
+    story_of: dict[tuple[str, str], int]  # (side, node) -> index in facts.stories
+    facts: DiffFacts
     # Output shapes TensorFlow inferred, per side, filled when the node panel first asks (nodeinfo.py).
     shapes: dict[str, Any] = field(default_factory=dict)
 
@@ -376,7 +428,7 @@ class Drawing:
 
     def story(self, index: int) -> dict[str, Any]:
         """The items story ``index`` lights up on each side (its nodes and what holds them), and one to show first."""
-        story = self.diff.stories[index]
+        story = self.facts.stories[index]
         touched_a = list(story.removed) + [self.partner_b.get(n, n) for n in story.changed]
         touched_b = list(story.added) + list(story.changed)
         out: dict[str, Any] = {"index": index, "kind": story.kind, "text": story.text}
@@ -406,8 +458,9 @@ def _common(side: Side, items: list[int]) -> list[int]:
     return common
 
 
-def build(diff: GraphDiff, a: GraphDef, b: GraphDef) -> Drawing:
-    """The drawing of one diffed pair."""
+def build(diff: GraphDiff | DiffFacts, a: GraphDef, b: GraphDef) -> Drawing:
+    """The drawing of one diffed pair (its GraphDiff, or the DiffFacts stored of it)."""
+    diff = diff if isinstance(diff, DiffFacts) else DiffFacts.of(diff)
     renamed = dict(diff.renamed)
     changed_before = {c.before or c.name: c.name for c in diff.changed}
     status_a = dict.fromkeys(diff.only_a, REMOVED) | dict.fromkeys(renamed, RENAMED) | dict.fromkeys(changed_before, CHANGED)

@@ -43,13 +43,13 @@ def node_info(drawing: Drawing, graphs: tuple[GraphDef, GraphDef], which: str, n
             inferred = inferred_shapes(drawing, key, graph)
             out[key]["shapes"] = inferred.get(wanted) if isinstance(inferred, dict) else None
             out[key]["shapes_note"] = inferred if isinstance(inferred, str) else "inferred by TensorFlow"
-    change = next((c for c in drawing.diff.changed if c.name == names["b"]), None) if names["b"] else None
+    change = next((c for c in drawing.facts.changed if c.name == names["b"]), None) if names["b"] else None
     out["what"] = list(change.what) if change else []
     index = drawing.story_of.get((which, name))
     if index is None and match is not None:
         index = drawing.story_of.get((other_side, match))
     if index is not None:
-        story = drawing.diff.stories[index]
+        story = drawing.facts.stories[index]
         out["story"] = {"index": index, "kind": story.kind, "text": story.text, "scope": story.scope,
                         "passes": list(story.passes)}
     return out

@@ -19,15 +19,20 @@ _MARKER_MAX = 64 * 1024
 # Beside it, the optimizer's change record when compare optimized b (~100 B a node).
 CHANGES = str(Path(MARKER).with_name("changes.json"))
 _CHANGES_MAX = 64 << 20
+# And the diff compare computed, as the tab shows it (~60 B a node), so the tab need not diff the pair again.
+DIFF = str(Path(MARKER).with_name("diff.json"))
+_DIFF_MAX = 256 << 20
 
 
 def record_pair(logdir: Path, a: str, b: str, *, changes: dict | None = None,
-                event_files: tuple[str, str] | None = None) -> Path:
+                event_files: tuple[str, str] | None = None, diff: dict | None = None) -> Path:
     """Remember ``a`` and ``b`` as the pair the Graph diff tab shows first; returns the marker's path.
 
     ``changes``: the optimizer's change record of b made from a, for the graphs
     in ``event_files`` (the two event files' names): the tab names the passes
-    behind each story while those are the runs' graphs.
+    behind each story while those are the runs' graphs. ``diff``: the diff of
+    those graphs as the tab shows it (``{"payload": ..., "facts": ...}``,
+    backend.diff_record), which the tab then uses instead of diffing again.
     """
     pair = normalize_run_name(a), normalize_run_name(b)
     path = Path(logdir) / MARKER
@@ -39,6 +44,12 @@ def record_pair(logdir: Path, a: str, b: str, *, changes: dict | None = None,
         write_bytes_atomic(beside, (json.dumps(record, sort_keys=True) + "\n").encode("utf-8"))
     elif not beside.is_symlink() and "event_files" in (_marker(logdir, CHANGES, _CHANGES_MAX) or {}):
         beside.unlink()  # ours, about an earlier pair: it would describe graphs no longer logged
+    stored = Path(logdir) / DIFF
+    if diff is not None and event_files is not None:
+        record = {"a": pair[0], "b": pair[1], "event_files": list(event_files), **diff}
+        write_bytes_atomic(stored, (json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n").encode("utf-8"))
+    elif not stored.is_symlink() and "event_files" in (_marker(logdir, DIFF, _DIFF_MAX) or {}):
+        stored.unlink()
     return path
 
 
@@ -59,6 +70,16 @@ def read_changes(logdir: Path, a: str, b: str, files: tuple[str, str]) -> dict |
     if body is None or (body.get("a"), body.get("b")) != (a, b) or not isinstance(body.get("changes"), dict):
         return None
     return body["changes"] if body.get("event_files") == list(files) else None
+
+
+def read_diff(logdir: Path, a: str, b: str, files: tuple[str, str]) -> dict | None:
+    """The diff compare stored for runs ``a`` and ``b`` (``{"payload", "facts"}``), if their graphs are still from ``files``."""
+    if read_pair(logdir) != (a, b):
+        return None
+    body = _marker(logdir, DIFF, _DIFF_MAX)
+    if body is None or (body.get("a"), body.get("b")) != (a, b) or body.get("event_files") != list(files):
+        return None
+    return body if isinstance(body.get("payload"), dict) and isinstance(body.get("facts"), dict) else None
 
 
 def _marker(logdir: Path, name: str = MARKER, limit: int = _MARKER_MAX) -> dict | None:

@@ -8,6 +8,7 @@ from tensorboard.compat.proto.graph_pb2 import GraphDef
 
 from inspector.analysis.diff import GraphDiff
 from inspector.analysis.stories import GROUP_WORDS
+from inspector.tb.plugin.drawing import DiffFacts
 
 
 def diff_payload(diff: GraphDiff, a: GraphDef, b: GraphDef, *, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -54,3 +55,8 @@ def changed_details(diff: GraphDiff, a: GraphDef, b: GraphDef) -> list[dict[str,
                     "what": list(change.what), "inputs_before": list(before.input), "inputs": list(after.input),
                     "attrs": attrs})
     return out
+
+
+def diff_record(diff: GraphDiff, a: GraphDef, b: GraphDef) -> dict[str, Any]:
+    """What `inspector compare` stores beside the runs (pair.record_pair's ``diff``): the tab then draws without diffing again."""
+    return {"payload": diff_payload(diff, a, b), "facts": DiffFacts.of(diff).to_json()}
