@@ -20,7 +20,7 @@ plugin is started in a child process (through ``tensorboard.program`` with
 the plugin's loader, so the entry point need not be installed), then:
 
 * cold: the first ``/data/plugin/graph_diff/diff?a=retrained&b=optimized``
-  on a fresh board (reads both event files, diffs, builds the trees, gzips);
+  on a fresh board (reads both event files, diffs, builds the drawing, gzips);
 * warm: the same request ``--repeats`` times (median and max), what a person
   switching back to the tab or reloading gets; also ``/runs``.
 
