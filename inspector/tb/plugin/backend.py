@@ -29,6 +29,7 @@ from inspector.tb.plugin.shared import ByteLRU, LogOnce, SingleFlight, one_line
 _STATIC = {
     "/index.js": ("index.js", "text/javascript"),
     "/panes.js": ("panes.js", "text/javascript"),
+    "/toolbar.js": ("toolbar.js", "text/javascript"),
     "/layout.js": ("layout.js", "text/javascript"),
     "/dagre.min.js": ("vendor/dagre.min.js", "text/javascript"),
     "/style.css": ("style.css", "text/css"),

@@ -5,7 +5,8 @@
 // Every name from a graph is data: it enters the page as a text node (h()) or
 // in a data-* or title attribute, never as HTML; classes come from fixed lists.
 
-import {Graphs, h, legend, searchBox} from './panes.js';
+import {Graphs, h} from './panes.js';
+import {legend, searchBox} from './toolbar.js';
 
 // Scope summaries listed before "Show N more": an Inception-sized diff has ~100.
 const SCOPES_SHOWN = 12;

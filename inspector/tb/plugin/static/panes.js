@@ -8,7 +8,7 @@
 const SVG = 'http://www.w3.org/2000/svg';
 export const STATUSES = ['same', 'removed', 'added', 'changed', 'renamed'];
 // A glyph for each status, so the drawing does not lean on colour alone.
-const GLYPH = {same: '', removed: '− ', added: '+ ', changed: '~ ', renamed: '→ '};
+export const GLYPH = {same: '', removed: '− ', added: '+ ', changed: '~ ', renamed: '→ '};
 const LABEL_CHARS = 30;
 // Roughly one character of the 11px bold label; wide enough for most fonts.
 const CHAR_PX = 7.1;
@@ -514,61 +514,6 @@ export class Graphs {
     other.view.y = anchor.sy - other.view.k * (at.y + at.h / 2);
     other.applyView();
   }
-}
-
-// --- the search box ------------------------------------------------------------------
-
-export function searchBox(graphs) {
-  const input = h('input', {type: 'search', id: 'gd-search', placeholder: 'Find a node by name or op', 'aria-label': 'Find a node by name or op'});
-  const list = h('ul', {class: 'gd-found', id: 'gd-found'});
-  let asked = 0;
-  const ask = async () => {
-    const query = input.value.trim();
-    const mine = ++asked;
-    if (!query) {
-      list.replaceChildren();
-      return null;
-    }
-    const data = await graphs.fetch('search', {q: query});
-    if (mine !== asked) return null;
-    list.replaceChildren(...data.found.slice(0, 12).map((hit) => {
-      const li = h('li', {'data-node': hit.name, 'data-side': hit.side, 'data-status': hit.status}, [
-        h('span', {class: `gd-side gd-side-${hit.side}`}, hit.side === 'a' ? 'before' : 'after'),
-        ` ${GLYPH[hit.status]}${hit.name} `,
-        h('span', {class: 'gd-dim'}, hit.op),
-      ]);
-      li.addEventListener('click', () => {
-        list.replaceChildren();
-        graphs.reveal(hit.side, hit.path, hit.peer);
-      });
-      return li;
-    }));
-    if (!data.found.length) list.replaceChildren(h('li', {class: 'gd-dim'}, `No node’s name or op contains “${query}”`));
-    return data.found;
-  };
-  let timer = null;
-  input.addEventListener('input', () => {
-    clearTimeout(timer);
-    timer = setTimeout(ask, 150);
-  });
-  input.addEventListener('keydown', async (event) => {
-    if (event.key !== 'Enter') return;
-    clearTimeout(timer);
-    const found = await ask();
-    if (found && found.length) {
-      list.replaceChildren();
-      graphs.reveal(found[0].side, found[0].path, found[0].peer);
-    }
-  });
-  return h('div', {class: 'gd-search'}, [input, list]);
-}
-
-export function legend() {
-  const words = {same: 'same', removed: 'removed (before only)', added: 'added (after only)',
-    changed: 'changed in place, or a scope with changes inside', renamed: 'renamed, nothing else'};
-  return h('div', {class: 'gd-legend', id: 'gd-legend'}, STATUSES.map((s) =>
-    h('span', {class: 'gd-key', 'data-status': s}, [h('span', {class: 'gd-swatch', 'data-status': s}, GLYPH[s].trim() || '='), ' ', words[s]])
-  ));
 }
 
 // --- helpers -------------------------------------------------------------------------
