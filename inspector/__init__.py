@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from inspector.optimizer.pipeline import OptimizeResult
     from inspector.run.latency import BenchReport
     from inspector.run.label import LabelResult
+    from inspector.run.layers import LayersReport
     from inspector.run.verify import VerifyReport
     from inspector.tflite.check import MobileVerdict
     from inspector.tflite.export import ExportReport
@@ -50,7 +51,7 @@ _LAZY = {
 
 __all__ = [
     "__version__", "InspectorError", "CheckFailed",
-    "load", "diff", "optimize", "verify", "summarize", "check", "export", "bench", "label",
+    "load", "diff", "optimize", "verify", "layers", "summarize", "check", "export", "bench", "label",
     *_LAZY,
 ]
 
@@ -160,6 +161,35 @@ def verify(
     la, lb = _loaded(a), _loaded(b)
     found = Path(labels) if labels is not None else find_labels(la.path) or find_labels(lb.path)
     return run_verify(la, lb, images=[Path(i) for i in images], labels=found, **options)
+
+
+def layers(
+    a: Path | str | LoadedGraph,
+    b: Path | str | LoadedGraph,
+    *,
+    images: Sequence[Path | str] = (),
+    logdir: Path | str | None = None,
+    **options: Any,
+) -> LayersReport:
+    """Compare every layer ``a`` and ``b`` compute (``b``: a frozen graph or a .tflite) on the same inputs, in dataflow order.
+
+    Each layer is judged against its own float32 noise floor; the report names
+    the first layer out of it (``first_out``) and where the difference grows
+    most. ``logdir``: record the drift there for the Graph diff tab (the runs
+    named as compare names them). Other options as
+    :func:`inspector.run.layers.layers`.
+    """
+    from inspector.graph.io import LoadedGraph, is_tflite
+    from inspector.run.layers import layers as run_layers
+
+    la = _loaded(a)
+    lb: LoadedGraph | Path = Path(b) if not isinstance(b, LoadedGraph) and is_tflite(Path(b)) else _loaded(b)
+    report = run_layers(la, lb, images=[Path(i) for i in images], **options)
+    if logdir is not None:
+        from inspector.tb.plugin.drift import record_drift
+
+        record_drift(Path(logdir), report, la.path, lb if isinstance(lb, Path) else lb.path)
+    return report
 
 
 def summarize(path: Path | str | LoadedGraph) -> GraphSummary:

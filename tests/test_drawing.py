@@ -267,11 +267,11 @@ def test_routes_draw_search_light_and_describe_the_codelab_pair(real_logdir: Pat
 @pytest.mark.parametrize(
     "url, fragment",
     [
-        (route("level", side="c", id=0), "side must be a or b"),
-        (route("level", side="a", id=10**9), "has no scope with id"),
-        (route("level", side="a", id="x"), "has no scope with id"),
-        (route("story", i=-1), "there is no story"),
-        (route("story", i=10**6), "there is no story"),
+        (route("level", side="c", id=0), "side must be a or b, not 'c'"),
+        (route("level", side="a", id=10**9), "run 'retrained' has no scope with id '1000000000'; reload the tab"),
+        (route("level", side="b", id="x"), "run 'optimized' has no scope with id 'x'; reload the tab"),
+        (route("story", i=-1), "there is no story '-1' in this diff; reload the tab"),
+        (route("story", i=10**6), "there is no story '1000000' in this diff; reload the tab"),
         (route("node", side="a", name="nope"), "has no node 'nope'"),
         ("/level?a=retrained", "pass two runs: /level?a=RUN&b=RUN"),
     ],

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from inspector.cli.options import AddCommand
 from inspector.cli.output import Output
+from inspector.errors import InspectorError
 from inspector.flags import feed_options, strip_dropout_option, unsafe_ops_option
 
 
@@ -89,6 +90,12 @@ def add_verify(add: AddCommand) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--input_mean", type=float, default=127.5)
     p.add_argument("--input_std", type=float, default=127.5)
+    p.add_argument("--layers", action="store_true",
+                   help="compare every layer both models compute, in dataflow order, each against its own noise floor, "
+                        "and name the first layer where they part (B may then be a .tflite)")
+    p.add_argument("--all", action="store_true", help="with --layers: list every layer, not only those around the drift")
+    p.add_argument("--logdir", type=Path,
+                   help="with --layers: record the drift in this logdir, for the Graph diff tab to colour the nodes by")
     p.add_argument("--json", action="store_true")
     strip_dropout_option(p, help="run both graphs with training dropout cut out, as they compute at inference "
                                  "(what optimize --strip-dropout writes); without it, a graph whose dropout is "
@@ -102,6 +109,11 @@ def cmd_verify(args: argparse.Namespace, out: Output) -> int:
     from inspector.cli.render import verify_report
     from inspector.errors import CheckFailed
 
+    if args.layers:
+        return _verify_layers(args, out)
+    if args.logdir is not None or args.all:
+        raise InspectorError(f"{'--logdir' if args.logdir is not None else '--all'} goes with --layers: "
+                             f"inspector verify {args.a} {args.b} --layers {'--logdir DIR' if args.logdir else '--all'}")
     labels = labels_beside(args.labels, args.a, args.b)
     with out.progress("Running both graphs") as progress:
         report = inspector.verify(
@@ -120,6 +132,30 @@ def cmd_verify(args: argparse.Namespace, out: Output) -> int:
     if not report.ok:
         # The table shows the evidence; the verdict is the error line, said once.
         raise CheckFailed(f"verify: {report.message}")
+    return 0
+
+
+def _verify_layers(args: argparse.Namespace, out: Output) -> int:
+    import inspector
+    from inspector.cli.layers import layers_report
+    from inspector.errors import CheckFailed
+
+    if args.decimals is not None or args.strip_dropout:
+        raise InspectorError(f"{'--decimals' if args.decimals is not None else '--strip-dropout'} does not go with --layers: "
+                             "each layer is judged against its own noise floor (optimize --strip-dropout first)")
+    with out.progress("Comparing every layer") as progress:
+        report = inspector.layers(
+            args.a, args.b, images=args.image, image_dirs=args.images, random_inputs=args.random, seed=args.seed,
+            input_names=args.input_names, output_names=args.output_names, inputs=args.inputs, feeds=args.feeds,
+            input_height=args.input_height, input_width=args.input_width, input_mean=args.input_mean,
+            input_std=args.input_std, progress=progress, allow_unsafe_ops=args.allow_unsafe_ops, logdir=args.logdir,
+        )
+    if args.json:
+        out.json(report.to_json())
+    else:
+        out.print(layers_report(report, all_rows=args.all))
+    if not report.ok:
+        raise CheckFailed(f"verify --layers: {report.message}")
     return 0
 
 

@@ -95,6 +95,17 @@ def parse_graph_bytes(data: bytes, *, path: Path) -> tuple[GraphDef, str]:
     )
 
 
+def is_tflite(path: Path) -> bool:
+    """Is ``path`` a regular file that starts as a TensorFlow Lite flatbuffer (TFL3 at bytes 4-8)? Reads 8 bytes."""
+    try:
+        if not path.is_file():
+            return False
+        with open(path, "rb") as f:
+            return f.read(8)[4:8] == b"TFL3"
+    except OSError:
+        return False
+
+
 def sniff(data: bytes, *, name: str = "") -> str | None:
     """Name a well-known file type that is not a GraphDef, or None."""
     head = data[:16]

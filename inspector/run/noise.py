@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -295,7 +295,14 @@ class Reference:
         """``output`` of the twin and of each sibling, from one run: what :func:`judge` takes."""
         return self._run(feeds, output, copies=self._prefixes)
 
+    def outputs_of(self, feeds: Mapping[str, np.ndarray], names: Sequence[str]) -> list[ReferenceOutput]:
+        """:meth:`outputs` of several tensors (every layer of a chunk, layers.py), from one run."""
+        return self._many(feeds, list(names), copies=self._prefixes)
+
     def _run(self, feeds: Mapping[str, np.ndarray], output: str, *, copies: tuple[str, ...]) -> ReferenceOutput:
+        return self._many(feeds, [output], copies=copies)[0]
+
+    def _many(self, feeds: Mapping[str, np.ndarray], outputs: list[str], *, copies: tuple[str, ...]) -> list[ReferenceOutput]:
         feed_dict = {}
         for name, value in feeds.items():
             tensor = self._tensor(name)
@@ -303,7 +310,9 @@ class Reference:
                 array = np.asarray(value)
                 # Float feeds take the copy's own width: float64 for the twin, the graph's for a sibling.
                 feed_dict[target] = array.astype(target.dtype.as_numpy_dtype) if array.dtype.kind == "f" else array
-        fetches = [self._tensor(output)] + [self._copy(prefix, self._tensor(output)) for prefix in copies]
+        width = 1 + len(copies)
+        fetches = [t for output in outputs
+                   for t in [self._tensor(output)] + [self._copy(prefix, self._tensor(output)) for prefix in copies]]
         tf = tfcompat.tf()
         try:
             out = self._session.run(fetches, feed_dict)
@@ -313,7 +322,7 @@ class Reference:
                 "check the fed inputs and the output name"
             ) from None
         flat = [np.asarray(value, dtype=np.float64).reshape(-1) for value in out]
-        return ReferenceOutput(exact=flat[0], siblings=tuple(flat[1:]))
+        return [ReferenceOutput(exact=flat[i], siblings=tuple(flat[i + 1:i + width])) for i in range(0, len(flat), width)]
 
     def _tensor(self, name: str) -> Any:
         tensor_name = name if ":" in name else f"{name}:0"

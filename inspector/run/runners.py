@@ -209,6 +209,23 @@ class GraphRunner(Runner):
             raise self._cannot_run(values, exc) from None
         return np.asarray(out, dtype=np.float64).reshape(-1)
 
+    def tensor(self, name: str) -> Any | None:
+        """The TensorFlow tensor ``name`` (a node's output 0, or ``name:N``), or None when the graph has none."""
+        try:
+            return self._graph.get_tensor_by_name(name if ":" in name else f"{name}:0")
+        except (KeyError, ValueError):
+            return None
+
+    def fetch(self, inputs: Inputs, names: Sequence[str]) -> list[np.ndarray]:
+        """The values of ``names`` (nodes' outputs 0) for one run's inputs, in one session run."""
+        tf = tfcompat.tf()
+        values = self.values(inputs)
+        fetches = [self._graph.get_tensor_by_name(n if ":" in n else f"{n}:0") for n in names]
+        try:
+            return list(self._session.run(fetches, {self._tensors[name]: value for name, value in values.items()}))
+        except (tf.errors.OpError, ValueError) as exc:
+            raise self._cannot_run(values, exc) from None
+
     def close(self) -> None:
         self._session.close()
 
@@ -267,6 +284,7 @@ class TFLiteRunner(Runner):
         source_outputs: Collection[str] = (),
         feeds: Sequence[Feed | str] = (),
         source_values: Mapping[str, object] | None = None,
+        preserve_all_tensors: bool = False,
     ) -> None:
         if isinstance(model, (str, Path)):
             self.path: Path | None = Path(model)
@@ -284,7 +302,9 @@ class TFLiteRunner(Runner):
             with warnings.catch_warnings():
                 # tf.lite.Interpreter warns it moves to the ai_edge_litert package; it still runs the same kernels.
                 warnings.filterwarnings("ignore", message=r".*tf\.lite\.Interpreter is deprecated")
-                self._interpreter = tf.lite.Interpreter(model_content=data, num_threads=threads)
+                # Preserved, every intermediate tensor can be read after a run (layers.py); else their memory is reused.
+                self._interpreter = tf.lite.Interpreter(model_content=data, num_threads=threads,
+                                                        experimental_preserve_all_tensors=preserve_all_tensors)
             self._allocate()
         except (ValueError, RuntimeError) as exc:
             raise _load_error(self.what, exc) from None
@@ -345,6 +365,19 @@ class TFLiteRunner(Runner):
         except (ValueError, RuntimeError) as exc:
             raise self._cannot_run(values, exc) from None
         return np.asarray(out, dtype=np.float64).reshape(-1)
+
+    def tensors(self) -> list[tuple[str, int, tuple[int, ...]]]:
+        """Every float32 tensor of the model: (name, index, shape)."""
+        return [(d["name"], int(d["index"]), tuple(int(x) for x in d["shape"]))
+                for d in self._interpreter.get_tensor_details() if np.dtype(d["dtype"]) == np.float32]
+
+    def fetch(self, inputs: Inputs, indices: Sequence[int]) -> list[np.ndarray]:
+        """The tensors at ``indices`` after one run on ``inputs`` (the model made with ``preserve_all_tensors``)."""
+        self.run(inputs)
+        try:
+            return [np.array(self._interpreter.get_tensor(int(i))) for i in indices]
+        except (ValueError, RuntimeError) as exc:
+            raise self._cannot_run(self.values(inputs), exc) from None
 
     def close(self) -> None:
         # The interpreter has no close; dropping it frees its arena now rather than at exit.

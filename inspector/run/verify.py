@@ -291,7 +291,7 @@ def verify(
     ``strip_dropout`` runs each graph with its dropout cut out, as it computes
     at inference (what ``optimize --strip-dropout`` writes), said in a note.
     """
-    files = _check_options(
+    files = check_options(
         images=images, image_dirs=image_dirs, decimals=decimals, top_k=top_k, random_inputs=random_inputs, input_std=input_std
     )
     stripped: tuple[str, ...] = ()
@@ -367,7 +367,7 @@ def verify_runners(
     The caller owns the runners (and closes them); their input and output names
     were chosen when they were made.
     """
-    files = _check_options(
+    files = check_options(
         images=images, image_dirs=image_dirs, decimals=decimals, top_k=top_k, random_inputs=random_inputs, input_std=input_std
     )
     return _compare(
@@ -377,7 +377,7 @@ def verify_runners(
     )
 
 
-def _check_options(
+def check_options(
     *, images: Sequence[Path], image_dirs: Sequence[Path], decimals: int | None, top_k: int, random_inputs: int, input_std: float
 ) -> tuple[Path, ...]:
     """Refuse bad options before any model is loaded; the image files to run."""
