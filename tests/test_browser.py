@@ -362,6 +362,42 @@ def test_the_codelab_pair_is_drawn_side_by_side_and_in_step(tmp_path: Path, stat
     assert not browser.exceptions, browser.exceptions
 
 
+@pytest.mark.slow
+def test_the_drift_verify_layers_recorded_colours_both_drawings(tmp_path: Path, state: Path, browser: Chromium, capsys):
+    a = fixture_path("poets_pair/retrained_graph.pb")
+    logdir = tmp_path / "logs"
+    assert main(["compare", str(a), str(fixture_path("poets_pair/optimized_graph.pb")), "--logdir", str(logdir),
+                 "--no-board", "--no-check", "--json"]) == 0
+    tflite = tmp_path / "dynamic.tflite"
+    assert main(["export", str(a), "--tflite", str(tflite), "--quantize", "dynamic", "--json"]) in (0, 1)
+    capsys.readouterr()
+    assert main(["verify", str(a), str(tflite), "--layers", "--logdir", str(logdir), "--json"]) == 1
+    first = json.loads(capsys.readouterr().out)["first_out"]
+    url = board.start(logdir, port=free_port(), state=state).info.url
+    browser.navigate(diff_tab_url(url, "retrained", "optimized"))
+    wait_drawn(browser)
+    browser.wait_for(f"!!{DIFF_DOC}.querySelector('#gd-colour-by')", what="the colour-by control")
+    wait_idle(browser)
+    browser.evaluate(f"(() => {{ const s = {DIFF_DOC}.querySelector('#gd-colour-by'); s.value = 'drift';"
+                     " s.dispatchEvent(new Event('change')); })()")
+    # Search shows the first layer out of the noise; it and the scopes holding it carry their band.
+    browser.evaluate(f"(() => {{ const i = {DIFF_DOC}.querySelector('#gd-search'); i.value = {json.dumps(first)};"
+                     " i.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter'})); })()")
+    panel = browser.wait_for(f"{DIFF_DOC}.querySelector('#gd-panel-drift') && {DIFF_DOC}.querySelector('#gd-panel-drift').textContent",
+                             what="the node panel's drift line")
+    assert "× the noise floor" in panel, panel
+    wait_idle(browser)
+    bands = {side: {i["node"]: i.get("drift") for i in pane_items(browser, side) if "node" in i} for side in "ab"}
+    assert int(bands["a"][first]) >= 2 and int(bands["a"]["MobilenetV1"]) >= 2, bands["a"]
+    assert bands["b"].get(first) is not None  # the optimized run's node, by its partner
+    assert bands["a"].get("MobilenetV1/MobilenetV1/Conv2d_0/Relu6", "0") in ("0", None)
+    assert browser.evaluate(f"{DIFF_DOC}.querySelector('#gd-graphs').classList.contains('gd-by-drift')")
+    legend = browser.evaluate(f"{DIFF_DOC}.querySelector('#gd-drift-legend').textContent")
+    assert "within the noise floor" in legend and first in legend
+    browser.screenshot("graph-diff-drift.png")
+    assert not browser.exceptions, browser.exceptions
+
+
 # --- names from anywhere ------------------------------------------------------------
 
 # What a graph may hold in its names: tags that would run script, markup, an

@@ -103,6 +103,7 @@ def test_a_graph_and_its_unquantized_tflite_match_layer_by_layer(poets_tflite):
 def test_dynamic_quantization_is_found_where_it_starts(poets_tflite, tmp_path: Path, capsys):
     a = fixture_path("poets_pair/retrained_graph.pb")
     logdir = tmp_path / "logs"
+    capsys.readouterr()
     code = main(["verify", str(a), str(poets_tflite["dynamic"]), "--layers", "--json", "--logdir", str(logdir)])
     body = json.loads(capsys.readouterr().out)
     assert code == 1 and body["schema"] == 2 and not body["ok"]
@@ -135,3 +136,35 @@ def test_layers_options_out_of_place_are_usage_errors(extra: list[str], fragment
     a = fixture_path("poets_pair/retrained_graph.pb")
     assert main(["verify", str(a), str(a), *extra]) == 2
     assert fragment in capsys.readouterr().err
+
+
+def test_the_drift_recorded_reaches_the_graph_diff_tab(poets_tflite, tmp_path: Path, capsys):
+    from test_plugin import get_json, plugin_client
+
+    a = fixture_path("poets_pair/retrained_graph.pb")
+    b = fixture_path("poets_pair/optimized_graph.pb")
+    logdir = tmp_path / "logs"
+    assert main(["compare", str(a), str(b), "--logdir", str(logdir), "--no-board", "--no-check", "--json"]) == 0
+    capsys.readouterr()
+    _, client = plugin_client(logdir)
+    status, body = get_json(client, "/drift?a=retrained&b=optimized")
+    assert status == 200 and body == {"found": False}
+    assert main(["verify", str(a), str(poets_tflite["dynamic"]), "--layers", "--logdir", str(logdir), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    status, body = get_json(client, "/drift?a=retrained&b=optimized")
+    assert status == 200 and body["found"] and body["first_out"] == report["first_out"]
+    plugin = plugin_client(logdir)[0]
+    drawing = plugin.drawing("retrained", "optimized")[0]
+    ratios = dict(map(tuple, body["items"]["a"]))
+    first = drawing.side("a").nodes[report["first_out"]]
+    assert ratios[first] > 1
+    # A scope holds the largest drift of what it holds: the top MobilenetV1 scope has the worst of its layers.
+    top = drawing.side("a").scopes["MobilenetV1"]
+    assert ratios[top] == max(layer["ratio"] for layer in report["layers"] if layer["a"].startswith("MobilenetV1/"))
+    # The optimized run's nodes get the drift of their partners in the retrained run.
+    assert body["items"]["b"]
+    status, node = get_json(client, "/node?" + "&".join(["a=retrained", "b=optimized", "side=a", f"name={report['first_out']}"]))
+    assert status == 200 and node["drift"]["a"]["ratio"] > 1 and node["drift"]["b"]["ratio"] == node["drift"]["a"]["ratio"]
+    # A drift of another run's layers is not this pair's.
+    status, body = get_json(client, "/drift?a=optimized&b=retrained")
+    assert body == {"found": False}

@@ -18,7 +18,8 @@ def layers_report(report, *, all_rows: bool = False) -> RenderableType:
                               + (" ..." if len(report.inputs) > 4 else "")), title_style="")
     for name, justify in (("#", "right"), ("Layer (a)", "left"), ("Op", "left"), ("Max |a-b|", "right"),
                           ("Max rel.", "right"), ("Noise floor", "right"), ("x floor", "right"), ("", "center")):
-        table.add_column(name, justify=justify)
+        # A layer's name is what the row is for: it wraps rather than losing its end.
+        table.add_column(name, justify=justify, overflow="fold" if name == "Layer (a)" else "ellipsis")
     first = report.first_out
     start = report.layers.index(first) if first is not None else len(report.layers)
     shown = [(i, layer) for i, layer in enumerate(report.layers)

@@ -302,6 +302,8 @@ class TFLiteRunner(Runner):
             with warnings.catch_warnings():
                 # tf.lite.Interpreter warns it moves to the ai_edge_litert package; it still runs the same kernels.
                 warnings.filterwarnings("ignore", message=r".*tf\.lite\.Interpreter is deprecated")
+                # Asked for on purpose (layers.py reads every intermediate tensor); the memory is bounded there.
+                warnings.filterwarnings("ignore", message=r".*experimental_preserve_all_tensors")
                 # Preserved, every intermediate tensor can be read after a run (layers.py); else their memory is reused.
                 self._interpreter = tf.lite.Interpreter(model_content=data, num_threads=threads,
                                                         experimental_preserve_all_tensors=preserve_all_tensors)

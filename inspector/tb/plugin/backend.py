@@ -18,6 +18,7 @@ from werkzeug import wrappers
 from inspector.analysis.diff import MORE_NODES_FIRST, diff_graphs, likely_before, with_passes
 from inspector.errors import InspectorError
 from inspector.tb.plugin.drawing import DiffFacts, Drawing, build
+from inspector.tb.plugin.drift import read_drift
 from inspector.tb.plugin.logdir import GraphStore, RunGraph, StoreStats
 from inspector.tb.plugin.nodeinfo import node_info
 from inspector.tb.plugin.metadata import PLUGIN_NAME, TAB_NAME
@@ -94,7 +95,8 @@ class GraphDiffPlugin(base_plugin.TBPlugin):
 
     def get_plugin_apps(self) -> dict[str, Any]:
         apps: dict[str, Any] = {"/runs": self._serve_runs, "/diff": self._serve_diff, "/level": self._serve_level,
-                                "/search": self._serve_search, "/story": self._serve_story, "/node": self._serve_node}
+                                "/search": self._serve_search, "/story": self._serve_story, "/node": self._serve_node,
+                                "/drift": self._serve_drift}
         for route in _STATIC:
             apps[route] = self._serve_static
         return apps
@@ -238,10 +240,34 @@ class GraphDiffPlugin(base_plugin.TBPlugin):
         def answer(drawing: Drawing, ga: RunGraph, gb: RunGraph) -> Any:
             side, name = _side(request), request.args.get("name", "")
             try:
-                return node_info(drawing, (ga.graph, gb.graph), side, name)
+                info = node_info(drawing, (ga.graph, gb.graph), side, name)
             except KeyError:
                 raise InspectorError(f"run {(ga if side == 'a' else gb).run!r} has no node {name!r}") from None
+            drift = self._drift(drawing, ga)
+            if drift is not None:
+                info["drift"] = {s: drift["layers"][s].get(info[s]["name"]) if info[s] else None for s in ("a", "b")}
+            return info
         return self._drawn(request, "describing a node", answer)
+
+    @wrappers.Request.application
+    def _serve_drift(self, request: wrappers.Request) -> wrappers.Response:
+        def answer(drawing: Drawing, ga: RunGraph, gb: RunGraph) -> Any:
+            read = read_drift(self._logdir) if self._logdir is not None else None
+            drift = self._drift(drawing, ga, read)
+            if drift is None or read is None:
+                return {"found": False}
+            record = read[1]
+            return {"found": True, "a": record["a"], "b": record.get("b"), "factor": record.get("factor"),
+                    "first_out": record.get("first_out"), "inputs": list(record.get("inputs") or [])[:8],
+                    "items": {s: sorted(drift["per_item"][s].items()) for s in ("a", "b")}}
+        return self._drawn(request, "reading the layers' drift", answer)
+
+    def _drift(self, drawing: Drawing, ga: RunGraph, read: tuple | None = None) -> dict | None:
+        # The drift `verify --layers --logdir` recorded, when it is of this pair's first run.
+        read = read if read is not None else (read_drift(self._logdir) if self._logdir is not None else None)
+        if read is None or read[1].get("a") != ga.run:
+            return None
+        return drawing.drift(*read)
 
     def _drawn(self, request: wrappers.Request, what: str, answer) -> wrappers.Response:
         a, b = request.args.get("a"), request.args.get("b")

@@ -347,6 +347,37 @@ class Drawing:
     facts: DiffFacts
     # Output shapes TensorFlow inferred, per side, filled when the node panel first asks (nodeinfo.py).
     shapes: dict[str, Any] = field(default_factory=dict)
+    # The drift of the logdir's drift record (tb/plugin/drift.py) on these items, by the record's (size, mtime).
+    drifts: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
+
+    def drift(self, stamp: tuple[int, int], record: dict[str, Any]) -> dict[str, Any]:
+        """Each drawn item's largest drift ratio (a layer's own; a scope's, of what it holds), both sides, from ``record``."""
+        if stamp in self.drifts:
+            return self.drifts[stamp]
+        per_item: dict[str, dict[int, float]] = {"a": {}, "b": {}}
+        layers: dict[str, dict[str, Any]] = {"a": {}, "b": {}}
+        for row in record.get("layers", ()):
+            try:
+                name, _, ratio, max_abs, max_rel, floor = row
+                figures = {"ratio": float(ratio), "max_abs_diff": float(max_abs), "max_rel_diff": float(max_rel),
+                           "noise_floor": float(floor)}
+            except (TypeError, ValueError):
+                continue
+            for which, node in (("a", name), ("b", self.partner_a.get(name))):
+                side = self.side(which)
+                item = side.nodes.get(node) if isinstance(node, str) else None
+                if item is None:
+                    continue
+                layers[which][node] = figures
+                while item > 0:
+                    seen = per_item[which].get(item)
+                    if seen is not None and seen >= figures["ratio"]:
+                        break
+                    per_item[which][item] = figures["ratio"]
+                    item = side.parent[item]
+        found = {"per_item": per_item, "layers": layers}
+        self.drifts = {stamp: found}  # the last record only: it replaces the one before
+        return found
 
     def side(self, which: str) -> Side:
         return self.a if which == "a" else self.b

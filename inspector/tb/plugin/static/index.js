@@ -6,7 +6,7 @@
 // in a data-* or title attribute, never as HTML; classes come from fixed lists.
 
 import {Graphs, h} from './panes.js';
-import {legend, searchBox} from './toolbar.js';
+import {driftControls, legend, searchBox} from './toolbar.js';
 
 // Scope summaries listed before "Show N more": an Inception-sized diff has ~100.
 const SCOPES_SHOWN = 12;
@@ -180,6 +180,16 @@ async function showDiff(body) {
     h('div', {class: 'gd-columns'}, [scopeList(data.diff), changedList(data.diff)])
   );
   await graphs.start();
+  let drift = null;
+  try {
+    drift = await graphs.fetch('drift', {});
+  } catch (err) {
+    drift = null; // no drift to show: the tab works without it
+  }
+  if (drift && drift.found && state.graphs === graphs) {
+    body.querySelector('.gd-toolbar').appendChild(driftControls(graphs, drift, {a: data.diff.a.label, b: data.diff.b.label}));
+    await graphs.setDrift(drift);
+  }
 }
 
 // Shows a node or scope by its full name: found through the drawing's search, in its side and its peer in the other.
@@ -246,7 +256,13 @@ async function showNode(panel, side, item, peer) {
       info.story.passes.length ? h('span', {class: 'gd-dim'}, ` [${info.story.passes.join(', ')}]`) : null])
     : null;
   const what = info.what.length ? h('p', {}, `Changed: ${info.what.join(', ')}`) : null;
-  panel.replaceChildren(h('h3', {}, item.name), story, what, table);
+  const drift = info.drift && (info.drift.a || info.drift.b);
+  const drifted = drift
+    ? h('p', {class: 'gd-panel-drift', id: 'gd-panel-drift'}, [h('strong', {}, 'Drift (verify --layers): '),
+      `${drift.ratio.toPrecision(3)}× the noise floor: max |a−b| ${drift.max_abs_diff.toPrecision(3)}, ` +
+      `relative ${drift.max_rel_diff.toPrecision(3)}, floor ${drift.noise_floor.toPrecision(3)}`])
+    : null;
+  panel.replaceChildren(...[h('h3', {}, item.name), story, what, drifted, table].filter(Boolean));
 }
 
 function inputsText(n) {

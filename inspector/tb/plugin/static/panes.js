@@ -221,6 +221,11 @@ class Pane {
       class: `gd-item gd-${item.kind}${open ? ' gd-open' : ''}${this.selected === id ? ' gd-selected' : ''}${this.lit.has(id) ? ' gd-lit' : ''}`,
       transform: `translate(${x.toFixed(1)},${y.toFixed(1)})`, 'data-id': id, 'data-status': item.status, 'data-kind': item.kind,
     };
+    const drift = this.graphs.drift && this.graphs.drift[this.side].get(id);
+    if (drift !== undefined) {
+      attrs['data-drift'] = driftBucket(drift);
+      attrs['data-ratio'] = drift.toPrecision(3);
+    }
     if (item.kind === 'group') attrs['data-group'] = item.label;
     else attrs['data-node'] = item.name;
     if (item.kind !== 'node') {
@@ -396,6 +401,17 @@ export class Graphs {
     return side === 'a' ? this.a : this.b;
   }
 
+  // The drift verify --layers recorded (backend /drift): each item's ratio to its noise floor; the panes redrawn with it.
+  setDrift(found) {
+    this.drift = {a: new Map(found.items.a), b: new Map(found.items.b)};
+    return this.run(async () => this.redraw());
+  }
+
+  colourBy(mode) {
+    this.el.classList.toggle('gd-by-drift', mode === 'drift');
+    this.el.setAttribute('data-colour', mode);
+  }
+
   // One change at a time: each waits for the one before, so the panes never interleave.
   run(work) {
     this.pending++;
@@ -517,6 +533,14 @@ export class Graphs {
 }
 
 // --- helpers -------------------------------------------------------------------------
+
+// Drift in bands of the noise floor: 0 within it, then each tenfold beyond.
+export const DRIFT_BANDS = ['within the noise floor', '1–10× the floor', '10–100×', '100–1000×', 'over 1000×'];
+
+export function driftBucket(ratio) {
+  if (!(ratio > 1)) return 0;
+  return Math.min(DRIFT_BANDS.length - 1, 1 + Math.floor(Math.log10(ratio)));
+}
 
 function labelOf(item) {
   const text = item.label || '(root)';

@@ -2,7 +2,7 @@
 // graph and shows it in both panes, and the legend of the statuses.
 // Names from a graph enter the page as text or attribute values only.
 
-import {GLYPH, STATUSES, h} from './panes.js';
+import {DRIFT_BANDS, GLYPH, STATUSES, h} from './panes.js';
 
 export function searchBox(graphs) {
   const input = h('input', {type: 'search', id: 'gd-search', placeholder: 'Find a node by name or op', 'aria-label': 'Find a node by name or op'});
@@ -55,4 +55,22 @@ export function legend() {
   return h('div', {class: 'gd-legend', id: 'gd-legend'}, STATUSES.map((s) =>
     h('span', {class: 'gd-key', 'data-status': s}, [h('span', {class: 'gd-swatch', 'data-status': s}, GLYPH[s].trim() || '='), ' ', words[s]])
   ));
+}
+
+// Shown when verify --layers --logdir recorded a drift for this pair's first run: colour by status or by drift.
+export function driftControls(graphs, found, labels) {
+  const select = h('select', {id: 'gd-colour-by', 'aria-label': 'Colour the nodes by'}, [
+    h('option', {value: 'status'}, 'status'),
+    h('option', {value: 'drift'}, 'drift (verify --layers)'),
+  ]);
+  const scale = h('div', {class: 'gd-legend gd-drift-legend', id: 'gd-drift-legend', hidden: ''}, [
+    ...DRIFT_BANDS.map((band, i) => h('span', {class: 'gd-key'}, [h('span', {class: 'gd-swatch', 'data-drift': String(i)}, i ? '' : '≤1'), ' ', band])),
+    h('span', {class: 'gd-dim'}, `: ${labels.a} against ${found.b || 'b'} on ${found.inputs.length} inputs` +
+      (found.first_out ? `; out of the noise from ${found.first_out}` : '; every layer within the noise')),
+  ]);
+  select.addEventListener('change', () => {
+    graphs.colourBy(select.value);
+    scale.hidden = select.value !== 'drift';
+  });
+  return h('label', {class: 'gd-colour-by'}, ['Colour by ', select, scale]);
 }
