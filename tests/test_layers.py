@@ -168,3 +168,18 @@ def test_the_drift_recorded_reaches_the_graph_diff_tab(poets_tflite, tmp_path: P
     # A drift of another run's layers is not this pair's.
     status, body = get_json(client, "/drift?a=optimized&b=retrained")
     assert body == {"found": False}
+
+
+def test_a_quantized_export_names_the_layer_its_drift_starts_at(tmp_path: Path, capsys):
+    graph = fixture_path("poets_pair/retrained_graph.pb")
+    out = tmp_path / "dynamic.tflite"
+    assert main(["export", str(graph), "--tflite", str(out), "--quantize", "dynamic", "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    # The probabilities moved by more than a point, so the export traced the layers.
+    assert body["max_abs_diff"] > 0.01 and body["drift"]["first_out"]
+    first = body["drift"]["first_out"]
+    assert f"the layers leave the noise at {first} (Relu6" in body["message"]
+    assert f"inspector verify {graph} {out} --layers lists them" in body["message"]
+    # Unquantized, nothing to trace.
+    assert main(["export", str(graph), "--tflite", str(tmp_path / "float.tflite"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["drift"] is None

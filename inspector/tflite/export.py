@@ -15,6 +15,7 @@ from inspector.run.feeds import Feed, InputOption
 from inspector.run.images import collect_images
 from inspector.run.latency import DEFAULT_THREADS, BenchReport, bench_runners
 from inspector.run.runners import GraphRunner, TFLiteRunner, one_name
+from inspector.run.layers import LayersReport
 from inspector.run.verify import VerifyReport, check_inputs, verify_runners
 from inspector.tflite.check import (
     FLEX, UNSUPPORTED, OpIssue, convert_graph, converter_inputs, flags_held, issues_text, leftover_fix, mib,
@@ -22,6 +23,10 @@ from inspector.tflite.check import (
 from inspector.tflite.convert import QUANTIZE_MODES, Attempt, Quantize, check_quantize, tflite_ops
 
 _QUANTIZE_WORDS = {"none": "float32", "dynamic": "dynamic-range quantized (8-bit weights)", "float16": "float16 weights"}
+
+
+# A quantized .tflite whose probabilities move by more than this (one point) is traced layer by layer.
+DRIFT_THRESHOLD = 0.01
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,8 @@ class ExportReport:
     # Every input the .tflite takes and its shape, named as check and optimize name them.
     input_names: tuple[str, ...] = ()
     input_shapes: tuple[tuple[int, ...], ...] = ()
+    # Where the .tflite's layers leave the graph's noise floor, when quantizing moved a probability past DRIFT_THRESHOLD.
+    drift: LayersReport | None = None
 
     @property
     def max_abs_diff(self) -> float | None:
@@ -102,8 +109,13 @@ class ExportReport:
             speed = (f"; TensorFlow Lite {self.latency.b.median_ms:.2f} ms vs graph {self.latency.a.median_ms:.2f} ms "
                      f"per run")
         if self.quantize != "none":
+            starts = ""
+            first = self.drift.first_out if self.drift is not None else None
+            if first is not None:
+                starts = (f"; the layers leave the noise at {first.a} ({first.op}, {first.ratio:.3g}x its floor): "
+                          f"inspector verify {self.graph} {self.tflite} --layers lists them")
             return (f"wrote {size}: same top-1 on {self.top1_agreeing} of {what}, largest probability difference {report.max_abs_diff:.3g} "
-                    f"(quantized: not expected to agree {report.judged}){speed}")
+                    f"(quantized: not expected to agree {report.judged}){starts}{speed}")
         if self.ok:
             floor = f", noise floor {report.noise_floor:.2g}" if report.noise_floor is not None else ""
             return (f"wrote {size}: agrees with the graph {report.judged} on {what} "
@@ -140,6 +152,7 @@ class ExportReport:
             "flags": [f.to_json() for f in self.flags],
             "notes": list(self.notes),
             "convert_seconds": self.convert_seconds,
+            "drift": self.drift.to_json() if self.drift is not None else None,
         }
 
 
@@ -274,10 +287,18 @@ def export(
                     mean=input_mean, std=input_std, runs=latency_runs, warmup=latency_warmup, threads=threads,
                     progress=progress,
                 )
+    drift = None
+    if quantize != "none" and report.max_abs_diff > DRIFT_THRESHOLD:
+        # Quantizing moved a probability by more than a point: say which layer it starts at.
+        from inspector.run.layers import layers
+
+        drift = layers(loaded, out, images=files, random_inputs=random_inputs, seed=seed, input_names=input_names,
+                       output_names=output_names, inputs=inputs, feeds=feeds, input_height=input_height,
+                       input_width=input_width, input_mean=input_mean, input_std=input_std, allow_unsafe_ops=allow_unsafe_ops)
     # The values the graph is fed every run are stored in the .tflite: the conversion's notes say so once.
     fed_notes = set(graph_runner.plan.notes)
     return ExportReport(verify=report, latency=latency, notes=tuple(notes) + tuple(n for n in report.notes if n not in fed_notes),
-                        **common)
+                        drift=drift, **common)
 
 
 def _not_convertible(
