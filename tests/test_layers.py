@@ -183,3 +183,24 @@ def test_a_quantized_export_names_the_layer_its_drift_starts_at(tmp_path: Path, 
     # Unquantized, nothing to trace.
     assert main(["export", str(graph), "--tflite", str(tmp_path / "float.tflite"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["drift"] is None
+
+
+def branches(tf, image) -> None:
+    """Two conv branches, each with a ReLU, concatenated, then a conv: an Inception block in small."""
+    rng = np.random.default_rng(2)
+    outs = []
+    for i in range(2):
+        w = tf.constant(rng.normal(scale=0.5, size=(1, 1, 3, 4)).astype(np.float32), name=f"b{i}/weights")
+        outs.append(tf.nn.relu(tf.nn.conv2d(image, w, strides=1, padding="SAME"), name=f"b{i}/relu"))
+    x = tf.concat(outs, axis=3, name="mixed/concat")
+    w = tf.constant(rng.normal(scale=0.5, size=(1, 1, 8, 2)).astype(np.float32), name="head/weights")
+    tf.identity(tf.nn.conv2d(x, w, strides=1, padding="SAME"), name="out")
+
+
+def test_a_rewrite_that_moves_values_compares_only_what_still_holds_them(tmp_path: Path):
+    graph = tf1_graph(branches, input_name="pixels")
+    a = loaded(graph, tmp_path / "a.pb")
+    b = loaded(inspector.optimize(a).graph, tmp_path / "b.pb")
+    report = layers(a, b, random_inputs=2)
+    assert report.ok, report.message
+    assert report.layers and all(layer.a != "mixed/concat" or layer.within for layer in report.layers)

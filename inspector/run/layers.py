@@ -254,21 +254,17 @@ def _candidates(graph: GraphDef, runner: GraphRunner) -> int:
 
 
 def _graph_pairs(a: GraphDef, b: GraphDef, runner_a: GraphRunner, runner_b: GraphRunner) -> list[_Pair]:
-    """a's layers and their matches in b that compute the same value: not a node a story rewrote inside itself.
-
-    A folded batch norm's convolution is matched, but its weights were rescaled:
-    it computes another value, and only the story's last node (the BiasAdd, read
-    from outside the story) computes a's value again.
-    """
+    """a's layers and their matches in b that are expected to hold the same value (see :func:`_same_values`)."""
     from inspector.analysis.diff import diff_graphs
     from inspector.analysis.matching import match
 
-    partner = {p.a: p.b for p in match(a, b).pairs}
-    inside = _story_insides(b, diff_graphs(a, b))
+    matching = match(a, b)
+    partner = {p.a: p.b for p in matching.pairs}
+    same = _same_values(a, b, matching, diff_graphs(a, b).stories)
     ops = {node.name: node.op for node in a.node}
     out = []
     for name in _order(a):
-        if ops[name] in _NOT_LAYERS or name not in partner or partner[name] in inside:
+        if ops[name] in _NOT_LAYERS or partner.get(name) not in same:
             continue
         shape = _layer_shape(runner_a, name)
         if _same_shape(shape, _layer_shape(runner_b, partner[name])):
@@ -276,39 +272,75 @@ def _graph_pairs(a: GraphDef, b: GraphDef, runner_a: GraphRunner, runner_b: Grap
     return out
 
 
-def _story_insides(b: GraphDef, diff) -> set[str]:
-    """b's nodes inside a story that computes new values: between its nodes, and read only from inside it.
+def _same_values(a: GraphDef, b: GraphDef, matching, stories) -> set[str]:
+    """b's matched nodes expected to compute their partner's value, found forward in b's dataflow order.
 
-    A story that adds nodes or changes a value or an op (a folded batch norm:
-    rescaled weights, a folded bias, Add become BiasAdd) claims the nodes on
-    every path between its own, so the convolution that reads the rescaled
-    weights is inside; only what the rest of the graph reads of it, its output,
-    computes a's value again. Stories that only rewire (Identity removed) keep
-    every value and claim nothing.
+    A story that computes new values (a folded batch norm, a merged layer, a
+    ReLU moved past a concat) claims the nodes between its own; its outputs
+    (those read from outside it) are asserted equal to their partners again,
+    and what it claims inside (the convolution reading rescaled weights) is
+    not compared. Any other node is compared when each data input (past
+    Identities, on either side) is the partner of its partner's input at that
+    slot and is compared itself: a concat now of pre-activations is not. A
+    change no story claims (weights edited by hand) is compared: that is the
+    drift to find.
     """
+    from inspector.analysis.stories import BYPASSED, IDENTITY, UNUSED
+    from inspector.graph.ops import IDENTITY_OPS
+
+    nodes_a = {n.name: n for n in a.node}
+    nodes_b = {n.name: n for n in b.node}
+    pairs = {p.b: p for p in matching.pairs}
+    back = {p.b: p.a for p in matching.pairs}
     inputs: dict[str, list[str]] = {}
     readers: dict[str, list[str]] = {}
-    ops = {node.name: node.op for node in b.node}
     for node in b.node:
         for ref in node.input:
             source, port = split_ref(ref)
             if port != CONTROL:
                 inputs.setdefault(node.name, []).append(source)
                 readers.setdefault(source, []).append(node.name)
-    from inspector.analysis.stories import BYPASSED, IDENTITY, UNUSED
-
-    new_values = set(diff.only_b) | {c.name for c in diff.changed if {"value", "op"} & set(c.what)}
-    out: set[str] = set()
-    for story in diff.stories:
+    changed_b = {name for name, p in pairs.items() if {"value", "op"} & set(p.what)} | set(matching.added)
+    outputs: set[str] = set()
+    claimed: set[str] = set()
+    for story in stories:
         own = set(story.added) | set(story.changed)
         # Removing Identities and no-ops, or pruning, only rewires; a value it lists changed is another story's.
-        if story.kind in (IDENTITY, BYPASSED, UNUSED) or not own & new_values:
+        if story.kind in (IDENTITY, BYPASSED, UNUSED) or not own & changed_b:
             continue
         region = own | (_reach(own, readers) & _reach(own, inputs))
-        # A weight the story wrote is read by what computes with it: that reader is the story's too.
-        region |= {r for name in own if ops.get(name) in CONST_OPS for r in readers.get(name, ())}
-        out.update(name for name in region if readers.get(name) and all(r in region for r in readers[name]))
-    return out
+        region |= {r for name in own if nodes_b[name].op in CONST_OPS for r in readers.get(name, ())}
+        outputs |= {name for name in region if not readers.get(name) or any(r not in region for r in readers[name])}
+        claimed |= region
+
+    def data_inputs(node, nodes) -> list[tuple[str, int]]:
+        out = []
+        for ref in node.input:
+            source, port = split_ref(ref)
+            if port == CONTROL:
+                continue
+            while source in nodes and nodes[source].op in IDENTITY_OPS and port == 0 and nodes[source].input:
+                source, port = split_ref(nodes[source].input[0])
+            out.append((source, port))
+        return out
+
+    same: set[str] = set()
+    for name in _order(b):
+        pair = pairs.get(name)
+        if name in outputs:
+            same.add(name)
+            continue
+        # Inside a story the value is the optimizer's to change; a change no story claims is what to look for.
+        if pair is None or name in claimed:
+            continue
+        xs, ys = data_inputs(nodes_a[pair.a], nodes_a), data_inputs(nodes_b[name], nodes_b)
+        # An input with a partner must be that very partner's; one without (a story's new output) stands where it is.
+        if len(xs) == len(ys) and all(
+            port_x == port_y and y in same and (back.get(y) == x if y in back else y in outputs)
+            for (x, port_x), (y, port_y) in zip(xs, ys)
+        ):
+            same.add(name)
+    return same
 
 
 def _reach(starts: set[str], edges: Mapping[str, list[str]]) -> set[str]:
