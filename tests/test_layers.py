@@ -128,7 +128,8 @@ def test_dynamic_quantization_is_found_where_it_starts(poets_tflite, tmp_path: P
     [
         (["--logdir", "x"], "--logdir goes with --layers: inspector verify"),
         (["--all"], "--all goes with --layers: inspector verify"),
-        (["--layers", "--decimals", "5"], "--decimals does not go with --layers: each layer is judged against its own noise floor"),
+        (["--layers", "--decimals", "5"], "--decimals does not go with --layers: each layer is judged against its own "
+                                          "noise floor (optimize --strip-dropout first)"),
         (["--layers", "--strip-dropout"], "--strip-dropout does not go with --layers"),
     ],
 )
@@ -204,3 +205,21 @@ def test_a_rewrite_that_moves_values_compares_only_what_still_holds_them(tmp_pat
     report = layers(a, b, random_inputs=2)
     assert report.ok, report.message
     assert report.layers and all(layer.a != "mixed/concat" or layer.within for layer in report.layers)
+
+
+def test_models_without_a_layer_in_common_or_drawing_random_values_are_refused(tmp_path: Path):
+    graph = tf1_graph(cnn, input_name="pixels")
+    # The same input and output names, nothing computed alike (the softmax is over 192 values, not 3).
+    other = tf1_graph(lambda tf, image: tf.nn.softmax(tf.reshape(tf.negative(image), [1, 192]), name="probs"),
+                      input_name="pixels")
+    a, b = loaded(graph, tmp_path / "a.pb"), loaded(other, tmp_path / "b.pb")
+    with pytest.raises(inspector.InspectorError) as caught:
+        layers(a, b, random_inputs=1, output_names="probs")
+    assert caught.value.message == (f"b ({b.path}): no layer of a ({a.path}) has a counterpart to compare; "
+                                    "compare a graph with its optimized graph or its .tflite")
+    dropout = load_graph(fixture_path("dropout_active/retrained_graph.pb"))
+    with pytest.raises(inspector.InspectorError) as caught:
+        layers(dropout, dropout, random_inputs=1)
+    assert caught.value.message == (
+        f"a ({dropout.path}) draws random values (final_training_ops/drop/dropout/random_uniform/RandomUniform), so its "
+        "layers' rounding cannot be told from them; pass --strip-dropout to optimize, then compare that graph")

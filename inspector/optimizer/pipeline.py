@@ -206,32 +206,44 @@ def optimize(
         placeholder_type_enum=placeholder_type_enum, toco_compatible=toco_compatible, frozen=frozen_graph,
         strip_dropout=strip_dropout,
     )
-    ctx = PassContext(graph=WorkGraph(graph), inputs=tuple(inputs), outputs=tuple(outputs), options=options,
-                      signature=resolver.signature)
-    reports: list[PassReport] = []
-    for step in PASSES:
-        reason = "--skip-pass" if step.name in skipped else step.skip_reason(options)
-        if reason:
-            reports.append(PassReport(step.name, notes=(f"skipped: {reason}",), skipped=reason))
-            continue
-        before = _snapshot(ctx.graph)
-        ctx.reasons = {}
-        try:
-            notes = step.run(ctx)
-            # Checked after every pass (cheap without the weights), so a failure names the pass at fault.
-            tfrun.import_graph(tfrun.light(ctx.graph.to_graphdef()))
-        except tfrun.ImportFailed as exc:
-            raise InspectorError(
-                f"{what}: after the {step.name} pass the graph does not import into TensorFlow ({exc}); nothing written. "
-                "This is a bug in inspector's optimizer, please report it with the graph"
-            ) from None
-        except tfrun.EvaluateFailed as exc:
-            # The graph imports, but a Const's value does not match its shape or dtype: a damaged file.
-            raise InspectorError(
-                f"{what}: TensorFlow cannot compute the graph's constants ({exc}); a Const is corrupt "
-                "(a damaged or hand-edited file?), export the graph again"
-            ) from None
-        reports.append(_report(step.name, notes, before, _snapshot(ctx.graph), ctx.reasons))
+    def run_passes(check_each: bool) -> tuple[PassContext, list[PassReport]]:
+        ctx = PassContext(graph=WorkGraph(graph), inputs=tuple(inputs), outputs=tuple(outputs), options=options,
+                          signature=resolver.signature)
+        reports: list[PassReport] = []
+        for step in PASSES:
+            reason = "--skip-pass" if step.name in skipped else step.skip_reason(options)
+            if reason:
+                reports.append(PassReport(step.name, notes=(f"skipped: {reason}",), skipped=reason))
+                continue
+            before = _snapshot(ctx.graph)
+            ctx.reasons = {}
+            try:
+                notes = step.run(ctx)
+                if check_each:
+                    tfrun.import_graph(tfrun.light(ctx.graph.to_graphdef()))
+            except tfrun.ImportFailed as exc:
+                if not check_each:
+                    raise  # a pass before this one may have broken the graph: the checked run finds which
+                raise InspectorError(
+                    f"{what}: after the {step.name} pass the graph does not import into TensorFlow ({exc}); nothing "
+                    "written. This is a bug in inspector's optimizer, please report it with the graph"
+                ) from None
+            except tfrun.EvaluateFailed as exc:
+                # The graph imports, but a Const's value does not match its shape or dtype: a damaged file.
+                raise InspectorError(
+                    f"{what}: TensorFlow cannot compute the graph's constants ({exc}); a Const is corrupt "
+                    "(a damaged or hand-edited file?), export the graph again"
+                ) from None
+            reports.append(_report(step.name, notes, before, _snapshot(ctx.graph), ctx.reasons))
+        return ctx, reports
+
+    # The passes share one working graph; the result is checked once. Only when that check fails are the
+    # passes run again, each checked after it runs, so the error names the pass at fault.
+    try:
+        ctx, reports = run_passes(check_each=False)
+        tfrun.import_graph(tfrun.light(ctx.graph.to_graphdef()))
+    except tfrun.ImportFailed:
+        ctx, reports = run_passes(check_each=True)
 
     found, stripped = ctx.dropouts, ctx.stripped
     result = ctx.graph.to_graphdef()

@@ -288,7 +288,8 @@ def export(
                     progress=progress,
                 )
     drift = None
-    if quantize != "none" and report.max_abs_diff > DRIFT_THRESHOLD:
+    # A graph that draws random values has no noise floor per layer to trace against (layers.py refuses it).
+    if quantize != "none" and report.max_abs_diff > DRIFT_THRESHOLD and not graph_runner.random_ops:
         # Quantizing moved a probability by more than a point: say which layer it starts at.
         from inspector.run.layers import layers
 

@@ -32,15 +32,26 @@ def record_drift(logdir: Path, report: Any, a: Path, b: Path) -> Path:
     return path
 
 
+_last: dict[Path, tuple[tuple[int, int], dict]] = {}
+
+
 def read_drift(logdir: Path) -> tuple[tuple[int, int], dict] | None:
-    """The drift recorded in ``logdir`` and the (size, mtime) it was read at, or None when there is none or it is not ours."""
+    """The drift recorded in ``logdir`` and the (size, mtime) it was read at, or None when there is none or it is not ours.
+
+    Read again only when its size or time changed: the node panel asks on every click.
+    """
     path = Path(logdir) / DRIFT
     try:
         stat = path.stat()
+        stamp = (stat.st_size, stat.st_mtime_ns)
+        if path in _last and _last[path][0] == stamp:
+            return _last[path]
         data = read_limited(path, limit=_DRIFT_MAX, itself="remove it", too_big=lambda size: f"{size:,} bytes is no drift record")
         body = json.loads(data.decode("utf-8"))
     except (OSError, ValueError, InspectorError):
         return None
     if not isinstance(body, dict) or not isinstance(body.get("layers"), list) or not isinstance(body.get("a"), str):
         return None
-    return (stat.st_size, stat.st_mtime_ns), body
+    _last.clear()  # one logdir's record kept: a TensorBoard serves one logdir
+    _last[path] = (stamp, body)
+    return _last[path]
