@@ -32,6 +32,7 @@ _STATIC = {
     "/panes.js": ("panes.js", "text/javascript"),
     "/toolbar.js": ("toolbar.js", "text/javascript"),
     "/layout.js": ("layout.js", "text/javascript"),
+    "/layouts.js": ("layouts.js", "text/javascript"),
     "/dagre.min.js": ("vendor/dagre.min.js", "text/javascript"),
     "/style.css": ("style.css", "text/css"),
 }
