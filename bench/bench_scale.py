@@ -1,0 +1,156 @@
+"""Benchmark: how inspector's commands grow with the graph, 10k to 1M nodes, against the parse floor and TensorFlow's optimizer.
+
+Run from the project root with the project's Python (it is a script, not a module):
+
+    .venv/bin/python bench/bench_scale.py                        # 10k, 100k, 1M nodes
+    .venv/bin/python bench/bench_scale.py --sizes 10000,100000 --json
+
+The graphs: bench_diff.synthetic_pair(blocks), conv + decomposed batch-norm
+blocks of 20 nodes (A) and the same folded into 5 (B), for N/20 blocks; they
+are written once per size into a temporary folder. Each step runs in a fresh
+child process (``python -c`` or the ``inspector`` CLI), timed as wall time with
+its peak resident memory (``ru_maxrss`` from ``os.wait4``):
+
+* parse: ``GraphDef.ParseFromString`` of A and B, the physical floor every
+  other step starts with (protobuf's upb parser);
+* diff: ``inspector diff A B --json`` (output to /dev/null);
+* summarize: ``inspector summarize A --json``;
+* tb: ``inspector tb A --logdir L`` (weights left out, as by default);
+* plugin: the Graph diff tab's first ``/diff`` and its drawing
+  (``GraphDiffPlugin.drawing`` on a logdir holding both runs, written before the
+  child starts);
+* optimize (100k only): ``inspector optimize A`` against TensorFlow's
+  ``optimize_for_inference`` (``inspector.optimizer.baselines.tensorflow_optimize``)
+  on the same graph, each in its own child.
+
+Printed per step and size: seconds, peak MiB, the ratio to the parse floor of
+the same size (time and memory), and the slope: how many times longer the step
+takes for ten times the nodes (10 is linear).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+INSPECTOR = [sys.executable, "-m", "inspector"]
+STEPS = ("parse", "diff", "summarize", "tb", "plugin")
+
+PARSE = """
+import sys
+from tensorboard.compat.proto.graph_pb2 import GraphDef
+for path in sys.argv[1:]:
+    GraphDef().ParseFromString(open(path, "rb").read())
+"""
+PLUGIN = """
+import sys
+from tensorboard.plugins import base_plugin
+from inspector.tb.plugin.backend import GraphDiffPlugin
+plugin = GraphDiffPlugin(base_plugin.TBContext(logdir=sys.argv[1]))
+plugin.diff_json_bytes("a", "b")
+plugin.drawing("a", "b")
+"""
+TF_OPTIMIZE = """
+import sys
+from pathlib import Path
+from tensorboard.compat.proto.graph_pb2 import GraphDef
+from inspector.optimizer.baselines import tensorflow_optimize
+graph = GraphDef.FromString(Path(sys.argv[1]).read_bytes())
+Path(sys.argv[2]).write_bytes(tensorflow_optimize(graph, input_names=["input"], output_names=[sys.argv[3]]).SerializeToString())
+"""
+
+
+def child(argv: list[str]) -> dict:
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    _, status, usage = os.wait4(proc.pid, 0)
+    err = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
+    code = os.waitstatus_to_exitcode(status)
+    return {"seconds": round(time.perf_counter() - start, 3), "peak_mib": round(usage.ru_maxrss / 1024, 1), "exit": code,
+            **({"error": err.strip().splitlines()[-1][:300]} if code not in (0, 1) and err.strip() else {})}
+
+
+def run_size(nodes: int, folder: Path, *, optimize: bool, say) -> dict:
+    from bench_diff import synthetic_pair
+    from inspector.tb.events import write_run
+
+    blocks = max(1, nodes // 20)
+    a, b = synthetic_pair(blocks)
+    pa, pb = folder / f"a_{nodes}.pb", folder / f"b_{nodes}.pb"
+    pa.write_bytes(a.SerializeToString())
+    pb.write_bytes(b.SerializeToString())
+    logdir = folder / f"logs_{nodes}"
+    write_run(a, logdir, "a")
+    write_run(b, logdir, "b")
+    last = f"net/block_{blocks - 1}/Relu"
+    del a, b
+    out: dict = {"nodes": nodes, "nodes_a": blocks * 20 + 1, "file_bytes": pa.stat().st_size}
+    commands = {
+        "parse": [sys.executable, "-c", PARSE, str(pa), str(pb)],
+        "diff": [*INSPECTOR, "diff", str(pa), str(pb), "--json"],
+        "summarize": [*INSPECTOR, "summarize", str(pa), "--json"],
+        "tb": [*INSPECTOR, "tb", str(pa), "--logdir", str(folder / f"tb_{nodes}")],
+        "plugin": [sys.executable, "-c", PLUGIN, str(logdir)],
+    }
+    if optimize:
+        commands["optimize"] = [*INSPECTOR, "optimize", str(pa), "--output", str(folder / f"opt_{nodes}.pb"),
+                                "--input_names", "input", "--output_names", last]
+        commands["tf_optimize"] = [sys.executable, "-c", TF_OPTIMIZE, str(pa), str(folder / f"tfopt_{nodes}.pb"), last]
+    for step, argv in commands.items():
+        out[step] = child(argv)
+        say(f"{nodes:>9,} nodes  {step:<11} {out[step]['seconds']:8.2f} s {out[step]['peak_mib']:8.0f} MiB"
+            f"  exit {out[step]['exit']}{'  ' + out[step].get('error', '') if 'error' in out[step] else ''}")
+    for step in commands:
+        if step != "parse":
+            out[step]["x_parse_time"] = round(out[step]["seconds"] / out["parse"]["seconds"], 2)
+            out[step]["x_parse_memory"] = round(out[step]["peak_mib"] / out["parse"]["peak_mib"], 2)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000", help="node counts of graph A, comma-separated")
+    parser.add_argument("--optimize-at", type=int, default=100000, help="the size at which optimize is timed against TensorFlow's tool (0: never)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        results = [run_size(n, Path(tmp), optimize=n == args.optimize_at, say=say) for n in sizes]
+    for prev, cur in zip(results, results[1:]):
+        factor = cur["nodes"] / prev["nodes"]
+        for step in STEPS:
+            if step in prev and step in cur and prev[step]["seconds"] > 0:
+                # Per tenfold: 10 means linear in the nodes.
+                cur[step]["slope_per_10x"] = round((cur[step]["seconds"] / prev[step]["seconds"]) ** (1 / math.log10(factor)), 2)
+    if args.json:
+        print(json.dumps({"schema": 1, "sizes": results}, indent=2))
+        return 0
+    print(f"{'nodes':>9} {'step':<11} {'seconds':>9} {'peak MiB':>9} {'x parse (time, mem)':>20} {'slope / 10x':>12}")
+    for r in results:
+        for step in ("parse", *STEPS[1:], "optimize", "tf_optimize"):
+            if step not in r:
+                continue
+            m = r[step]
+            ratio = f"{m['x_parse_time']:.1f}x, {m['x_parse_memory']:.1f}x" if "x_parse_time" in m else ""
+            slope = f"{m['slope_per_10x']:.1f}" if "slope_per_10x" in m else ""
+            print(f"{r['nodes']:>9,} {step:<11} {m['seconds']:>9.2f} {m['peak_mib']:>9.0f} {ratio:>20} {slope:>12}")
+        if "optimize" in r:
+            print(f"{'':>9} optimize / TensorFlow's tool: {r['optimize']['seconds'] / r['tf_optimize']['seconds']:.2f}x time, "
+                  f"{r['optimize']['peak_mib'] / r['tf_optimize']['peak_mib']:.2f}x memory")
+    print("slope: how many times longer for ten times the nodes (10 = linear)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
