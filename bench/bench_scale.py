@@ -6,8 +6,9 @@ Run from the project root with the project's Python (it is a script, not a modul
     .venv/bin/python bench/bench_scale.py --sizes 10000,100000 --json
 
 The graphs: bench_diff.synthetic_pair(blocks), conv + decomposed batch-norm
-blocks of 20 nodes (A) and the same folded into 5 (B), for N/20 blocks; they
-are written once per size into a temporary folder. Each step runs in a fresh
+blocks of 20 nodes (A) and the same folded into 5 (B), for N/20 blocks, given
+the dtypes, conv attributes and input shape TensorFlow needs to import them;
+they are written once per size into a temporary folder. Each step runs in a fresh
 child process (``python -c`` or the ``inspector`` CLI), timed as wall time with
 its peak resident memory (``ru_maxrss`` from ``os.wait4``):
 
@@ -80,12 +81,32 @@ def child(argv: list[str]) -> dict:
             **({"error": err.strip().splitlines()[-1][:300]} if code not in (0, 1) and err.strip() else {})}
 
 
+def importable(graph) -> None:
+    """Give the synthetic graph what TensorFlow needs to import it (dtypes, conv strides and padding, an input shape)."""
+    from tensorboard.compat.proto.attr_value_pb2 import AttrValue
+    from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
+    from tensorboard.compat.proto.types_pb2 import DataType
+
+    for node in graph.node:
+        if node.op == "Placeholder":
+            node.attr["shape"].CopyFrom(AttrValue(shape=TensorShapeProto(dim=[TensorShapeProto.Dim(size=s) for s in (1, 4, 4, 4)])))
+            continue
+        if node.op == "Const":
+            continue
+        node.attr["T"].CopyFrom(AttrValue(type=DataType.DT_FLOAT))
+        if node.op == "Conv2D":
+            node.attr["strides"].CopyFrom(AttrValue(list=AttrValue.ListValue(i=[1, 1, 1, 1])))
+            node.attr["padding"].CopyFrom(AttrValue(s=b"SAME"))
+
+
 def run_size(nodes: int, folder: Path, *, optimize: bool, say) -> dict:
     from bench_diff import synthetic_pair
     from inspector.tb.events import write_run
 
     blocks = max(1, nodes // 20)
     a, b = synthetic_pair(blocks)
+    for graph in (a, b):
+        importable(graph)
     pa, pb = folder / f"a_{nodes}.pb", folder / f"b_{nodes}.pb"
     pa.write_bytes(a.SerializeToString())
     pb.write_bytes(b.SerializeToString())
@@ -144,8 +165,9 @@ def main(argv: list[str] | None = None) -> int:
             m = r[step]
             ratio = f"{m['x_parse_time']:.1f}x, {m['x_parse_memory']:.1f}x" if "x_parse_time" in m else ""
             slope = f"{m['slope_per_10x']:.1f}" if "slope_per_10x" in m else ""
-            print(f"{r['nodes']:>9,} {step:<11} {m['seconds']:>9.2f} {m['peak_mib']:>9.0f} {ratio:>20} {slope:>12}")
-        if "optimize" in r:
+            failed = f"  FAILED (exit {m['exit']}): {m.get('error', '')}" if m["exit"] not in (0, 1) else ""
+            print(f"{r['nodes']:>9,} {step:<11} {m['seconds']:>9.2f} {m['peak_mib']:>9.0f} {ratio:>20} {slope:>12}{failed}")
+        if "optimize" in r and r["optimize"]["exit"] == 0 and r["tf_optimize"]["exit"] == 0:
             print(f"{'':>9} optimize / TensorFlow's tool: {r['optimize']['seconds'] / r['tf_optimize']['seconds']:.2f}x time, "
                   f"{r['optimize']['peak_mib'] / r['tf_optimize']['peak_mib']:.2f}x memory")
     print("slope: how many times longer for ten times the nodes (10 = linear)")

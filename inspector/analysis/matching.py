@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
@@ -112,10 +112,13 @@ def match(a: GraphDef, b: GraphDef) -> Matching:
             pair(candidates[0], names[0], BY_DIGEST)
     _through_neighbours(nodes_a, nodes_b, pairs, back, pair, readers_a, readers_b)
     for digest, names in wanted.items():
+        # The digest's unmatched nodes of a, kept as a pool that shrinks as they pair: one pass, not one per name.
+        pool = dict.fromkeys(x for x in by_digest.get(digest, ()) if x not in pairs)
         for name in names:
-            candidates = [x for x in by_digest.get(digest, ()) if x not in pairs]
-            if name not in back and candidates:
-                pair(_closest(name, candidates), name, BY_DIGEST)
+            if name not in back and pool:
+                chosen = _closest(name, pool)
+                del pool[chosen]
+                pair(chosen, name, BY_DIGEST)
     _through_neighbours(nodes_a, nodes_b, pairs, back, pair, readers_a, readers_b)
     for name in renamed_ops:
         if name not in pairs and name not in back:
@@ -280,13 +283,14 @@ def _best(votes: Mapping[str, int]) -> list[str]:
     return [name for name, count in votes.items() if count == top]
 
 
-def _closest(name: str, candidates: Sequence[str]) -> str:
-    """The candidate whose name is most like ``name`` (then the first in graph order)."""
+def _closest(name: str, candidates: Collection[str]) -> str:
+    """The candidate whose name is most like ``name`` (then the first in graph order); ``candidates`` keeps that order."""
+    first = next(iter(candidates))
     if len(candidates) == 1:
-        return candidates[0]
+        return first
     if len(candidates) > _MAX_COMPARED:
         # Many equal candidates (identical weights, say): comparing every name would be quadratic.
-        return next((c for c in candidates if c == name), candidates[0])
+        return name if name in candidates else first
     return max(candidates, key=lambda c: (c == name, SequenceMatcher(None, c, name, autojunk=False).ratio()))
 
 
