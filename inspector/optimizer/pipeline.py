@@ -239,16 +239,22 @@ def optimize(
 
     # The passes share one working graph; the result is checked once. Only when that check fails are the
     # passes run again, each checked after it runs, so the error names the pass at fault.
+    def finished(ctx: PassContext) -> GraphDef:
+        result = ctx.graph.to_graphdef()
+        _restore_inputs(result, originals, original_info, inputs, placeholder_type_enum)
+        return result
+
     try:
         ctx, reports = run_passes(check_each=False)
-        tfrun.import_graph(tfrun.light(ctx.graph.to_graphdef()))
+        result = finished(ctx)
+        tfrun.import_graph(result)
+        imported = True
     except tfrun.ImportFailed:
         ctx, reports = run_passes(check_each=True)
-
+        result = finished(ctx)
+        imported = False
+    _validate(result, inputs=inputs, outputs=outputs, what=what, imported=imported)
     found, stripped = ctx.dropouts, ctx.stripped
-    result = ctx.graph.to_graphdef()
-    _restore_inputs(result, originals, original_info, inputs, placeholder_type_enum)
-    _validate(result, inputs=inputs, outputs=outputs, what=what)
     return OptimizeResult(
         graph=result,
         input_names=tuple(inputs),
@@ -359,7 +365,8 @@ def _restore_inputs(result: GraphDef, originals: dict, info: dict, inputs: Seque
             node.attr["shape"].CopyFrom(shape)
 
 
-def _validate(result: GraphDef, *, inputs: Sequence[str], outputs: Sequence[str], what: str) -> None:
+def _validate(result: GraphDef, *, inputs: Sequence[str], outputs: Sequence[str], what: str, imported: bool = False) -> None:
+    """The result keeps its inputs and outputs, uses no TensorFlow-internal op, and imports (unless ``imported`` already)."""
     from inspector.optimizer.passes import tfrun
 
     names = {node.name: node for node in result.node}
@@ -372,6 +379,8 @@ def _validate(result: GraphDef, *, inputs: Sequence[str], outputs: Sequence[str]
             f"{what}: uses TensorFlow-internal ops ({', '.join(internal)}) that mobile runtimes cannot load; "
             "export the graph again without Grappler's remapper"
         )
+    if imported:
+        return
     try:
         tfrun.import_graph(result)
     except tfrun.ImportFailed as exc:

@@ -36,16 +36,19 @@ def fold_constants(g: WorkGraph, *, keep: Sequence[str], because: Because = no_r
     notes = [_splat_note(node) for node in g if _splat(node)]
     # The op policy's unsafe nodes are never evaluated, whatever the options: their value
     # is a file's bytes or a Python call's result, and so is the value of all they feed.
-    found = unsafe_nodes(g.to_graphdef())
+    # One GraphDef of the working graph for everything that reads it whole (each conversion copies every node).
+    graph = g.to_graphdef()
+    found = unsafe_nodes(graph)
     unsafe = frozenset(u.node for u in found)
     notes += _unsafe_notes(found)
-    info = tfrun.static_outputs(g.to_graphdef())
+    info = tfrun.static_outputs(graph)
     shapes = _materialise_shapes(g, info, because)
     if shapes:
         notes.append(f"{shapes} Shape/Size/Rank of statically known shapes became constants")
-        info = tfrun.static_outputs(g.to_graphdef())
+        graph = g.to_graphdef()
+        info = tfrun.static_outputs(graph)
 
-    order = [node.name for node in g.to_graphdef().node]
+    order = [node.name for node in graph.node]
     blocked: dict[str, str] = {}
     while True:
         constant = _constant_nodes(g, order, info, blocked, unsafe)
@@ -67,7 +70,7 @@ def fold_constants(g: WorkGraph, *, keep: Sequence[str], because: Because = no_r
     if frontier:
         needed = _ancestors(g, frontier, constant)
         sub = GraphDef()
-        sub.versions.CopyFrom(g.to_graphdef().versions)
+        sub.versions.CopyFrom(graph.versions)
         for name in order:
             if name in needed:
                 sub.node.add().CopyFrom(g.node(name))
@@ -124,8 +127,9 @@ def fold_constants(g: WorkGraph, *, keep: Sequence[str], because: Because = no_r
 
 def constant_names(g: WorkGraph) -> set[str]:
     """Nodes whose value depends on constants only (no feeds, variables, randomness or control flow)."""
-    order = [node.name for node in g.to_graphdef().node]
-    return _constant_nodes(g, order, None, {}, frozenset(u.node for u in unsafe_nodes(g.to_graphdef())))
+    graph = g.to_graphdef()
+    order = [node.name for node in graph.node]
+    return _constant_nodes(g, order, None, {}, frozenset(u.node for u in unsafe_nodes(graph)))
 
 
 def _unsafe_notes(found: Sequence[UnsafeNode]) -> list[str]:
