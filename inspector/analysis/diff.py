@@ -10,7 +10,7 @@ from pathlib import Path
 from tensorboard.compat.proto.graph_pb2 import GraphDef
 from tensorboard.compat.proto.node_def_pb2 import NodeDef
 
-from inspector.analysis.matching import CHANGED, RENAMED, match
+from inspector.analysis.matching import CHANGED, RENAMED, Matching, match
 from inspector.analysis.stories import Story, tell
 from inspector.graph.io import LoadedGraph
 from inspector.graph.ops import BATCH_NORM_CORE_OPS, BATCH_NORM_OPS
@@ -155,9 +155,11 @@ def diff_graphs(
     labels: tuple[str, str] = ("a", "b"),
     paths: tuple[str | None, str | None] = (None, None),
     sizes: tuple[int | None, int | None] = (None, None),
+    matching: Matching | None = None,
 ) -> GraphDiff:
+    """``a`` against ``b``; ``matching``: match(a, b) when the caller has it already (it is the costly part)."""
     sa, sb = graph_stats(a), graph_stats(b)
-    matching = match(a, b)
+    matching = matching if matching is not None else match(a, b)
     ops_a = {n.name: n.op for n in a.node}
     ops_b = {n.name: n.op for n in b.node}
     changed = tuple(

@@ -18,7 +18,7 @@ from inspector.graph.refs import CONTROL, split_ref
 from inspector.run.feeds import Feed, InputOption
 from inspector.run.inputs import image_size_for
 from inspector.run.noise import FACTOR, Reference, judge
-from inspector.run.runners import GraphRunner, TFLiteRunner, graph_pair
+from inspector.run.runners import GraphRunner, TFLiteRunner, graph_pair, one_name
 from inspector.run.samples import samples
 from inspector.run.verify import check_options
 
@@ -142,7 +142,7 @@ def layers(
             what_b = str(b.path)
         else:
             runner_a = stack.enter_context(GraphRunner(
-                a, input_names=input_names, output_name=_one(output_names), inputs=inputs, feeds=feeds,
+                a, input_names=input_names, output_name=one_name(output_names, "--output_names"), inputs=inputs, feeds=feeds,
                 what=f"a ({a.path})", allow_unsafe_ops=allow_unsafe_ops))
             runner_b = stack.enter_context(TFLiteRunner(
                 b, input_name=runner_a.input_name, output_name=runner_a.output_name, what=f"tflite ({b})",
@@ -175,7 +175,7 @@ def layers(
                 if progress is not None:
                     progress(done, total)
     growth = _growth(a.graph, {p.a for p in pairs}, {name: w[3] for name, w in worst.items()})
-    found = tuple(Layer(a=p.a, b=p.b, op=p.op, shape=p.shape, max_abs=worst[p.a][0], max_rel=worst[p.a][1],
+    found = tuple(Layer(a=p.a, b=p.b_name, op=p.op, shape=p.shape, max_abs=worst[p.a][0], max_rel=worst[p.a][1],
                         floor=worst[p.a][2], ratio=worst[p.a][3], growth=growth.get(p.a, 0.0)) for p in pairs)
     return LayersReport(a=str(a.path), b=what_b, inputs=tuple(s.source for s in runs), layers=found,
                         unmatched=_candidates(a.graph, runner_a) - len(pairs),
@@ -185,9 +185,10 @@ def layers(
 @dataclass(frozen=True)
 class _Pair:
     a: str
-    b: str | int       # b's node name, or a .tflite tensor index
+    b: str | int       # what b's runner fetches: a node name, or a .tflite tensor index
     op: str
     shape: tuple[int, ...]
+    b_name: str        # b's node or tensor, as the report names it
 
     @property
     def bytes(self) -> int:
@@ -260,7 +261,7 @@ def _graph_pairs(a: GraphDef, b: GraphDef, runner_a: GraphRunner, runner_b: Grap
 
     matching = match(a, b)
     partner = {p.a: p.b for p in matching.pairs}
-    same = _same_values(a, b, matching, diff_graphs(a, b).stories)
+    same = _same_values(a, b, matching, diff_graphs(a, b, matching=matching).stories)
     ops = {node.name: node.op for node in a.node}
     out = []
     for name in _order(a):
@@ -268,7 +269,7 @@ def _graph_pairs(a: GraphDef, b: GraphDef, runner_a: GraphRunner, runner_b: Grap
             continue
         shape = _layer_shape(runner_a, name)
         if _same_shape(shape, _layer_shape(runner_b, partner[name])):
-            out.append(_Pair(name, partner[name], ops[name], shape))
+            out.append(_Pair(name, partner[name], ops[name], shape, partner[name]))
     return out
 
 
@@ -359,7 +360,7 @@ def _tflite_pairs(a: GraphDef, runner_a: GraphRunner, runner_b: TFLiteRunner) ->
     rank = {name: i for i, name in enumerate(order)}
     ops = {node.name: node.op for node in a.node}
     # A fused op's output is named after every node it fused (";"-joined): it is the last of them that computes.
-    by_node: dict[str, int] = {}
+    by_node: dict[str, tuple[int, str]] = {}
     for name, index, shape in runner_b.tensors():
         parts = [p.removesuffix(":0") for p in name.split(";")]
         known = [p for p in parts if p in rank and ops[p] not in _NOT_LAYERS]
@@ -367,8 +368,9 @@ def _tflite_pairs(a: GraphDef, runner_a: GraphRunner, runner_b: TFLiteRunner) ->
             continue
         last = max(known, key=rank.__getitem__)
         if _same_shape(_layer_shape(runner_a, last), shape):
-            by_node.setdefault(last, index)
-    return [_Pair(name, by_node[name], ops[name], _layer_shape(runner_a, name) or ()) for name in order if name in by_node]
+            by_node.setdefault(last, (index, name))
+    return [_Pair(name, by_node[name][0], ops[name], _layer_shape(runner_a, name) or (), by_node[name][1])
+            for name in order if name in by_node]
 
 
 def _chunks(pairs: Sequence[_Pair], budget: int) -> list[list[_Pair]]:
@@ -385,9 +387,10 @@ def _chunks(pairs: Sequence[_Pair], budget: int) -> list[list[_Pair]]:
 
 def _growth(graph: GraphDef, layers: set[str], ratio: Mapping[str, float]) -> dict[str, float]:
     """Each layer's ratio minus the largest ratio of the layers it reads (through what is not a layer)."""
-    inputs = {}
+    inputs: dict[str, list[str]] = {}
     for node in graph.node:
-        inputs.setdefault(node.name, [split_ref(r)[0] for r in node.input if split_ref(r)[1] != CONTROL])
+        refs = [split_ref(r) for r in node.input]
+        inputs.setdefault(node.name, [source for source, port in refs if port != CONTROL])
     out = {}
     for name in layers:
         seen, stack, upstream = {name}, list(inputs.get(name, ())), 0.0
@@ -402,12 +405,6 @@ def _growth(graph: GraphDef, layers: set[str], ratio: Mapping[str, float]) -> di
                 stack.extend(inputs.get(source, ()))
         out[name] = ratio.get(name, 0.0) - upstream
     return out
-
-
-def _one(names: Sequence[str] | str | None) -> str | None:
-    from inspector.run.runners import one_name
-
-    return one_name(names, "--output_names")
 
 
 __all__ = ["Layer", "LayersReport", "layers", "CHUNK_BYTES"]

@@ -24,7 +24,7 @@ def record_drift(logdir: Path, report: Any, a: Path, b: Path) -> Path:
     body = {
         "a": run_a, "b": run_b, "files": [str(a), str(b)], "factor": report.factor, "inputs": list(report.inputs),
         "first_out": report.first_out.a if report.first_out else None,
-        "layers": [[layer.a, layer.b if isinstance(layer.b, str) else "", layer.ratio, layer.max_abs, layer.max_rel, layer.floor]
+        "layers": [[layer.a, layer.b, layer.ratio, layer.max_abs, layer.max_rel, layer.floor]
                    for layer in report.layers],
     }
     path = Path(logdir) / DRIFT

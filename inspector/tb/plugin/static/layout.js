@@ -3,17 +3,21 @@
 // main thread. Message in: {job, nodes: [{id, w, h}], edges: [[from, to]]};
 // message out: {job, width, height, nodes: {id: [x, y]}, edges: [[x, y, ...]]},
 // centres and edge points in the scope's own coordinates.
+// Loaded as a classic script into the page instead (layouts.js), where workers are
+// refused, it only defines self.inspectorLayout: one layout function for both.
 /* global dagre, importScripts */
-importScripts('./dagre.min.js');
-
-self.onmessage = (event) => {
-  const {job, nodes, edges, options} = event.data;
-  try {
-    self.postMessage(layout(job, nodes, edges, options || {}));
-  } catch (err) {
-    self.postMessage({job, error: String(err && err.message ? err.message : err)});
-  }
-};
+self.inspectorLayout = layout;
+if (typeof window === 'undefined') {
+  importScripts('./dagre.min.js');
+  self.onmessage = (event) => {
+    const {job, nodes, edges, options} = event.data;
+    try {
+      self.postMessage(layout(job, nodes, edges, options || {}));
+    } catch (err) {
+      self.postMessage({job, error: String(err && err.message ? err.message : err)});
+    }
+  };
+}
 
 function layout(job, nodes, edges, options) {
   const g = new dagre.graphlib.Graph({multigraph: false});

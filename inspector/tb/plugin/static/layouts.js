@@ -42,28 +42,17 @@ export class Layouts {
   }
 
   async inPage(job, nodes, edges) {
-    // The same dagre build, loaded as a classic script into the page.
-    if (!window.dagre) {
+    // The worker's own script and the same dagre build, loaded as classic scripts into the page.
+    for (const file of ['./dagre.min.js', './layout.js']) {
+      if (file === './dagre.min.js' ? window.dagre : window.inspectorLayout) continue;
       await new Promise((resolve, reject) => {
         const script = document.createElement('script');
-        script.src = new URL('./dagre.min.js', this.base).href;
+        script.src = new URL(file, this.base).href;
         script.onload = resolve;
-        script.onerror = () => reject(new Error('could not load dagre.min.js'));
+        script.onerror = () => reject(new Error(`could not load ${file}`));
         document.head.appendChild(script);
       });
     }
-    const g = new window.dagre.graphlib.Graph();
-    g.setGraph({rankdir: 'TB', nodesep: 18, ranksep: 28, edgesep: 8, marginx: 8, marginy: 8});
-    g.setDefaultEdgeLabel(() => ({}));
-    for (const n of nodes) g.setNode(String(n.id), {width: n.w, height: n.h});
-    for (const [from, to] of edges) if (from !== to) g.setEdge(String(from), String(to));
-    window.dagre.layout(g);
-    const placed = {};
-    for (const n of nodes) placed[n.id] = [g.node(String(n.id)).x, g.node(String(n.id)).y];
-    const routed = edges.map(([f, t]) => {
-      const e = f !== t && g.edge(String(f), String(t));
-      return e && e.points ? e.points.flatMap((p) => [p.x, p.y]) : [];
-    });
-    this.done({job, width: g.graph().width || 0, height: g.graph().height || 0, nodes: placed, edges: routed});
+    this.done(window.inspectorLayout(job, nodes, edges, {}));
   }
 }
