@@ -368,7 +368,15 @@ def unsafe_nodes(graph: GraphDef, *, stateful: Callable[[str], bool] | None = No
                 queue.append(caller)
 
     found: list[UnsafeNode] = []
+    # One verdict per (op, attrs with a function in them): a graph has few distinct ops and almost no func attrs.
+    plain: dict[str, bool] = {}  # op -> safe whatever its attrs, unless they name a function
     for node in graph.node:
+        op = node.op
+        safe = plain.get(op)
+        if safe is None:
+            safe = plain[op] = op not in library and op != "PrintV2" and op not in _PROTO_OPS and reason(op, {}) is None
+        if safe and not any(_holds_func(v) for v in node.attr.values()):
+            continue
         hit = _direct(node, library, reason)
         if hit is not None:
             runs, why = hit
@@ -401,12 +409,17 @@ class _Bad(NamedTuple):
 
 def _func_attrs(node: NodeDef) -> Iterator[NameAttrList]:
     """Every function a node's attrs name, those nested in a func attr's own attrs included (iteratively)."""
-    stack = list(node.attr.values())
+    stack = [v for v in node.attr.values() if _holds_func(v)]
     while stack:
         value = stack.pop()
         for func in [value.func] if value.HasField("func") else value.list.func:
             yield func
             stack.extend(func.attr.values())
+
+
+def _holds_func(value: AttrValue) -> bool:
+    kind = value.WhichOneof("value")
+    return kind == "func" or (kind == "list" and len(value.list.func) > 0)
 
 
 def _callees(node: NodeDef, library: Mapping[str, FunctionDef]) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Iterator
@@ -73,8 +74,13 @@ def to_tf(graph: GraphDef) -> Any:
     the whole process with a failed CHECK when the tensor is built.
     """
     tensorflow = tf()
+    return tensorflow.compat.v1.GraphDef.FromString(checked_bytes(graph))
+
+
+def checked_bytes(graph: GraphDef) -> bytes:
+    """``graph`` serialized for TensorFlow's C importer, after the dtype check :func:`to_tf` makes."""
     _check_tensor_dtypes(graph)
-    return tensorflow.compat.v1.GraphDef.FromString(graph.SerializeToString())
+    return graph.SerializeToString()
 
 
 def _check_tensor_dtypes(graph: GraphDef) -> None:
@@ -116,6 +122,10 @@ def error_line(exc: BaseException, limit: int = 200) -> str:
     text = useful[0] if useful else type(exc).__name__
     node = getattr(exc, "node_def", None)
     name = getattr(node, "name", "")
+    if not name:
+        # A graph whose operations have no Python wrappers (optimizer/passes/tfrun.py) gets no node_def; the text names it.
+        tag = re.search(r"\{\{node (.+?)\}\}", str(exc))
+        name = tag.group(1) if tag else ""
     if name and name not in text:
         text = f"node {name!r}: {text}"
     return text if len(text) <= limit else text[: limit - 3] + "..."

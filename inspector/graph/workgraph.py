@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 import numpy as np
 from tensorboard.compat.proto.attr_value_pb2 import AttrValue
@@ -14,6 +15,8 @@ from tensorboard.util import tensor_util
 from inspector.graph.ops import DTYPE_BYTES
 from inspector.graph.refs import CONTROL, data_ref, node_of, reach, split_ref
 
+T = TypeVar("T")
+
 
 class GraphEditError(RuntimeError):
     """An edit the working graph cannot make: a bug in the pass that asked, never the user's input.
@@ -24,12 +27,25 @@ class GraphEditError(RuntimeError):
     """
 
 
+State = tuple[str, tuple[str, ...]] | None  # (op, inputs) of a node; None: no such node
+
+
 class WorkGraph:
-    """A mutable copy of a GraphDef that keeps a reverse index (who reads each node) up to date."""
+    """A mutable copy of a GraphDef that keeps a reverse index (who reads each node) up to date.
+
+    Every edit goes through its methods, so it also knows what changed: a
+    version that any edit bumps (for results cached until the next edit,
+    :meth:`cached`) and each touched node's state before the edits since the
+    last :meth:`take_changes`, so a pass's report costs what the pass touched,
+    not a walk of the graph.
+    """
 
     def __init__(self, graph: GraphDef) -> None:
         self._nodes: dict[str, NodeDef] = {}
         self._users: dict[str, dict[str, None]] = {}
+        self._version = 0
+        self._before: dict[str, State] = {}
+        self._cache: dict[str, tuple[int, object]] = {}
         self._versions = graph.versions
         self._library = graph.library
         for source in graph.node:
@@ -98,9 +114,40 @@ class WorkGraph:
 
     # --- editing -------------------------------------------------------------
 
+    # --- what changed ---------------------------------------------------------
+
+    def _touch(self, name: str) -> None:
+        self._version += 1
+        if name not in self._before:
+            node = self._nodes.get(name)
+            self._before[name] = None if node is None else (node.op, tuple(node.input))
+
+    def take_changes(self) -> dict[str, tuple[State, State]]:
+        """Each node edited since the last call: (state before, state now), in the order first touched; then forgets them."""
+        changes = {}
+        for name, before in self._before.items():
+            node = self._nodes.get(name)
+            now = None if node is None else (node.op, tuple(node.input))
+            if now != before:
+                changes[name] = (before, now)
+        self._before = {}
+        return changes
+
+    def cached(self, key: str, compute: Callable[[], T]) -> T:
+        """``compute()``, remembered under ``key`` until the graph is next edited."""
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] == self._version:
+            return hit[1]  # type: ignore[return-value]
+        value = compute()
+        self._cache[key] = (self._version, value)
+        return value
+
+    # --- editing --------------------------------------------------------------
+
     def add(self, node: NodeDef) -> NodeDef:
         if node.name in self._nodes:
             raise GraphEditError(f"node {node.name!r} already exists")
+        self._touch(node.name)
         self._nodes[node.name] = node
         self._users.setdefault(node.name, {})
         for ref in node.input:
@@ -109,6 +156,7 @@ class WorkGraph:
 
     def replace(self, node: NodeDef) -> NodeDef:
         """Put ``node`` in place of the node of the same name (its readers keep reading that name)."""
+        self._touch(node.name)
         self._unindex(self._nodes[node.name])
         self._nodes[node.name] = node
         for ref in node.input:
@@ -116,6 +164,7 @@ class WorkGraph:
         return node
 
     def remove(self, name: str) -> None:
+        self._touch(name)
         node = self._nodes.pop(name)
         self._unindex(node)
 
@@ -131,6 +180,7 @@ class WorkGraph:
             else:
                 data.append(data_ref(source, port))
         fed = {node_of(ref) for ref in data}
+        self._touch(node.name)
         self._unindex(node)
         del node.input[:]
         node.input.extend(data + ["^" + c for c in control if c not in fed])
@@ -277,6 +327,18 @@ def _drop_dangling_colocation(node: NodeDef, names: dict[str, NodeDef]) -> None:
 CONST_VALUE_LIMIT = 64 * 2**20
 # The repeated fields a TensorProto holds its values in (float_val, int_val, ...).
 _VALUE_FIELDS = tuple(f.name for f in TensorProto.DESCRIPTOR.fields if f.name.endswith("_val"))
+
+
+_NO_ATTR = AttrValue()
+
+
+def attr_value(node: NodeDef, key: str) -> AttrValue:
+    """``node.attr[key]`` for reading: an absent attribute reads as empty instead of being added.
+
+    Indexing the attr map adds the key with no value, and a graph with a valueless
+    attribute fails TensorFlow's C++ loader (and the TFLite converter).
+    """
+    return node.attr[key] if key in node.attr else _NO_ATTR
 
 
 def const_value(node: NodeDef | None) -> np.ndarray | None:

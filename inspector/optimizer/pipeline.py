@@ -12,7 +12,7 @@ from tensorboard.compat.proto.types_pb2 import DataType
 from inspector.errors import InspectorError
 from inspector.graph.ops import VARIABLE_OPS, dtype_name
 from inspector.graph.io import check_graph
-from inspector.graph.refs import node_of, upstream
+from inspector.graph.refs import upstream
 from inspector.graph.names import Resolver
 
 if TYPE_CHECKING:
@@ -215,7 +215,7 @@ def optimize(
             if reason:
                 reports.append(PassReport(step.name, notes=(f"skipped: {reason}",), skipped=reason))
                 continue
-            before = _snapshot(ctx.graph)
+            ctx.graph.take_changes()
             ctx.reasons = {}
             try:
                 notes = step.run(ctx)
@@ -234,7 +234,7 @@ def optimize(
                     f"{what}: TensorFlow cannot compute the graph's constants ({exc}); a Const is corrupt "
                     "(a damaged or hand-edited file?), export the graph again"
                 ) from None
-            reports.append(_report(step.name, notes, before, _snapshot(ctx.graph), ctx.reasons))
+            reports.append(_report(step.name, notes, ctx.graph, ctx.reasons))
         return ctx, reports
 
     # The passes share one working graph; the result is checked once. Only when that check fails are the
@@ -284,32 +284,27 @@ def optimize_graph(graph: GraphDef, *, input_names: Sequence[str], output_names:
 
 # --- what a pass did ------------------------------------------------------------
 
-Snapshot = dict[str, tuple[str, tuple[str, ...]]]  # name -> (op, inputs)
+Snapshot = dict[str, tuple[str, tuple[str, ...]]]  # name -> (op, inputs), of the nodes a pass touched
 
 
-def _snapshot(g: WorkGraph) -> Snapshot:
-    return {node.name: (node.op, tuple(node.input)) for node in g}
-
-
-def _report(name: str, notes: Sequence[str], before: Snapshot, after: Snapshot, given: Mapping[str, str]) -> PassReport:
-    """The pass's record: what changed between the snapshots, each with the pass's reason or one read off the change."""
+def _report(name: str, notes: Sequence[str], g: WorkGraph, given: Mapping[str, str]) -> PassReport:
+    """The pass's record: what it changed (the working graph's changes since the pass began), each with a reason."""
+    changes = g.take_changes()
+    before = {n: old for n, (old, _) in changes.items() if old is not None}
+    after = {n: new for n, (_, new) in changes.items() if new is not None}
     removed = [n for n, (op, _) in before.items() if n not in after or after[n][0] != op]
     added = [n for n, (op, _) in after.items() if n not in before or before[n][0] != op]
     rewired = [n for n, (op, inputs) in after.items() if n in before and before[n][0] == op and before[n][1] != inputs]
-    readers: dict[str, list[str]] = {}
-    for reader, (_, inputs) in after.items():
-        for ref in inputs:
-            readers.setdefault(node_of(ref), []).append(reader)
     reasons = {}
     for node in dict.fromkeys(removed + added + rewired):
-        reasons[node] = given.get(node) or _read_off(node, before, after, readers)
+        reasons[node] = given.get(node) or _read_off(node, before, after, g)
     return PassReport(
         name=name, notes=tuple(notes), removed_nodes=tuple(removed), added_nodes=tuple(added),
         rewired_nodes=tuple(rewired), reasons=reasons,
     )
 
 
-def _read_off(node: str, before: Snapshot, after: Snapshot, readers: Mapping[str, list[str]]) -> str:
+def _read_off(node: str, before: Snapshot, after: Snapshot, g: WorkGraph) -> str:
     """A reason for a change the pass gave none for, from the snapshots alone."""
     old, new = before.get(node), after.get(node)
     if old is not None and new is not None and old[0] != new[0]:
@@ -317,7 +312,7 @@ def _read_off(node: str, before: Snapshot, after: Snapshot, readers: Mapping[str
     if new is None:
         return f"{old[0]} removed: nothing the outputs need reads it any more"
     if old is None:
-        users = readers.get(node, [])
+        users = [user.name for user in g.users(node)]
         return f"new {new[0]}" + (f", read by {_some(users)}" if users else "")
     gone = [ref for ref in old[1] if ref not in new[1]]
     came = [ref for ref in new[1] if ref not in old[1]]

@@ -11,7 +11,7 @@ from tensorboard.compat.proto.types_pb2 import DataType
 
 from inspector.graph.ops import FUSED_BATCH_NORM_OPS
 from inspector.graph.refs import split_ref
-from inspector.graph.workgraph import WorkGraph, const_value, make_const
+from inspector.graph.workgraph import WorkGraph, attr_value, const_value, make_const
 from inspector.optimizer.passes.context import Because, no_reasons
 
 # Op -> index of its weights input and rank of its output.
@@ -111,8 +111,8 @@ def _decompose_fused(g: WorkGraph, node: NodeDef, because: Because) -> str | tup
     """FusedBatchNorm* (inference) -> Mul(x, scale) then BiasAdd(offset), the BiasAdd keeping the name."""
     if node.op == "BatchNormWithGlobalNormalization":
         x, mean_ref, var_ref, beta_ref, gamma_ref = list(g.data_inputs(node))[:5]
-        eps = node.attr["variance_epsilon"].f
-        scaled = node.attr["scale_after_normalization"].b
+        eps = attr_value(node, "variance_epsilon").f
+        scaled = attr_value(node, "scale_after_normalization").b
         training = False
         layout = "NHWC"
     else:
@@ -404,7 +404,7 @@ def _bias_add(name: str, t: int, *, device: str) -> NodeDef:
 
 
 def _t(node: NodeDef) -> int:
-    return node.attr["T"].type
+    return attr_value(node, "T").type
 
 
 def _np_dtype(node: NodeDef) -> np.dtype:

@@ -13,7 +13,7 @@ from tensorboard.compat.proto.types_pb2 import DataType
 from inspector.optimizer.passes import tfrun
 from inspector.graph.refs import data_ref, node_of, split_ref
 from inspector.files import size_text
-from inspector.graph.workgraph import CONST_VALUE_LIMIT, WorkGraph, const_from_proto, make_const, unexpanded_bytes
+from inspector.graph.workgraph import CONST_VALUE_LIMIT, WorkGraph, attr_value, const_from_proto, make_const, unexpanded_bytes
 from inspector.optimizer.passes.context import Because, no_reasons
 from inspector.graph.ops import (
     CONST_OPS, CONTROL_FLOW_OPS, DTYPE_BYTES, FEED_OPS, FUNCTION_ARG_OPS, VARIABLE_OPS, VARIABLE_READ_OPS, dtype_name, is_random,
@@ -38,15 +38,15 @@ def fold_constants(g: WorkGraph, *, keep: Sequence[str], because: Because = no_r
     # is a file's bytes or a Python call's result, and so is the value of all they feed.
     # One GraphDef of the working graph for everything that reads it whole (each conversion copies every node).
     graph = g.to_graphdef()
-    found = unsafe_nodes(graph)
+    found = _unsafe(g, graph)
     unsafe = frozenset(u.node for u in found)
     notes += _unsafe_notes(found)
-    info = tfrun.static_outputs(graph)
+    info = tfrun.shapes(g)
     shapes = _materialise_shapes(g, info, because)
     if shapes:
         notes.append(f"{shapes} Shape/Size/Rank of statically known shapes became constants")
         graph = g.to_graphdef()
-        info = tfrun.static_outputs(graph)
+        info = tfrun.shapes(g)
 
     order = [node.name for node in graph.node]
     blocked: dict[str, str] = {}
@@ -129,7 +129,12 @@ def constant_names(g: WorkGraph) -> set[str]:
     """Nodes whose value depends on constants only (no feeds, variables, randomness or control flow)."""
     graph = g.to_graphdef()
     order = [node.name for node in graph.node]
-    return _constant_nodes(g, order, None, {}, frozenset(u.node for u in unsafe_nodes(graph)))
+    return _constant_nodes(g, order, None, {}, frozenset(u.node for u in _unsafe(g, graph)))
+
+
+def _unsafe(g: WorkGraph, graph: GraphDef) -> tuple[UnsafeNode, ...]:
+    """The working graph's unsafe nodes (``graph`` is it as a GraphDef), found again only after an edit."""
+    return g.cached("unsafe_nodes", lambda: unsafe_nodes(graph))
 
 
 def _unsafe_notes(found: Sequence[UnsafeNode]) -> list[str]:
@@ -238,7 +243,7 @@ def _leaf_bytes(g: WorkGraph, name: str, constant: set[str]) -> int:
     for source in _ancestors(g, {name: {0}}, constant):
         node = g.node(source)
         if node.op == "Const":
-            total += node.attr["value"].tensor.ByteSize()
+            total += attr_value(node, "value").tensor.ByteSize()
     return total
 
 
@@ -250,7 +255,7 @@ def _splat(node: NodeDef) -> int:
 
 
 def _splat_note(node: NodeDef) -> str:
-    tensor = node.attr["value"].tensor
+    tensor = attr_value(node, "value").tensor
     dims = "x".join(str(d.size) for d in tensor.tensor_shape.dim)
     return (
         f"kept {node.name} unevaluated: its {tensor.ByteSize():,}-byte value claims a {dims} {dtype_name(tensor.dtype)} tensor, "

@@ -9,7 +9,7 @@ from tensorboard.compat.proto.attr_value_pb2 import AttrValue
 from tensorboard.compat.proto.node_def_pb2 import NodeDef
 from tensorboard.compat.proto.types_pb2 import DataType
 
-from inspector.graph.workgraph import WorkGraph, make_const
+from inspector.graph.workgraph import WorkGraph, attr_value, make_const
 from inspector.optimizer.passes.context import Because, no_reasons
 
 
@@ -21,7 +21,7 @@ def fuse_resize_and_conv(g: WorkGraph, *, keep: Sequence[str], because: Because 
     for conv in g:
         if conv.name not in g or conv.op != "Conv2D":
             continue
-        if conv.attr["data_format"].s not in (b"NHWC", b"") or _dilated(conv) or conv.attr["padding"].s == b"EXPLICIT":
+        if attr_value(conv, "data_format").s not in (b"NHWC", b"") or _dilated(conv) or attr_value(conv, "padding").s == b"EXPLICIT":
             continue
         x_ref, weights_ref = g.data_inputs(conv)[:2]
         pad = resize = None
@@ -33,7 +33,7 @@ def fuse_resize_and_conv(g: WorkGraph, *, keep: Sequence[str], because: Because 
                 resize = below
         elif first is not None and first.op == "ResizeBilinear" and _single(g, first, conv, kept, x_ref):
             resize = first
-        if resize is not None and resize.attr["half_pixel_centers"].b:
+        if resize is not None and attr_value(resize, "half_pixel_centers").b:
             # The fused kernel only knows the old corner-aligned sampling; fusing would change the output.
             skipped_half_pixel += 1
             if pad is None:
@@ -78,7 +78,7 @@ def _single(g: WorkGraph, node: NodeDef, reader: NodeDef, kept: set[str], ref: s
 
 def _int32_paddings(pad: NodeDef) -> bool:
     # The fused ops take int32 paddings only.
-    return "Tpaddings" not in pad.attr or pad.attr["Tpaddings"].type == DataType.DT_INT32
+    return "Tpaddings" not in pad.attr or attr_value(pad, "Tpaddings").type == DataType.DT_INT32
 
 
 def _dilated(conv: NodeDef) -> bool:

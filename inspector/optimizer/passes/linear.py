@@ -11,7 +11,7 @@ from tensorboard.compat.proto.node_def_pb2 import NodeDef
 from inspector.optimizer.passes import tfrun
 from inspector.graph.ops import LINEAR_BETWEEN_OPS
 from inspector.graph.refs import split_ref
-from inspector.graph.workgraph import WorkGraph, const_value, make_const
+from inspector.graph.workgraph import WorkGraph, attr_value, const_value, make_const
 from inspector.optimizer.passes.context import Because, no_reasons
 
 # Ops that may sit between the conv and the MatMul without breaking linearity or reordering elements.
@@ -20,11 +20,11 @@ _BETWEEN = LINEAR_BETWEEN_OPS
 
 def merge_linear(g: WorkGraph, *, keep: Sequence[str], because: Because = no_reasons) -> list[str]:
     """retrain.py's new layer reads the base model's logits (a 1x1 conv); nothing non-linear sits between, so one MatMul does both."""
-    info = tfrun.static_outputs(g.to_graphdef())
+    info = tfrun.shapes(g)
     kept = set(keep)
     notes = []
     for matmul in g:
-        if matmul.name not in g or matmul.op != "MatMul" or matmul.attr["transpose_a"].b:
+        if matmul.name not in g or matmul.op != "MatMul" or attr_value(matmul, "transpose_a").b:
             continue
         merged = _merge(g, matmul, info, kept, because)
         if merged:
@@ -48,8 +48,8 @@ def _merge(g: WorkGraph, matmul: NodeDef, info: dict, kept: set[str], because: B
     conv = node
     if (
         conv is None or conv.op != "Conv2D" or not chain or conv.name in kept or split_ref(ref)[1] != 0
-        or g.only_reader(conv.name) is not reader or conv.attr["data_format"].s not in (b"NHWC", b"")
-        or conv.attr["padding"].s == b"EXPLICIT"
+        or g.only_reader(conv.name) is not reader or attr_value(conv, "data_format").s not in (b"NHWC", b"")
+        or attr_value(conv, "padding").s == b"EXPLICIT"
     ):
         return None
     first = const_value(g.producer(g.data_inputs(conv)[1]))
@@ -69,10 +69,10 @@ def _merge(g: WorkGraph, matmul: NodeDef, info: dict, kept: set[str], because: B
         if node.op != "BiasAdd":
             continue
         value = const_value(g.producer(g.data_inputs(node)[1]))
-        if value is None or value.shape != (channels,) or node.attr["data_format"].s not in (b"NHWC", b""):
+        if value is None or value.shape != (channels,) or attr_value(node, "data_format").s not in (b"NHWC", b""):
             return None
         bias += value.astype(np.float64)
-    transposed = matmul.attr["transpose_b"].b
+    transposed = attr_value(matmul, "transpose_b").b
     second64 = (second.T if transposed else second).astype(np.float64)
     if second64.shape[0] != channels:
         return None
@@ -81,13 +81,13 @@ def _merge(g: WorkGraph, matmul: NodeDef, info: dict, kept: set[str], because: B
 
     after = g.only_reader(matmul.name, kept)
     after_bias = None
-    if after is not None and after.op == "BiasAdd" and after.attr["data_format"].s in (b"NHWC", b""):
+    if after is not None and after.op == "BiasAdd" and attr_value(after, "data_format").s in (b"NHWC", b""):
         after_bias = const_value(g.producer(g.data_inputs(after)[1]))
     if after_bias is None and np.any(shift) and matmul.name in kept:
         return None
 
     squeeze = NodeDef(name=g.unique_name(f"{conv.name}/Squeeze"), op="Squeeze", device=conv.device, attr={
-        "T": AttrValue(type=conv.attr["T"].type), "squeeze_dims": AttrValue(list=AttrValue.ListValue(i=[1, 2])),
+        "T": AttrValue(type=attr_value(conv, "T").type), "squeeze_dims": AttrValue(list=AttrValue.ListValue(i=[1, 2])),
     })
     g.add(squeeze)
     g.set_inputs(squeeze, [x_in] + ["^" + c for node in [conv, *chain] for c in g.control_inputs(node)])
@@ -116,7 +116,7 @@ def _merge(g: WorkGraph, matmul: NodeDef, info: dict, kept: set[str], because: B
         because(merged.name, f"the bias of {after.name} plus the biases between {conv.name} and {matmul.name}, through its weights")
     elif np.any(shift):
         bias_add = NodeDef(name=g.unique_name(f"{matmul.name}/merged_bias_add"), op="BiasAdd", device=matmul.device, attr={
-            "T": AttrValue(type=matmul.attr["T"].type), "data_format": AttrValue(s=b"NHWC"),
+            "T": AttrValue(type=attr_value(matmul, "T").type), "data_format": AttrValue(s=b"NHWC"),
         })
         g.rewire(matmul.name, bias_add.name)
         g.add(bias_add)

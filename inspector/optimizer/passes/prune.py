@@ -8,7 +8,7 @@ from tensorboard.compat.proto.attr_value_pb2 import AttrValue
 from tensorboard.compat.proto.node_def_pb2 import NodeDef
 
 from inspector.graph.ops import ASSERT_OPS, IDENTITY_OPS, V1_CONTROL_FLOW_OPS, VARIABLE_OPS, VARIABLE_READ_OPS
-from inspector.graph.workgraph import WorkGraph
+from inspector.graph.workgraph import WorkGraph, attr_value
 from inspector.optimizer.passes.context import Because, no_reasons
 
 # An Identity right after a TF1 control-flow op is a pivot (tf.cond's switch_t/switch_f):
@@ -23,7 +23,7 @@ def strip_unused(
     notes = []
     for name, dtype in zip(inputs, placeholder_types):
         old = g.node(name)
-        if old.op == "Placeholder" and not old.input and old.attr["dtype"].type == dtype:
+        if old.op == "Placeholder" and not old.input and attr_value(old, "dtype").type == dtype:
             continue
         new = NodeDef(name=name, op="Placeholder", device=old.device, attr={"dtype": AttrValue(type=dtype)})
         shape = declared_shape(old)
@@ -43,7 +43,7 @@ def declared_shape(node: NodeDef) -> AttrValue | None:
     if "shape" in node.attr:
         return node.attr["shape"]
     if "_output_shapes" in node.attr and node.attr["_output_shapes"].list.shape:
-        return AttrValue(shape=node.attr["_output_shapes"].list.shape[0])
+        return AttrValue(shape=attr_value(node, "_output_shapes").list.shape[0])
     return None
 
 

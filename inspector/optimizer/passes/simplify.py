@@ -11,7 +11,7 @@ from tensorboard.compat.proto.node_def_pb2 import NodeDef
 
 from inspector.optimizer.passes import tfrun
 from inspector.graph.refs import split_ref
-from inspector.graph.workgraph import WorkGraph, const_value
+from inspector.graph.workgraph import WorkGraph, attr_value, const_value
 from inspector.optimizer.passes.context import Because, no_reasons
 
 Info = dict[str, list[tuple[int, tfrun.Shape]]]
@@ -35,7 +35,7 @@ def simplify(
     ``hoist_activations=False`` keeps each activation right after its convolution,
     where TFLite's converter fuses it into the convolution.
     """
-    info = tfrun.static_outputs(g.to_graphdef())
+    info = tfrun.shapes(g)
     kept = set(keep)
     counts: Counter[str] = Counter()
     for node in g:
@@ -155,12 +155,12 @@ def _dedupe_constants(g: WorkGraph, kept: set[str], because: Because) -> int:
     first: dict[tuple, str] = {}
     shared = 0
     for node in g:
-        if node.op != "Const" or node.input or node.attr["value"].tensor.ByteSize() > _DEDUPE_BYTES:
+        if node.op != "Const" or node.input or attr_value(node, "value").tensor.ByteSize() > _DEDUPE_BYTES:
             continue
         value = const_value(node)
         if value is None or value.dtype == object:
             continue
-        key = (node.device, node.attr["dtype"].type, value.shape, value.tobytes())
+        key = (node.device, attr_value(node, "dtype").type, value.shape, value.tobytes())
         if key not in first:
             first[key] = node.name
         elif node.name not in kept:
@@ -179,7 +179,7 @@ def _passes_through(g: WorkGraph, node: NodeDef, info: Info) -> str | None:
     if node.op in _RESHAPES:
         return data[0] if _known(out) and _shape(info, *split_ref(data[0])) == out else None
     if node.op == "Cast":
-        return data[0] if node.attr["SrcT"].type == node.attr["DstT"].type else None
+        return data[0] if attr_value(node, "SrcT").type == attr_value(node, "DstT").type else None
     if node.op in _PADS and len(data) >= 2:
         paddings = const_value(g.producer(data[1]))
         return data[0] if paddings is not None and not np.any(paddings) else None
