@@ -20,6 +20,9 @@ its peak resident memory (``ru_maxrss`` from ``os.wait4``):
 * plugin: the Graph diff tab's first ``/diff`` and its drawing
   (``GraphDiffPlugin.drawing`` on a logdir holding both runs, written before the
   child starts);
+* tb on weights: ``inspector tb`` on a graph that is almost all weights
+  (``--weights-gib``, 1.6 by default: 4 MiB Consts, each read by an Identity),
+  against parsing it; memory also as a multiple of the file's size;
 * optimize (100k only): ``inspector optimize A`` against TensorFlow's
   ``optimize_for_inference`` (``inspector.optimizer.baselines.tensorflow_optimize``)
   on the same graph, each in its own child.
@@ -138,16 +141,56 @@ def run_size(nodes: int, folder: Path, *, optimize: bool, say) -> dict:
     return out
 
 
+def weights_graph(total_bytes: int, *, tensor_bytes: int = 4 * 2**20):
+    """A graph that is mostly weights: Consts of ``tensor_bytes`` each, every one read by an Identity, ``total_bytes`` in all."""
+    from tensorboard.compat.proto.attr_value_pb2 import AttrValue
+    from tensorboard.compat.proto.graph_pb2 import GraphDef
+    from tensorboard.compat.proto.tensor_pb2 import TensorProto
+    from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
+
+    graph = GraphDef()
+    count = max(1, total_bytes // tensor_bytes)
+    shape = TensorShapeProto(dim=[TensorShapeProto.Dim(size=tensor_bytes // 4)])
+    for i in range(count):
+        content = (i.to_bytes(4, "little") * (tensor_bytes // 4))
+        graph.node.add(name=f"layer_{i}/weights", op="Const", attr={
+            "dtype": AttrValue(type=1), "value": AttrValue(tensor=TensorProto(dtype=1, tensor_shape=shape, tensor_content=content))})
+        graph.node.add(name=f"layer_{i}/read", op="Identity", input=[f"layer_{i}/weights"], attr={"T": AttrValue(type=1)})
+    return graph
+
+
+def run_weights(total_bytes: int, folder: Path, *, say) -> dict:
+    """``inspector tb`` on a graph of ``total_bytes`` of weights, against parsing it."""
+    path = folder / "weights.pb"
+    # Made in a child: a parent grown by 3 GB would lend a forked child its size as peak memory.
+    made = child([sys.executable, "-c", "import sys; sys.path.insert(0, 'bench'); from pathlib import Path; import bench_scale; "
+                  "Path(sys.argv[1]).write_bytes(bench_scale.weights_graph(int(sys.argv[2])).SerializeToString())",
+                  str(path), str(total_bytes)])
+    if made["exit"] != 0:
+        raise SystemExit(f"could not write the weights graph: {made.get('error', '')}")
+    out: dict = {"file_bytes": path.stat().st_size}
+    for step, argv in {"parse": [sys.executable, "-c", PARSE, str(path)],
+                       "tb": [*INSPECTOR, "tb", str(path), "--logdir", str(folder / "tb_weights")]}.items():
+        out[step] = child(argv)
+        say(f"{out['file_bytes'] / 2**30:.2f} GiB of weights  {step:<6} {out[step]['seconds']:8.2f} s {out[step]['peak_mib']:8.0f} MiB")
+    out["tb"]["x_parse_time"] = round(out["tb"]["seconds"] / out["parse"]["seconds"], 2)
+    out["tb"]["x_file_memory"] = round(out["tb"]["peak_mib"] * 2**20 / out["file_bytes"], 2)
+    path.unlink()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000,1000000", help="node counts of graph A, comma-separated")
     parser.add_argument("--optimize-at", type=int, default=100000, help="the size at which optimize is timed against TensorFlow's tool (0: never)")
+    parser.add_argument("--weights-gib", type=float, default=1.6, help="size of the weights-only graph tb is timed on (0: none)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         results = [run_size(n, Path(tmp), optimize=n == args.optimize_at, say=say) for n in sizes]
+        weights = run_weights(int(args.weights_gib * 2**30), Path(tmp), say=say) if args.weights_gib > 0 else None
     for prev, cur in zip(results, results[1:]):
         factor = cur["nodes"] / prev["nodes"]
         for step in STEPS:
@@ -155,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                 # Per tenfold: 10 means linear in the nodes.
                 cur[step]["slope_per_10x"] = round((cur[step]["seconds"] / prev[step]["seconds"]) ** (1 / math.log10(factor)), 2)
     if args.json:
-        print(json.dumps({"schema": 1, "sizes": results}, indent=2))
+        print(json.dumps({"schema": 1, "sizes": results, "weights": weights}, indent=2))
         return 0
     print(f"{'nodes':>9} {'step':<11} {'seconds':>9} {'peak MiB':>9} {'x parse (time, mem)':>20} {'slope / 10x':>12}")
     for r in results:
@@ -171,6 +214,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{'':>9} optimize / TensorFlow's tool: {r['optimize']['seconds'] / r['tf_optimize']['seconds']:.2f}x time, "
                   f"{r['optimize']['peak_mib'] / r['tf_optimize']['peak_mib']:.2f}x memory")
     print("slope: how many times longer for ten times the nodes (10 = linear)")
+    if weights is not None:
+        w, gib = weights, weights["file_bytes"] / 2**30
+        print(f"tb on a {gib:.2f} GiB graph of weights: {w['tb']['seconds']:.2f} s, {w['tb']['peak_mib']:.0f} MiB "
+              f"({w['tb']['x_parse_time']:.1f}x the parse's {w['parse']['seconds']:.2f} s; {w['tb']['x_file_memory']:.2f}x the file's size "
+              f"in memory, the parse {w['parse']['peak_mib'] * 2**20 / w['file_bytes']:.2f}x)")
     return 0
 
 

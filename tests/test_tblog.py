@@ -463,3 +463,61 @@ def test_main_reports_bad_input_as_one_error_line(tmp_path, capsys):
 def test_main_usage_error_returns_2(capsys):
     assert graph_pb2tb.main([]) == 2
     assert "usage:" in capsys.readouterr().err
+
+
+def _interleaved_graph() -> GraphDef:
+    """Big and small Consts in turn, readers between them, a library and versions: what the streamed read must keep in order."""
+    graph = GraphDef()
+    graph.versions.producer = 1205
+    graph.library.function.add().signature.name = "unused_fn"
+    for i in range(6):
+        size = 5000 if i % 2 == 0 else 3
+        values = TensorProto(dtype=DT_FLOAT, tensor_shape=_shape(size), tensor_content=struct.pack(f"<{size}f", *range(size)))
+        graph.node.append(_const(f"w{i}", values))
+        graph.node.add(name=f"read{i}", op="Identity", input=[f"w{i}"], attr={"T": AttrValue(type=DT_FLOAT)})
+    return graph
+
+
+@pytest.mark.parametrize("source", ["generated", "codelab"])
+def test_read_stripped_equals_a_whole_read_then_strip_weights(source, tmp_path):
+    if source == "codelab":
+        if not POETS.exists():
+            pytest.skip(f"codelab graphs not found at {POETS}")
+        path = POETS / "retrained_graph.pb"
+    else:
+        path = tmp_path / "g.pb"
+        path.write_bytes(_interleaved_graph().SerializeToString())
+    whole = GraphDef.FromString(path.read_bytes())
+    expected, consts, nbytes = strip_weights(whole)
+    loaded, counts = tblog.read_stripped(path)
+    assert loaded.graph == expected
+    assert [n.name for n in loaded.graph.node] == [n.name for n in whole.node]
+    assert counts == (consts, nbytes) and consts > 0
+    assert loaded.size_bytes == path.stat().st_size and loaded.format == "pb"
+
+
+def test_read_stripped_of_a_text_graph_and_of_a_truncated_one_reads_as_load_graph_does(tmp_path):
+    from google.protobuf import text_format
+
+    graph = _interleaved_graph()
+    text = tmp_path / "g.pbtxt"
+    text.write_text(text_format.MessageToString(graph))
+    loaded, counts = tblog.read_stripped(text)
+    assert loaded.format == "pbtxt" and loaded.graph == strip_weights(graph)[0] and counts[0] == 3
+    cut = tmp_path / "cut.pb"
+    cut.write_bytes(graph.SerializeToString()[:-7])
+    with pytest.raises(InspectorError, match=r"cut\.pb: not a valid GraphDef: the protobuf is truncated or corrupt"):
+        tblog.read_stripped(cut)
+
+
+def test_tb_writes_the_streamed_graph_as_a_whole_read_would(tmp_path):
+    path = tmp_path / "g.pb"
+    path.write_bytes(_interleaved_graph().SerializeToString())
+    from inspector.workflows.runs import write_runs
+
+    done = write_runs([path], logdir=tmp_path / "logs")
+    (written,) = done.runs
+    assert (written.consts_stripped, written.nodes) == (3, 12)
+    events = read_graph_events(written.event_file)
+    logged = GraphDef.FromString(events[1].graph_def)
+    assert logged == strip_weights(_interleaved_graph())[0]

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 from tensorboard.compat.proto.graph_pb2 import GraphDef
+from tensorboard.compat.proto.node_def_pb2 import NodeDef
 
 from inspector.atomic import write_bytes_atomic
 from inspector.errors import InspectorError
-from inspector.files import read_limited
+from inspector.files import open_regular, read_limited
 from inspector.graph.nesting import MAX_NESTING, text_depth, wire_depth
 from inspector.graph.refs import node_of
 
@@ -59,6 +62,105 @@ def load_graph(path: Path | str, *, signature: str = "serving_default") -> Loade
     graph, fmt = parse_graph_bytes(data, path=path)
     check_graph(graph, path=path)
     return LoadedGraph(path=path, graph=graph, size_bytes=len(data), format=fmt)
+
+
+# Node entries read through :func:`load_graph_streamed` are parsed in batches of about this many bytes.
+_BATCH_BYTES = 16 * 2**20
+
+
+def load_graph_streamed(path: Path | str, *, large: int, on_large: Callable[[NodeDef], None]) -> LoadedGraph:
+    """:func:`load_graph` of a binary .pb that reads it node by node: ``on_large`` edits each node entry over ``large`` bytes as it streams by.
+
+    Memory stays near the graph as edited plus the biggest node (a whole-file
+    read holds the file's bytes and the parsed graph at once); small entries are
+    parsed in batches, at protobuf's speed. Anything but a well-formed binary
+    GraphDef in a regular file under the size limit (a folder, text, another
+    message, damage) is read by :func:`load_graph` instead, which says what is
+    wrong with it.
+    """
+    path = Path(path)
+    streamed = _stream(path, large=large, on_large=on_large)
+    if streamed is None:
+        loaded = load_graph(path)
+        for node in loaded.graph.node:
+            if node.ByteSize() > large:
+                on_large(node)
+        return loaded
+    graph, size = streamed
+    check_graph(graph, path=path)
+    return LoadedGraph(path=path, graph=graph, size_bytes=size, format="pb")
+
+
+def _stream(path: Path, *, large: int, on_large: Callable[[NodeDef], None]) -> tuple[GraphDef, int] | None:
+    try:
+        fd, info = open_regular(path, itself="pass the graph file itself")
+    except OSError:
+        return None
+    if not 0 < info.st_size <= PROTOBUF_LIMIT:
+        os.close(fd)
+        return None
+    graph = GraphDef()
+    batch = bytearray()
+    try:
+        with os.fdopen(fd, "rb") as f:
+            if sniff(f.peek(64)[:64], name=path.name) is not None:
+                return None
+            left = info.st_size
+            while left > 0:
+                header = bytearray()
+                key = _varint(f, header)
+                field, wire = key >> 3, key & 7
+                if wire == 2:
+                    length = _varint(f, header)
+                    if field == 1 and length > large:
+                        graph.MergeFromString(bytes(batch))
+                        batch.clear()
+                        node = NodeDef.FromString(_exactly(f, length))
+                        on_large(node)
+                        graph.node.append(node)
+                    else:
+                        batch += header
+                        batch += _exactly(f, length)
+                elif wire in (0, 1, 5):
+                    width = {1: 8, 5: 4}.get(wire)
+                    batch += header
+                    if width is None:
+                        _varint(f, batch)
+                    else:
+                        batch += _exactly(f, width)
+                else:
+                    return None  # groups: no GraphDef field is one
+                left = info.st_size - f.tell()
+                if len(batch) >= _BATCH_BYTES:
+                    graph.MergeFromString(bytes(batch))
+                    batch.clear()
+            graph.MergeFromString(bytes(batch))
+    except (DecodeError, RuntimeError, ValueError, EOFError, OSError):
+        return None
+    if not graph.node:
+        return None
+    return graph, info.st_size
+
+
+def _varint(f, into: bytearray) -> int:
+    """Read one varint from ``f``, appending its bytes to ``into``."""
+    result = shift = 0
+    while True:
+        byte = f.read(1)
+        if not byte or shift > 63:
+            raise EOFError
+        into += byte
+        result |= (byte[0] & 0x7F) << shift
+        if byte[0] < 0x80:
+            return result
+        shift += 7
+
+
+def _exactly(f, size: int) -> bytes:
+    data = f.read(size)
+    if len(data) != size:
+        raise EOFError
+    return data
 
 
 def parse_graph_bytes(data: bytes, *, path: Path) -> tuple[GraphDef, str]:

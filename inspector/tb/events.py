@@ -10,12 +10,14 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from pathlib import Path, PurePosixPath
 
 from google.protobuf.message import DecodeError
 from tensorboard.compat.proto.attr_value_pb2 import AttrValue
 from tensorboard.compat.proto.event_pb2 import Event
 from tensorboard.compat.proto.graph_pb2 import GraphDef
+from tensorboard.compat.proto.node_def_pb2 import NodeDef
 from tensorboard.compat.proto.tensor_pb2 import TensorProto
 
 from inspector.analysis.matching import DIGEST_ATTR, local_digest
@@ -23,6 +25,9 @@ from inspector.atomic import write_bytes_atomic
 from inspector.errors import InspectorError
 from inspector.files import open_regular
 from inspector.graph.ops import CONST_OPS
+
+if TYPE_CHECKING:
+    from inspector.graph.io import LoadedGraph
 
 FILE_VERSION = "brain.Event:2"
 GRAPH_FILE_SUFFIX = ".inspector-graph"
@@ -60,43 +65,70 @@ class RunWritten:
 
 
 def strip_weights(graph: GraphDef, *, min_bytes: int = DEFAULT_MIN_BYTES) -> tuple[GraphDef, int, int]:
-    """Copy ``graph`` with every Const payload over ``min_bytes`` left out.
+    """Copy ``graph`` with every Const payload over ``min_bytes`` left out (:func:`strip_node`).
 
-    Returns ``(graph, consts_stripped, bytes_stripped)``. A stripped Const keeps
-    its dtype and shape (and gains ``_output_shapes``, and the digest of its
-    weights as ``_inspector_digest``), so TensorBoard's Graph
-    tab still shows the node, its dtype and the shapes on its edges. The copy
-    is for looking at only: TensorFlow would reject those Consts.
+    Returns ``(graph, consts_stripped, bytes_stripped)``. The weights left out
+    are never copied: a stripped Const is built anew from its other fields.
     """
-    out = _copy_graph(graph)
-    consts = 0
-    stripped = 0
-    for node in out.node:
-        if node.op not in CONST_OPS or "value" not in node.attr:
-            continue
-        value = node.attr["value"]
-        if not value.HasField("tensor"):
-            continue
-        tensor = value.tensor
-        shell = TensorProto(
-            dtype=tensor.dtype,
-            tensor_shape=tensor.tensor_shape,
-            version_number=tensor.version_number,
-        )
-        # Measured as serialized bytes, so tensor_content and every *_val field count alike.
-        payload = tensor.ByteSize() - shell.ByteSize()
+    if not isinstance(graph, GraphDef):  # TensorFlow's own GraphDef class: same schema, other Python type
+        graph = GraphDef.FromString(graph.SerializeToString())
+    out = GraphDef()
+    for field, value in graph.ListFields():
+        if field.name != "node":
+            if field.message_type is None:
+                setattr(out, field.name, value)
+            else:
+                getattr(out, field.name).CopyFrom(value)
+    consts = stripped = 0
+    for node in graph.node:
+        payload = _payload(node)
         if payload <= min_bytes:
+            out.node.add().CopyFrom(node)
             continue
-        # Kept so a diff of logged runs still tells changed weights from equal ones (analysis/matching.py).
-        node.attr[DIGEST_ATTR].CopyFrom(AttrValue(s=local_digest(node)))
-        if "_output_shapes" not in node.attr:
-            node.attr["_output_shapes"].CopyFrom(
-                AttrValue(list=AttrValue.ListValue(shape=[tensor.tensor_shape]))
-            )
-        value.tensor.CopyFrom(shell)
+        shell = out.node.add(name=node.name, op=node.op, input=node.input, device=node.device)
+        for key, value in node.attr.items():
+            if key != "value":
+                shell.attr[key].CopyFrom(value)
+        _leave_out(shell, node.attr["value"].tensor, digest=local_digest(node))
         consts += 1
         stripped += payload
     return out, consts, stripped
+
+
+def _payload(node: NodeDef) -> int:
+    """The serialized bytes of a Const's value beyond its dtype and shape (0 for other nodes)."""
+    if node.op not in CONST_OPS or "value" not in node.attr or not node.attr["value"].HasField("tensor"):
+        return 0
+    tensor = node.attr["value"].tensor
+    return tensor.ByteSize() - _shell(tensor).ByteSize()
+
+
+def _shell(tensor: TensorProto) -> TensorProto:
+    return TensorProto(dtype=tensor.dtype, tensor_shape=tensor.tensor_shape, version_number=tensor.version_number)
+
+
+def strip_node(node: NodeDef, *, min_bytes: int = DEFAULT_MIN_BYTES) -> int:
+    """Leave out a Const's payload over ``min_bytes``, in place; returns the bytes left out (0: nothing done).
+
+    A stripped Const keeps its dtype and shape (and gains ``_output_shapes``, and
+    the digest of its weights as ``_inspector_digest``), so TensorBoard's Graph
+    tab still shows the node, its dtype and the shapes on its edges. The graph is
+    for looking at only: TensorFlow would reject those Consts.
+    """
+    payload = _payload(node)
+    if payload <= min_bytes:
+        return 0
+    _leave_out(node, node.attr["value"].tensor, digest=local_digest(node))
+    return payload
+
+
+def _leave_out(node: NodeDef, tensor: TensorProto, *, digest: bytes) -> None:
+    """``node``'s value becomes the shell of ``tensor`` (its Const's value), marked with its shape and digest."""
+    # Kept so a diff of logged runs still tells changed weights from equal ones (analysis/matching.py).
+    node.attr[DIGEST_ATTR].CopyFrom(AttrValue(s=digest))
+    if "_output_shapes" not in node.attr:
+        node.attr["_output_shapes"].CopyFrom(AttrValue(list=AttrValue.ListValue(shape=[tensor.tensor_shape])))
+    node.attr["value"].tensor.CopyFrom(_shell(tensor))
 
 
 def write_run(
@@ -106,12 +138,15 @@ def write_run(
     *,
     keep_weights: bool = False,
     wall_time: float | None = None,
+    stripped: tuple[int, int] | None = None,
 ) -> RunWritten:
     """Write ``graph`` as run ``run`` under ``logdir``, replacing that run's earlier graph.
 
     ``run`` is relative to ``logdir`` ("retrained", "poets/optimized"; "." is the
     logdir itself, as TensorBoard names it). Only event files this module wrote
-    are replaced; training summaries and other tools' files stay.
+    are replaced; training summaries and other tools' files stay. ``stripped``:
+    the graph's weights were left out as it was read (:func:`read_stripped`),
+    this many Consts and bytes of them.
     """
     logdir = Path(logdir)
     name = normalize_run_name(run)
@@ -120,10 +155,12 @@ def write_run(
         if folder.exists() and not folder.is_dir():
             raise InspectorError(f"{folder}: is a file, not a log folder; pass a folder (it is created if missing)")
 
-    if keep_weights:
-        shown, consts, stripped = graph, 0, 0
+    if stripped is not None:
+        shown, (consts, left_out) = graph, stripped
+    elif keep_weights:
+        shown, consts, left_out = graph, 0, 0
     else:
-        shown, consts, stripped = strip_weights(graph)
+        shown, consts, left_out = strip_weights(graph)
     when = time.time() if wall_time is None else float(wall_time)
     data = b"".join(
         (
@@ -142,9 +179,25 @@ def write_run(
         nodes=len(graph.node),
         bytes_written=len(data),
         consts_stripped=consts,
-        bytes_stripped=stripped,
+        bytes_stripped=left_out,
         replaced=replaced,
     )
+
+
+def read_stripped(path: Path | str, *, min_bytes: int = DEFAULT_MIN_BYTES) -> tuple[LoadedGraph, tuple[int, int]]:
+    """The graph at ``path`` with its weights left out as it is read (never all in memory), and (Consts, bytes) left out."""
+    from inspector.graph.io import load_graph_streamed
+
+    counts = [0, 0]
+
+    def strip(node: NodeDef) -> None:
+        payload = strip_node(node, min_bytes=min_bytes)
+        if payload:
+            counts[0] += 1
+            counts[1] += payload
+
+    loaded = load_graph_streamed(path, large=min_bytes, on_large=strip)
+    return loaded, (counts[0], counts[1])
 
 
 def write_event_file(
@@ -266,15 +319,6 @@ def _crc32c() -> tuple[str, Callable[[bytes], int]]:
 
         return "tensorboard (pure Python)", crc32c
     return f"google-crc32c ({google_crc32c.implementation})", google_crc32c.value
-
-
-def _copy_graph(graph: GraphDef) -> GraphDef:
-    if isinstance(graph, GraphDef):
-        out = GraphDef()
-        out.CopyFrom(graph)
-        return out
-    # TensorFlow's own GraphDef class: same schema, different Python type.
-    return GraphDef.FromString(graph.SerializeToString())
 
 
 def _our_graph_files(run_dir: Path) -> list[tuple[int, Path]]:

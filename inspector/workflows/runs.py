@@ -45,11 +45,16 @@ def write_runs(
         raise InspectorError("--run names one run, but several graphs were given; leave --run out to name each run after its file")
     # Every graph is loaded before any run is written: a bad file later on the
     # command line must not leave the earlier runs half-done in the logdir.
-    loaded = [g if isinstance(g, LoadedGraph) else load_graph(g) for g in graphs]
-    names, notes = _run_names([g.path for g in loaded]) if not run else ([run], [])
-    from inspector.tb.events import write_run
+    from inspector.tb.events import read_stripped, write_run
 
-    runs = tuple(write_run(g.graph, Path(logdir), name, keep_weights=keep_weights) for g, name in zip(loaded, names))
+    # Without weights, a file is read node by node, its weights left out as they stream by (and never all in memory).
+    loaded: list[tuple[LoadedGraph, tuple[int, int] | None]] = [
+        (g, None) if isinstance(g, LoadedGraph) else (load_graph(g), None) if keep_weights else read_stripped(g)
+        for g in graphs
+    ]
+    names, notes = _run_names([g.path for g, _ in loaded]) if not run else ([run], [])
+    runs = tuple(write_run(g.graph, Path(logdir), name, keep_weights=keep_weights, stripped=stripped)
+                 for (g, stripped), name in zip(loaded, names))
     return RunsWritten(runs=runs, notes=tuple(notes))
 
 
