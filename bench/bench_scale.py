@@ -102,22 +102,31 @@ def importable(graph) -> None:
             node.attr["padding"].CopyFrom(AttrValue(s=b"SAME"))
 
 
-def run_size(nodes: int, folder: Path, *, optimize: bool, say) -> dict:
-    from bench_diff import synthetic_pair
-    from inspector.tb.events import write_run
+MAKE_PAIR = """
+import sys
+from pathlib import Path
+sys.path.insert(0, "bench")
+from bench_diff import synthetic_pair
+from bench_scale import importable
+from inspector.tb.events import write_run
+blocks, folder = int(sys.argv[1]), Path(sys.argv[2])
+a, b = synthetic_pair(blocks)
+for graph, name in ((a, "a"), (b, "b")):
+    importable(graph)
+    (folder / f"{name}_{sys.argv[3]}.pb").write_bytes(graph.SerializeToString())
+    write_run(graph, folder / f"logs_{sys.argv[3]}", name)
+"""
 
+
+def run_size(nodes: int, folder: Path, *, optimize: bool, say) -> dict:
     blocks = max(1, nodes // 20)
-    a, b = synthetic_pair(blocks)
-    for graph in (a, b):
-        importable(graph)
+    # Made in a child: a parent grown by the graphs would lend each forked child its size as peak memory.
+    made = child([sys.executable, "-c", MAKE_PAIR, str(blocks), str(folder), str(nodes)])
+    if made["exit"] != 0:
+        raise SystemExit(f"could not write the {nodes:,}-node pair: {made.get('error', '')}")
     pa, pb = folder / f"a_{nodes}.pb", folder / f"b_{nodes}.pb"
-    pa.write_bytes(a.SerializeToString())
-    pb.write_bytes(b.SerializeToString())
     logdir = folder / f"logs_{nodes}"
-    write_run(a, logdir, "a")
-    write_run(b, logdir, "b")
     last = f"net/block_{blocks - 1}/Relu"
-    del a, b
     out: dict = {"nodes": nodes, "nodes_a": blocks * 20 + 1, "file_bytes": pa.stat().st_size}
     commands = {
         "parse": [sys.executable, "-c", PARSE, str(pa), str(pb)],

@@ -214,30 +214,37 @@ def summarise_scopes(
         return ()
     # Scopes are numbered by a trie walk, not built as strings: every prefix
     # string of a name 60,000 scopes deep would be quadratic in time and memory.
-    trie: dict[tuple[int, str], int] = {}
+    # Counts go on each node's own id, then up the trie once per scope (a child's
+    # id is always above its parent's), not once per node and level.
+    trie = _Trie()
     total: Counter[int] = Counter()
     hit: Counter[int] = Counter()
     kept: Counter[int] = Counter()
-    walks: list[tuple[NodeDef, list[str], list[int]]] = []
+    walks: list[tuple[NodeDef, tuple[int, ...]]] = []
     for node in graph.node:
-        inside = node.name in members
-        touched = node.name in rewritten
-        parts, ids = _prefix_ids(node.name, trie)
-        for scope in ids:
-            total[scope] += 1
-            hit[scope] += inside
-            kept[scope] += touched
-        if inside:
-            walks.append((node, parts, ids))
+        ids = trie.ids(node.name)
+        own = ids[-1]
+        total[own] += 1
+        if node.name in members:
+            hit[own] += 1
+            walks.append((node, ids))
+        if node.name in rewritten:
+            kept[own] += 1
+    for scope in range(len(trie.parent) - 1, 0, -1):
+        up = trie.parent[scope]
+        if up:
+            total[up] += total[scope]
+            hit[up] += hit[scope]
+            kept[up] += kept[scope]
     groups: dict[int, list[NodeDef]] = defaultdict(list)
     names: dict[int, str] = {}
-    for node, parts, ids in walks:
+    for node, ids in walks:
         # A removed node whose own name is also a scope with surviving children
         # (Keras's ReadVariableOp/resource) accounts for no scope: it stands alone.
         depth = next((i for i, p in enumerate(ids) if hit[p] + kept[p] == total[p]), len(ids) - 1)
         top = ids[depth]
         if top not in names:
-            names[top] = "/".join(parts[: depth + 1])
+            names[top] = "/".join(node.name.split("/")[: depth + 1])
         groups[top].append(node)
     scoped: list[ScopeChange] = []
     loose: dict[str, list[NodeDef]] = defaultdict(list)
@@ -268,22 +275,38 @@ def _scope_change(scope: str, nodes: list[NodeDef], kind: str, examples: int, *,
     )
 
 
-def _prefix_ids(name: str, trie: dict[tuple[int, str], int]) -> tuple[list[str], list[int]]:
-    """``a/b/c``'s parts and the ids of ``a``, ``a/b``, ``a/b/c`` (outermost first), numbered in ``trie``.
+class _Trie:
+    """Scope ids: one per distinct prefix path (the same parts below the same parent are the same scope)."""
 
-    One id per distinct prefix: the same parts below the same parent are the same scope.
-    """
-    parts = name.split("/")
-    ids = []
-    parent = 0
-    for part in parts:
+    _CACHED_DEPTH = 64  # deeper scopes are walked each time: caching every prefix of a deep chain is quadratic
+
+    def __init__(self) -> None:
+        self._children: dict[tuple[int, str], int] = {}
+        self.parent: list[int] = [0]  # by id; 0 is the root
+        self._scopes: dict[str, tuple[int, ...]] = {}
+
+    def _child(self, parent: int, part: str) -> int:
         key = (parent, part)
-        scope = trie.get(key)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = len(self.parent)
+            self.parent.append(parent)
+        return found
+
+    def ids(self, name: str) -> tuple[int, ...]:
+        """The ids of ``a``, ``a/b``, ``a/b/c`` for ``a/b/c`` (outermost first)."""
+        head, slash, leaf = name.rpartition("/")
+        if not slash:
+            return (self._child(0, name),)
+        scope = self._scopes.get(head)
         if scope is None:
-            scope = trie[key] = len(trie) + 1
-        ids.append(scope)
-        parent = scope
-    return parts, ids
+            walked: list[int] = []
+            for part in head.split("/"):
+                walked.append(self._child(walked[-1] if walked else 0, part))
+            scope = tuple(walked)
+            if len(scope) <= self._CACHED_DEPTH:
+                self._scopes[head] = scope
+        return (*scope, self._child(scope[-1], leaf))
 
 
 # The rule that orders a pair nobody ordered: what an inference optimizer does is remove nodes.
