@@ -48,9 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--previous", default=PREVIOUS, help="the git revision to compare with")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", default="", help="only the fixture graphs whose path holds this text")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    graphs = sorted(FIXTURES.rglob("*.pb"))
+    graphs = [g for g in sorted(FIXTURES.rglob("*.pb")) if args.only in str(g.relative_to(FIXTURES))]
     if not graphs:
         raise SystemExit(f"no fixture graphs under {FIXTURES}")
     say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731

@@ -282,7 +282,7 @@ def _safe(op: str) -> bool:
 def _constant_nodes(
     g: WorkGraph,
     order: list[str],
-    info: dict[str, list[tuple[int, tfrun.Shape]]] | None,
+    info: tfrun.StaticOutputs | None,
     blocked: dict[str, str],
     unsafe: frozenset[str],
 ) -> set[str]:
@@ -300,8 +300,8 @@ def _constant_nodes(
         if name in blocked or name in unsafe or node.op in NEVER_FOLD or not node.input or is_random(node.op) or not _safe(node.op):
             continue
         if info is not None:
-            outputs = info.get(name)
-            if not outputs or any(dtype in _UNFOLDABLE_DTYPES or dtype >= 100 for dtype, _ in outputs):
+            dtypes = info.dtypes(name)
+            if not dtypes or any(dtype in _UNFOLDABLE_DTYPES or dtype >= 100 for dtype in dtypes):
                 continue
         if all(i in constant for i in inputs):
             constant.add(name)

@@ -81,6 +81,20 @@ class Imported:
     def __contains__(self, name: object) -> bool:
         return name in self._unwrapped or name in self.graph._nodes_by_name  # noqa: SLF001
 
+    def output_dtypes(self, name: str) -> list[int]:
+        """The dtype enums of ``name``'s outputs, read through the C API: no wrapper made (KeyError when absent)."""
+        from tensorflow.python.client import pywrap_tf_session as c_api
+
+        c_op = self._unwrapped.get(name)
+        if c_op is None:
+            return [tensor.dtype.as_datatype_enum for tensor in self.graph._nodes_by_name[name].outputs]  # noqa: SLF001
+        dtypes = []
+        for index in range(c_api.TF_OperationNumOutputs(c_op)):
+            output = c_api.TF_Output()
+            output.oper, output.index = c_op, index
+            dtypes.append(int(c_api.TF_OperationOutputType(output)))
+        return dtypes
+
     def op(self, name: str) -> Any:
         """The operation ``name`` (KeyError when the graph has none)."""
         c_op = self._unwrapped.pop(name, None)
@@ -108,6 +122,13 @@ class StaticOutputs(Mapping):
 
     def __contains__(self, name: object) -> bool:
         return name in self._read or name in self._imported
+
+    def dtypes(self, name: str) -> list[int] | None:
+        """The dtype enums of ``name``'s outputs (None when the import has no such node), without reading shapes."""
+        found = self._read.get(name)
+        if found is not None:
+            return [dtype for dtype, _ in found]
+        return self._imported.output_dtypes(name) if name in self._imported else None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._imported.names())
