@@ -135,3 +135,17 @@ def test_removed_node_with_surviving_children_stands_alone():
     b = GraphDef(node=[const("v/ReadVariableOp/resource", np.float32([1.0]))])
     diff = diff_graphs(a, b)
     assert [(c.scope, c.nodes) for c in diff.removed] == [("", 1)]
+
+
+def test_the_signatures_a_caller_has_give_the_diff_it_would_compute(tmp_path):
+    """optimize and compare hand the diff the input's signature the optimizer read; the diff is the one it computes itself."""
+    from inspector.analysis.diff import diff_loaded
+    from inspector.graph.signature import signature
+    from inspector.workflows.optimize import optimize_file
+
+    a = load_graph(fixture_path("poets_pair/retrained_graph.pb"))
+    done = optimize_file(a, tmp_path / "optimized_graph.pb")
+    assert done.result.signature == signature(a.graph)
+    b = done.written
+    given = diff_loaded(a, b, signatures=(done.result.signature, signature(b.graph)))
+    assert given.to_json() == diff_loaded(a, b).to_json() == done.diff.to_json() | {"stories": given.to_json()["stories"]}

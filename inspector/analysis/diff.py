@@ -14,6 +14,7 @@ from inspector.analysis.matching import CHANGED, RENAMED, Matching, match
 from inspector.analysis.stories import Story, tell
 from inspector.graph.io import LoadedGraph
 from inspector.graph.ops import BATCH_NORM_CORE_OPS, BATCH_NORM_OPS
+from inspector.graph.signature import Signature
 from inspector.graph.stats import GraphStats, graph_stats
 
 
@@ -110,12 +111,14 @@ class GraphDiff:
 
 
 def diff_loaded(
-    a: LoadedGraph, b: LoadedGraph, *, labels: tuple[str, str] | None = None, changes: Mapping | None = None
+    a: LoadedGraph, b: LoadedGraph, *, labels: tuple[str, str] | None = None, changes: Mapping | None = None,
+    signatures: tuple[Signature | None, Signature | None] = (None, None),
 ) -> GraphDiff:
     """Diff two graphs read by ``graphio.load_graph``; labels default to the file names.
 
     ``changes``: the optimizer's change record of ``b`` made from ``a``
     (workflows/optimize.change_record): each story then names the passes that did it.
+    ``signatures``: either graph's signature, when the caller has it already.
     """
     la, lb = labels or (a.path.name, b.path.name)
     diff = diff_graphs(
@@ -123,6 +126,7 @@ def diff_loaded(
         labels=(la, lb),
         paths=(str(a.path), str(b.path)),
         sizes=(a.size_bytes, b.size_bytes),
+        signatures=signatures,
     )
     return with_passes(diff, changes) if changes else diff
 
@@ -156,9 +160,10 @@ def diff_graphs(
     paths: tuple[str | None, str | None] = (None, None),
     sizes: tuple[int | None, int | None] = (None, None),
     matching: Matching | None = None,
+    signatures: tuple[Signature | None, Signature | None] = (None, None),
 ) -> GraphDiff:
-    """``a`` against ``b``; ``matching``: match(a, b) when the caller has it already (it is the costly part)."""
-    sa, sb = graph_stats(a), graph_stats(b)
+    """``a`` against ``b``; ``matching`` (match(a, b)) and ``signatures``: what the caller has already."""
+    sa, sb = graph_stats(a, sig=signatures[0]), graph_stats(b, sig=signatures[1])
     matching = matching if matching is not None else match(a, b)
     ops_a = {n.name: n.op for n in a.node}
     ops_b = {n.name: n.op for n in b.node}

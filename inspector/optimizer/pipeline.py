@@ -16,6 +16,7 @@ from inspector.graph.refs import upstream
 from inspector.graph.names import Resolver
 
 if TYPE_CHECKING:
+    from inspector.graph.signature import Signature
     from inspector.graph.workgraph import WorkGraph
 
 
@@ -91,6 +92,8 @@ class OptimizeResult:
     # Dropout cut out because it keeps every value at the inference values (a keep probability of 1): no randomness.
     dropout_off: tuple[str, ...] = ()
     fed: Mapping[str, float | bool] = field(default_factory=dict, hash=False)  # auxiliary inputs stored as constants
+    # The input graph's signature, which the names were detected from (for a diff of the two, not for JSON).
+    signature: Signature | None = field(default=None, hash=False, compare=False, repr=False)
 
     def to_json(self) -> dict:
         return {
@@ -268,6 +271,7 @@ def optimize(
         nodes_after=len(result.node),
         dropout_off=tuple(d.output for d in ctx.dropouts_off),
         fed=_stored(resolver.signature.inference_values, reports, inputs),
+        signature=resolver.signature,
     )
 
 

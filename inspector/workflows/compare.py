@@ -185,7 +185,7 @@ def compare(
     runs = (write_run(a.graph, logdir, pair[0], keep_weights=keep_weights),
             write_run(b.graph, logdir, pair[1], keep_weights=keep_weights))
     changes = changes_between(a.path, b.path)
-    diff = diff_loaded(a, b, labels=pair, changes=changes)
+    diff = diff_loaded(a, b, labels=pair, changes=changes, signatures=(optimized.signature if optimized else None, None))
     # The Graph diff tab opens on this pair (and names the passes, while the runs hold these graphs);
     # the Text tab shows the table where the plugin is not installed.
     record_pair(logdir, *pair, changes=changes, event_files=(runs[0].event_file.name, runs[1].event_file.name),

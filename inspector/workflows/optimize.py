@@ -195,5 +195,5 @@ def optimize_file(
     loaded, result, written, _ = optimize_into(source, target, options, progress=progress or no_progress, force=force,
                                                hint=" (are --input and --output swapped?)")
     diff = diff_loaded(loaded, written, labels=(source_path.name, target.name),
-                       changes=change_record(result, source_sha256=None))
+                       changes=change_record(result, source_sha256=None), signatures=(result.signature, None))
     return OptimizedFile(source=loaded, written=written, result=result, diff=diff)
