@@ -14,6 +14,10 @@ GRAPHS = FIXTURES / "graphs"
 DAISY = FIXTURES / "flower_photos" / "daisy" / "3475870145_685a19116d.jpg"
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# What inspector's tfcompat.tf() sets before it imports TensorFlow, set for the whole test process: a test
+# that imports TensorFlow itself first would otherwise leave its C++ warnings on (oneDNN's "Not handling type
+# DT_DOUBLE" for a float64 reference run), and a later test of inspector's quiet stderr would see them.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from builders import retrained_like, without_identities  # noqa: E402
 from helpers import FAKE_SERVER, use_tensorboard_stand_in, world_folder  # noqa: E402
