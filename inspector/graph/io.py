@@ -105,8 +105,7 @@ def _stream(path: Path, *, large: int, on_large: Callable[[NodeDef], None]) -> t
         with os.fdopen(fd, "rb") as f:
             if sniff(f.peek(64)[:64], name=path.name) is not None:
                 return None
-            left = info.st_size
-            while left > 0:
+            while f.tell() < info.st_size:
                 header = bytearray()
                 key = _varint(f, header)
                 field, wire = key >> 3, key & 7
@@ -130,7 +129,6 @@ def _stream(path: Path, *, large: int, on_large: Callable[[NodeDef], None]) -> t
                         batch += _exactly(f, width)
                 else:
                     return None  # groups: no GraphDef field is one
-                left = info.st_size - f.tell()
                 if len(batch) >= _BATCH_BYTES:
                     graph.MergeFromString(bytes(batch))
                     batch.clear()

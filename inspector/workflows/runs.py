@@ -47,11 +47,13 @@ def write_runs(
     # command line must not leave the earlier runs half-done in the logdir.
     from inspector.tb.events import read_stripped, write_run
 
-    # Without weights, a file is read node by node, its weights left out as they stream by (and never all in memory).
-    loaded: list[tuple[LoadedGraph, tuple[int, int] | None]] = [
-        (g, None) if isinstance(g, LoadedGraph) else (load_graph(g), None) if keep_weights else read_stripped(g)
-        for g in graphs
-    ]
+    def read(g: Path | str | LoadedGraph) -> tuple[LoadedGraph, tuple[int, int] | None]:
+        if isinstance(g, LoadedGraph):
+            return g, None
+        # Without weights, a file is read node by node, its weights left out as they stream by (never all in memory).
+        return (load_graph(g), None) if keep_weights else read_stripped(g)
+
+    loaded = [read(g) for g in graphs]
     names, notes = _run_names([g.path for g, _ in loaded]) if not run else ([run], [])
     runs = tuple(write_run(g.graph, Path(logdir), name, keep_weights=keep_weights, stripped=stripped)
                  for (g, stripped), name in zip(loaded, names))

@@ -129,6 +129,8 @@ _EXACT = {
 }
 _EXACT_DTYPES = {DataType.DT_FLOAT: np.dtype(np.float32), DataType.DT_DOUBLE: np.dtype(np.float64)}
 _BITWISE = frozenset({"Identity", "Neg"})  # no arithmetic, so no denormal flushing
+# Alternations of NumPy and TensorFlow before what is left goes to TensorFlow whole.
+_TF_ROUNDS = 8
 
 
 def _evaluate(
@@ -150,11 +152,8 @@ def _evaluate(
         ready = [name for name in needed if name not in known and _fed_by(g, name, known)]
         if not ready:
             break
-        sub = GraphDef()
-        sub.versions.CopyFrom(graph.versions)
         sources = dict.fromkeys(node_of(ref) for name in ready for ref in g.data_inputs(g.node(name)))
-        for source in sources:
-            sub.node.append(make_const(source, known[source]))
+        sub = _subgraph(graph, [make_const(source, known[source]) for source in sources])
         for name in ready:
             copy = sub.node.add()
             copy.CopyFrom(g.node(name))
@@ -165,17 +164,17 @@ def _evaluate(
     rest = [f for f in fetches if f not in values]
     if rest:  # outputs past the first, and what reads them: TensorFlow computes those from the constants
         wanted = _ancestors(g, {name: {port} for name, port in rest}, constant)
-        sub = GraphDef()
-        sub.versions.CopyFrom(graph.versions)
-        for name in order:
-            if name in wanted:
-                sub.node.add().CopyFrom(g.node(name))
+        sub = _subgraph(graph, [g.node(name) for name in order if name in wanted])
         values.update(zip(rest, tfrun.evaluate(sub, [f"{name}:{port}" for name, port in rest])))
     return values
 
 
-# Alternations of NumPy and TensorFlow before what is left goes to TensorFlow whole.
-_TF_ROUNDS = 8
+def _subgraph(graph: GraphDef, nodes: list[NodeDef]) -> GraphDef:
+    """A GraphDef of copies of ``nodes``, with ``graph``'s versions, for TensorFlow to evaluate."""
+    sub = GraphDef()
+    sub.versions.CopyFrom(graph.versions)
+    sub.node.extend(nodes)
+    return sub
 
 
 def _fed_by(g: WorkGraph, name: str, known: dict[str, np.ndarray]) -> bool:
