@@ -15,10 +15,11 @@ from inspector.graph.refs import split_ref
 from inspector.graph.ops import (
     CONTROL_FLOW_OPS, LOOP_OPS, SWITCH_OPS, V1_CONTROL_FLOW_OPS, UnsafeNode, is_random, unsafe_nodes,
 )
-from inspector.graph.settings import PURPOSE_WORDS, Index, exactly, value_range
+from inspector.graph.settings import PURPOSE_WORDS, exactly, value_range
 from inspector.graph.signature import TRAINING_FIX, InputSpec, LeftOut, OutputSpec, Signature, signature, training_reason
 from inspector.graph.stats import graph_stats
 from inspector.graph.workgraph import WorkGraph
+from inspector.graph.table import NodeTable
 from inspector.optimizer.passes.dropout import OFF, ON, find_dropout
 
 # Node names listed per flag; the count says how many there are in all.
@@ -285,7 +286,7 @@ def _fixed_conds(graph: GraphDef, sig: Signature) -> str | None:
     """When every TF1 control-flow op is a tf.cond whose predicate the inference values fix: what fixes them."""
     if any(n.op in LOOP_OPS for n in graph.node):
         return None
-    index = Index(graph.node)
+    index = NodeTable(graph)
     env = {name: exactly(float(value)) for name, value in sig.inference_values.items()}
     used: list[str] = []
     for node in graph.node:

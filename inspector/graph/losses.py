@@ -8,7 +8,7 @@ GraphDef's structure only (the op vocabulary of graph/ops.py; of names, only the
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Collection, Iterable
+from functools import lru_cache
 
 from tensorboard.compat.proto.graph_pb2 import GraphDef
 from tensorboard.compat.proto.node_def_pb2 import NodeDef
@@ -17,7 +17,8 @@ from inspector.graph.ops import (
     CHECKPOINT_OPS, CONST_OPS, DEBUG_OPS, FEED_OPS, IDENTITY_OPS, LOSS_LABEL_INPUT, LOSS_OPS, OPTIMIZER_PREFIXES,
     SHAPE_OPS, VARIABLE_ACCESS_OPS, is_training_step,
 )
-from inspector.graph.refs import CONTROL, reach, split_ref
+from inspector.graph.refs import split_ref
+from inspector.graph.table import NodeTable
 
 TRAINING_FIX = "export the inference graph (retrain.py writes it frozen, without training ops), or strip it with inspector's optimizer"
 
@@ -25,48 +26,11 @@ TRAINING_FIX = "export the inference graph (retrain.py writes it frozen, without
 _RESHAPE_OPS = IDENTITY_OPS | frozenset({"Reshape", "Squeeze", "ExpandDims"})
 
 
-class View:
-    """One pass over the GraphDef: nodes by name and who reads each (with the input index, CONTROL for ^x)."""
-
-    def __init__(self, graph: GraphDef) -> None:
-        self.nodes: dict[str, NodeDef] = {}
-        self.index: dict[str, int] = {}
-        self.readers: dict[str, list[tuple[NodeDef, int]]] = {}
-        readers = self.readers
-        for position, node in enumerate(graph.node):
-            self.nodes.setdefault(node.name, node)
-            self.index.setdefault(node.name, position)
-            for slot, raw in enumerate(node.input):
-                if raw[:1] == "^":
-                    readers.setdefault(raw[1:], []).append((node, CONTROL))
-                else:
-                    readers.setdefault(split_ref(raw)[0] if ":" in raw else raw, []).append((node, slot))
-
-    def ordered(self) -> list[NodeDef]:
-        return list(self.nodes.values())
-
-    def data_readers(self, name: str) -> list[tuple[NodeDef, int]]:
-        return [(r, slot) for r, slot in self.readers.get(name, ()) if slot != CONTROL]
-
-    def upstream(self, names: Iterable[str]) -> set[str]:
-        return reach(self.nodes, names)
-
-    def downstream(self, names: Iterable[str], *, within: Collection[str] | None = None) -> set[str]:
-        """``names`` and everything reading them (data or control), staying ``within`` when given."""
-        seen: set[str] = set()
-        queue = deque(names)
-        while queue:
-            name = queue.popleft()
-            if name in seen or (within is not None and name not in within):
-                continue
-            seen.add(name)
-            queue.extend(r.name for r, _ in self.readers.get(name, ()))
-        return seen
-
-
 def training_reason(node: NodeDef) -> str | None:
     """Why ``node`` belongs to training only (with the fix), or None: the one rule for training leftovers."""
     op = node.op
+    if not _op_trains(op) and "save/" not in node.name and "gradients" not in node.name:
+        return None  # nearly every node: one cached lookup, not eight tests
     if op in VARIABLE_ACCESS_OPS:
         return ("a variable (the graph is not frozen): the phone has no checkpoint to fill it from; "
                 "freeze the graph (retrain.py's output graph, or freeze_graph) so weights become constants")
@@ -83,28 +47,36 @@ def training_reason(node: NodeDef) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
+def _op_trains(op: str) -> bool:
+    return (op in VARIABLE_ACCESS_OPS or op in CHECKPOINT_OPS or op in DEBUG_OPS or op.startswith(OPTIMIZER_PREFIXES)
+            or op in LOSS_LABEL_INPUT or is_training_step(op))
+
+
 def _in_gradients_scope(name: str) -> bool:
     # tf.gradients names its scope "gradients", then "gradients_1", ... on later calls.
     return any(p == "gradients" or p.startswith("gradients_") for p in name.split("/")[:-1])
 
 
-def training_side(view: View) -> set[str]:
+def training_side(view: NodeTable) -> set[str]:
     """Training leftovers, losses and what reads them, except what the inference computation still reads."""
     leftovers = {name for name, node in view.nodes.items() if training_reason(node) is not None}
     steps = [name for name, node in view.nodes.items() if is_training_step(node.op) or node.op in LOSS_OPS]
     side = leftovers | view.downstream(steps)
     # A variable behind its /read Identity, or a CheckNumerics in the forward chain, is still computed at inference.
-    live = set(view.nodes) - side
-    return side - view.upstream(live)
+    # Whatever of the side an inference node reads is reached through side nodes from one an inference node reads
+    # directly, so the walk stays on the side (it used to walk all of inference upstream).
+    read = [name for name in side if any(r.name not in side for r, _, _ in view.readers.get(name, ()))]
+    return side - view.upstream(read, within=side)
 
 
-def loss_use(view: View, name: str, training: set[str]) -> tuple[set[str], str | None]:
+def loss_use(view: NodeTable, name: str, training: set[str]) -> tuple[set[str], str | None]:
     """Which operands of a loss ("labels", "logits") ``name`` reaches, and one loss node it reaches as labels."""
     inference = set(view.nodes) - training
     kinds: set[str] = set()
     loss: str | None = None
     for reached in view.downstream([name], within=inference | {name}):
-        for reader, slot in view.data_readers(reached):
+        for reader, slot, _ in view.data_readers(reached):
             if reader.op in LOSS_LABEL_INPUT:
                 if slot == LOSS_LABEL_INPUT[reader.op]:
                     kinds.add("labels")
@@ -114,25 +86,26 @@ def loss_use(view: View, name: str, training: set[str]) -> tuple[set[str], str |
     return kinds, loss
 
 
-def for_loss(view: View, loss_side: set[str], neutral: set[str]) -> set[str]:
+def for_loss(view: NodeTable, loss_side: set[str], neutral: set[str]) -> set[str]:
     """Nodes that only ``loss_side`` (and ``neutral`` nodes) read, directly or not: a loss's reshape of the logits, a metric's ArgMax.
 
     The gradients read the whole forward pass, so what they read says nothing:
     they are ``neutral``, and a node only they read is still an output.
     """
+    if not loss_side:
+        return set()
     counted = loss_side | neutral
     # Per node, its readers' edges still to be found on the loss side; at zero it joins (linear in the edges).
-    remaining = {name: sum(1 for r, _ in view.readers.get(name, ()) if r.name not in counted) for name in view.nodes}
+    remaining = {name: sum(1 for r, _, _ in view.readers.get(name, ()) if r.name not in counted) for name in view.nodes}
     queue = deque(name for name in view.nodes if name not in counted and not remaining[name]
-                  and any(r.name in loss_side for r, _ in view.readers.get(name, ())))
+                  and any(r.name in loss_side for r, _, _ in view.readers.get(name, ())))
     found: set[str] = set()
     while queue:
         name = queue.popleft()
         if name in found or view.nodes[name].op in FEED_OPS:
             continue
         found.add(name)
-        for raw in view.nodes[name].input:
-            source = split_ref(raw)[0]
+        for source, _ in view.inputs[name]:
             if source in view.nodes and source not in counted and source not in found:
                 remaining[source] -= 1
                 if not remaining[source]:
@@ -140,10 +113,10 @@ def for_loss(view: View, loss_side: set[str], neutral: set[str]) -> set[str]:
     return found
 
 
-def for_loss_reason(view: View, node: NodeDef, training: set[str], label_side: set[str], for_loss: set[str],
+def for_loss_reason(view: NodeTable, node: NodeDef, training: set[str], label_side: set[str], for_loss: set[str],
                      labels: dict[str, set[str]]) -> str | None:
     """Why a node computed only for a loss or metric is no output, for the first such node off the inference computation."""
-    readers = [r for r, _ in view.readers.get(node.name, ())]
+    readers = [r for r, _, _ in view.readers.get(node.name, ())]
     if node.op in CONST_OPS or node.op in SHAPE_OPS or any(r.name in for_loss for r in readers):
         return None
     reads_inference = any(
@@ -162,13 +135,13 @@ def for_loss_reason(view: View, node: NodeDef, training: set[str], label_side: s
     return "computed only for a loss or the training step"
 
 
-def logits_of_losses(view: View, for_loss: set[str]) -> list[tuple[NodeDef, NodeDef, list[NodeDef]]]:
+def logits_of_losses(view: NodeTable, for_loss: set[str]) -> list[tuple[NodeDef, NodeDef, list[NodeDef]]]:
     """The logits each loss reads, before its own reshapes: the output when everything else was a loss or a metric.
 
     Each is (logits, the loss, the reshapes stepped back over).
     """
     found: list[tuple[NodeDef, NodeDef, list[NodeDef]]] = []
-    for loss in view.ordered():
+    for loss in view.nodes.values():
         if loss.op not in LOSS_LABEL_INPUT or not loss.input:
             continue
         node = view.nodes.get(split_ref(loss.input[0])[0])
@@ -181,4 +154,4 @@ def logits_of_losses(view: View, for_loss: set[str]) -> list[tuple[NodeDef, Node
     return found
 
 
-__all__ = ["View", "training_reason", "training_side", "loss_use", "for_loss", "for_loss_reason", "logits_of_losses", "TRAINING_FIX"]
+__all__ = ["training_reason", "training_side", "loss_use", "for_loss", "for_loss_reason", "logits_of_losses", "TRAINING_FIX"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tensorboard.compat.proto.node_def_pb2 import NodeDef
@@ -22,6 +22,7 @@ from inspector.graph.ops import (
     CONST_OPS, DROPOUT_APPLY_OPS, MERGE_OPS, SETTING_OPS, SWITCH_OPS, UNIFORM_RANDOM_OPS, is_random,
 )
 from inspector.graph.refs import CONTROL, data_ref, split_ref
+from inspector.graph.table import NodeTable
 from inspector.graph.workgraph import const_value
 
 # InputSpec.purpose of an auxiliary input this module tells.
@@ -44,28 +45,6 @@ _FLOATS = frozenset({DataType.DT_FLOAT, DataType.DT_HALF, DataType.DT_DOUBLE, Da
 _INTS = frozenset({DataType.DT_INT8, DataType.DT_INT16, DataType.DT_INT32, DataType.DT_INT64, DataType.DT_UINT8,
                    DataType.DT_UINT16, DataType.DT_UINT32, DataType.DT_UINT64})
 _SHAPE_ONLY = frozenset({"Reshape", "ExpandDims", "Squeeze", "Identity", "StopGradient", "PreventGradient", "Snapshot"})
-
-
-class Index:
-    """Nodes by name, and the edges out of each: data ones as (reader, input index, port read), control ones."""
-
-    def __init__(self, nodes: Iterable[NodeDef]) -> None:
-        self.nodes: dict[str, NodeDef] = {}
-        for node in nodes:
-            self.nodes.setdefault(node.name, node)
-        self.readers: dict[str, list[tuple[NodeDef, int, int]]] = {}
-        self.control_readers: dict[str, list[NodeDef]] = {}
-        readers, control = self.readers, self.control_readers
-        for node in self.nodes.values():
-            for slot, ref in enumerate(node.input):
-                if ref[:1] != "^" and ":" not in ref:  # the common case, without a call
-                    name, port = ref, 0
-                else:
-                    name, port = split_ref(ref)
-                if port == CONTROL:
-                    control.setdefault(name, []).append(node)
-                else:
-                    readers.setdefault(name, []).append((node, slot, port))
 
 
 @dataclass(frozen=True)
@@ -105,7 +84,7 @@ class Setting:
 # --- what a value can be ----------------------------------------------------------------
 
 
-def value_range(index: Index, ref: str, env: Mapping[str, Range] | None = None) -> Range | None:
+def value_range(index: NodeTable, ref: str, env: Mapping[str, Range] | None = None) -> Range | None:
     """The values ``ref`` can take, from constants, uniform draws and ``env`` (node name -> Range), or None.
 
     None when the value depends on anything else (the data, a weight, an op this
@@ -114,7 +93,7 @@ def value_range(index: Index, ref: str, env: Mapping[str, Range] | None = None) 
     return _range(index, ref, env or {}, {}, 0)
 
 
-def _range(index: Index, ref: str, env: Mapping[str, Range], memo: dict[str, Range | None], depth: int) -> Range | None:
+def _range(index: NodeTable, ref: str, env: Mapping[str, Range], memo: dict[str, Range | None], depth: int) -> Range | None:
     if ref in memo:
         return memo[ref]
     memo[ref] = None  # a cycle computes nothing
@@ -123,7 +102,7 @@ def _range(index: Index, ref: str, env: Mapping[str, Range], memo: dict[str, Ran
     return result
 
 
-def _compute(index: Index, ref: str, env: Mapping[str, Range], memo: dict[str, Range | None], depth: int) -> Range | None:
+def _compute(index: NodeTable, ref: str, env: Mapping[str, Range], memo: dict[str, Range | None], depth: int) -> Range | None:
     name, port = split_ref(ref)
     if port != 0:
         return None
@@ -288,7 +267,7 @@ def _cast(a: Range, dtype: int) -> Range | None:
 # --- masks --------------------------------------------------------------------------------
 
 
-def passed_input(index: Index, apply: NodeDef, slot: int, env: Mapping[str, Range] | None = None) -> int | None:
+def passed_input(index: NodeTable, apply: NodeDef, slot: int, env: Mapping[str, Range] | None = None) -> int | None:
     """Which input of ``apply`` (a Mul or Select) comes out unchanged when its input ``slot`` is the mask, or None.
 
     A Mul by a mask of exactly 1 passes its other input; a Select whose condition
@@ -310,7 +289,7 @@ def passed_input(index: Index, apply: NodeDef, slot: int, env: Mapping[str, Rang
 # --- placeholders ---------------------------------------------------------------------------
 
 
-def classify(index: Index, placeholder: NodeDef) -> Setting | None:
+def classify(index: NodeTable, placeholder: NodeDef) -> Setting | None:
     """What ``placeholder`` sets when its every use is a dropout's mask or scaling, or a tf.cond predicate; else None.
 
     A float one is a keep probability when 1 turns all those masks off, a rate
@@ -329,7 +308,7 @@ def classify(index: Index, placeholder: NodeDef) -> Setting | None:
     return _dropout(index, placeholder.name, uses)
 
 
-def _uses(index: Index, name: str, value: Range) -> list[tuple[NodeDef, int, str]] | None:
+def _uses(index: NodeTable, name: str, value: Range) -> list[tuple[NodeDef, int, str]] | None:
     """Where the values computed from ``name`` (with constants and random draws only) meet anything else.
 
     Each is (reader, its input index, the tensor it reads there); None when that
@@ -341,7 +320,7 @@ def _uses(index: Index, name: str, value: Range) -> list[tuple[NodeDef, int, str
     queue = deque([name])
     while queue:
         current = queue.popleft()
-        for reader, slot, port in index.readers.get(current, ()):
+        for reader, slot, port in index.data_readers(current):
             if reader.name in members:
                 continue
             if reader.op in SETTING_OPS and value_range(index, reader.name, probe) is not None:
@@ -354,7 +333,7 @@ def _uses(index: Index, name: str, value: Range) -> list[tuple[NodeDef, int, str
     return uses
 
 
-def _dropout(index: Index, name: str, uses: list[tuple[NodeDef, int, str]]) -> Setting | None:
+def _dropout(index: NodeTable, name: str, uses: list[tuple[NodeDef, int, str]]) -> Setting | None:
     probe = {name: _SOME_FRACTION}
     masks: list[tuple[NodeDef, int]] = []
     scales: list[tuple[NodeDef, str]] = []
@@ -387,9 +366,9 @@ def _dropout(index: Index, name: str, uses: list[tuple[NodeDef, int, str]]) -> S
                              "so its value at inference is not in the graph")
 
 
-def _scales_a_dropout(index: Index, scaling: NodeDef, probe: Mapping[str, Range]) -> bool:
+def _scales_a_dropout(index: NodeTable, scaling: NodeDef, probe: Mapping[str, Range]) -> bool:
     """What ``scaling`` computes is read only by dropouts' masks: x / keep, then times the mask."""
-    readers = index.readers.get(scaling.name, ())
+    readers = index.data_readers(scaling.name)
     for reader, slot, _ in readers:
         if reader.op not in DROPOUT_APPLY_OPS:
             return False
@@ -399,18 +378,18 @@ def _scales_a_dropout(index: Index, scaling: NodeDef, probe: Mapping[str, Range]
     return bool(readers)
 
 
-def _keeps_data(index: Index, apply: NodeDef, slot: int, env: Mapping[str, Range]) -> bool:
+def _keeps_data(index: NodeTable, apply: NodeDef, slot: int, env: Mapping[str, Range]) -> bool:
     passed = passed_input(index, apply, slot, env)
     # What comes through must be the data, not a constant the mask selects (zeros).
     return passed is not None and passed < len(apply.input) and value_range(index, apply.input[passed], env) is None
 
 
-def _is_one(index: Index, ref: str, env: Mapping[str, Range]) -> bool:
+def _is_one(index: NodeTable, ref: str, env: Mapping[str, Range]) -> bool:
     found = value_range(index, ref, env)
     return found is not None and found.exact == 1.0
 
 
-def _flag(index: Index, name: str, uses: list[tuple[NodeDef, int, str]]) -> Setting | None:
+def _flag(index: NodeTable, name: str, uses: list[tuple[NodeDef, int, str]]) -> Setting | None:
     switches = [(reader, ref) for reader, slot, ref in uses if reader.op in SWITCH_OPS and slot == 1]
     if len(switches) != len(uses):
         return None
@@ -439,7 +418,7 @@ def _flag(index: Index, name: str, uses: list[tuple[NodeDef, int, str]]) -> Sett
         "in training mode, so which value inference takes is not in the graph"))
 
 
-def _trains(index: Index, switch: str, port: int) -> str | None:
+def _trains(index: NodeTable, switch: str, port: int) -> str | None:
     """What training-only thing the tf.cond branch behind output ``port`` of ``switch`` does, or None."""
     queue = deque(reader for reader, _, read in index.readers.get(switch, ()) if read == port)
     seen: set[str] = set()
@@ -454,13 +433,13 @@ def _trains(index: Index, switch: str, port: int) -> str | None:
             return f"runs {node.name} ({node.op}) in training mode"
         if node.op in MERGE_OPS:
             continue  # the branch ends here
-        queue.extend(reader for reader, _, _ in index.readers.get(node.name, ()))
-        queue.extend(index.control_readers.get(node.name, ()))
+        readers = index.readers.get(node.name, ())
+        queue.extend(reader for reader, _, read in readers if read != CONTROL)
+        queue.extend(reader for reader, _, read in readers if read == CONTROL)
     return None
 
 
 __all__ = [
-    "Index",
     "Range",
     "Setting",
     "UNIFORM",

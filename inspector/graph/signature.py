@@ -21,9 +21,10 @@ from inspector.graph.ops import (
 )
 from inspector.graph.refs import split_ref
 from inspector.graph.losses import (
-    TRAINING_FIX, View, for_loss, for_loss_reason, logits_of_losses, loss_use, training_reason, training_side,
+    TRAINING_FIX, for_loss, for_loss_reason, logits_of_losses, loss_use, training_reason, training_side,
 )
-from inspector.graph.settings import DROPOUT_RATE, KEEP_PROB, TRAINING_FLAG, Index, Setting, classify
+from inspector.graph.settings import DROPOUT_RATE, KEEP_PROB, TRAINING_FLAG, Setting, classify
+from inspector.graph.table import NodeTable
 
 # InputSpec.role: what a placeholder is for (InputSpec.purpose says which setting a SCALAR is).
 MODEL = "model"        # data the outputs are computed from: an image, or another tensor
@@ -195,14 +196,14 @@ def _const_ints(node: NodeDef | None) -> list[int] | None:
     return None
 
 
-def _decoded_image(view: View, placeholder: NodeDef) -> InputSpec | None:
+def _decoded_image(view: NodeTable, placeholder: NodeDef) -> InputSpec | None:
     """The float [N, H, W, C] image a chain decode -> cast/expand/resize -> (x - a) / b makes of image bytes.
 
     The chain is followed while each step has one reader and every other operand
     is constant; the image is where it ends (the network reads it there), if by
     then it is float and four-dimensional.
     """
-    decoders = [r for r, slot in view.data_readers(placeholder.name) if r.op in DECODE_OPS]
+    decoders = [r for r, _, _ in view.data_readers(placeholder.name) if r.op in DECODE_OPS]
     if len(decoders) != 1 or len(view.data_readers(placeholder.name)) != 1:
         return None
     decode = decoders[0]
@@ -216,7 +217,7 @@ def _decoded_image(view: View, placeholder: NodeDef) -> InputSpec | None:
         readers = view.data_readers(node.name)
         if len(readers) != 1:
             break
-        reader, slot = readers[0]
+        reader, slot, _ = readers[0]
         others = [split_ref(raw)[0] for i, raw in enumerate(reader.input) if i != slot and not raw.startswith("^")]
         if any(_reads_data(view, other, chain) for other in others):
             break
@@ -249,7 +250,7 @@ def _decoded_image(view: View, placeholder: NodeDef) -> InputSpec | None:
     )
 
 
-def _reads_data(view: View, name: str, chain: set[str]) -> bool:
+def _reads_data(view: NodeTable, name: str, chain: set[str]) -> bool:
     """``name`` is computed from a placeholder or from the chain itself (not a constant operand)."""
     return any(n in chain or view.nodes[n].op in FEED_OPS for n in view.upstream([name]))
 
@@ -257,7 +258,7 @@ def _reads_data(view: View, name: str, chain: set[str]) -> bool:
 # --- outputs ------------------------------------------------------------------------------
 
 
-def _light(view: View, own: set[str]) -> int | None:
+def _light(view: NodeTable, own: set[str]) -> int | None:
     """The op count of a computation that has few ops and no weights (nor a feed) of its own, else None."""
     ops = 0
     for name in own:
@@ -278,7 +279,7 @@ def _elements(tensor) -> int:
     return int(np.prod([d for d in dims if d >= 0])) if dims else 1
 
 
-def _side_branches(view: View, names: list[str], ups: dict[str, set[str]]) -> dict[str, tuple[str, int]]:
+def _side_branches(view: NodeTable, names: list[str], ups: dict[str, set[str]]) -> dict[str, tuple[str, int]]:
     """Sinks that only re-present a value another sink's computation has: name -> (that sink, own op count).
 
     A retrained MobileNet can keep the base model's Predictions softmax beside the new
@@ -308,7 +309,7 @@ def _side_branches(view: View, names: list[str], ups: dict[str, set[str]]) -> di
     return found
 
 
-def signature(graph: GraphDef) -> Signature:
+def signature(graph: GraphDef, *, table: NodeTable | None = None) -> Signature:
     """The graph's inputs, auxiliary and optional placeholders, outputs, and what was left out; protobuf only.
 
     Outputs are sinks no inference node reads, that are not constants, no-ops or
@@ -319,18 +320,19 @@ def signature(graph: GraphDef) -> Signature:
     are neither settings (graph/settings.py: dropout keep probabilities and rates,
     training flags, other scalars) nor labels; a placeholder of image bytes decoded
     in the graph gives way to the float image it is decoded to.
+
+    ``table``: the graph's NodeTable, when the caller has built it already.
     """
-    view = View(graph)
+    view = table if table is not None else NodeTable(graph)
     training = training_side(view)
     left: list[LeftOut] = []
 
-    placeholders = [n for n in view.ordered() if n.op in PLACEHOLDER_OPS and not n.input]
-    index = Index(view.ordered()) if placeholders else None
+    placeholders = [n for n in view.nodes.values() if n.op in PLACEHOLDER_OPS and not n.input]
     scalars: list[tuple[NodeDef, Setting | None]] = []
     labels: dict[str, str] = {}
     data: list[NodeDef] = []
     for node in placeholders:
-        setting = classify(index, node) if index is not None and _may_be_setting(node) else None
+        setting = classify(view, node) if _may_be_setting(node) else None
         if setting is not None:
             scalars.append((node, setting))
             continue
@@ -345,11 +347,11 @@ def signature(graph: GraphDef) -> Signature:
             data.append(node)
     label_down = {name: view.downstream([name]) for name in labels}
     label_side = set().union(*label_down.values()) - set(labels)
-    losses = view.downstream(n.name for n in view.ordered() if n.op in LOSS_OPS) | label_side
+    losses = view.downstream(n.name for n in view.nodes.values() if n.op in LOSS_OPS) | label_side
     loss_only = for_loss(view, losses, training - losses)
 
     candidates: list[NodeDef] = []
-    for node in view.ordered():
+    for node in view.nodes.values():
         if node.op in FEED_OPS:
             continue
         readers = view.readers.get(node.name, ())
@@ -364,7 +366,7 @@ def signature(graph: GraphDef) -> Signature:
             if reason is not None:
                 left.append(LeftOut(node.name, node.op, reason))
             continue
-        if any(r.name not in training for r, _ in readers):
+        if any(r.name not in training for r, _, _ in readers):
             continue
         if node.op in NOT_OUTPUT_OPS:
             if node.op not in CONST_OPS:
@@ -377,19 +379,19 @@ def signature(graph: GraphDef) -> Signature:
             candidates.append(logits)
             left += [LeftOut(step.name, step.op, f"computed only for the loss {loss.name} ({loss.op}), which inference "
                              "does not compute") for step in steps if step.name not in listed]
-    optional_nodes = [n for n in view.ordered() if n.op in DEFAULT_PLACEHOLDER_OPS]
+    optional_nodes = [n for n in view.nodes.values() if n.op in DEFAULT_PLACEHOLDER_OPS]
     required = {n.name for n in data} or {n.name for n in optional_nodes}
 
     kept: list[str] = []
     ups: dict[str, set[str]] = {}
     for node in candidates:
         up = view.upstream([node.name])
-        read = sorted(up & set(labels), key=view.index.__getitem__)
+        read = sorted(up & set(labels), key=view.order.__getitem__)
         if read:
             left.append(LeftOut(node.name, node.op, f"reads the label {read[0]}: a loss or a metric, which inference cannot compute"))
             continue
         if required and not up & required:
-            shown = ", ".join(sorted(required, key=view.index.__getitem__))
+            shown = ", ".join(sorted(required, key=view.order.__getitem__))
             left.append(LeftOut(node.name, node.op, f"computes nothing from the model's inputs ({shown})"))
             continue
         kept.append(node.name)
@@ -416,14 +418,14 @@ def signature(graph: GraphDef) -> Signature:
             inputs.append(spec)
             continue
         inputs.append(image)
-        auxiliary.append((view.index[node.name], placeholder_spec(
+        auxiliary.append((view.order[node.name], placeholder_spec(
             node, role=ENCODED, needed=False, why=f"image bytes decoded inside the graph; {image.name} is the image fed instead")))
     for node, setting in scalars:
-        auxiliary.append((view.index[node.name], placeholder_spec(
+        auxiliary.append((view.order[node.name], placeholder_spec(
             node, role=SCALAR, needed=is_needed(node.name) and needed is not None, setting=setting,
             why="a scalar (shape []): a setting such as a learning rate, not data; its value at inference is not in the graph")))
     for name, loss in labels.items():
-        auxiliary.append((view.index[name], placeholder_spec(
+        auxiliary.append((view.order[name], placeholder_spec(
             view.nodes[name], role=LABEL, needed=False,
             why=f"reaches only the labels of {loss} ({view.nodes[loss].op}): training data, not an inference input")))
     optional = tuple(
@@ -431,7 +433,7 @@ def signature(graph: GraphDef) -> Signature:
                          why="has a default (PlaceholderWithDefault): fed only to bypass what computes it")
         for n in optional_nodes
     )
-    left.sort(key=lambda x: view.index.get(x.name, 0))
+    left.sort(key=lambda x: view.order.get(x.name, 0))
     return Signature(
         inputs=tuple(inputs),
         auxiliary=tuple(spec for _, spec in sorted(auxiliary, key=lambda pair: pair[0])),

@@ -18,8 +18,9 @@ from tensorboard.compat.proto.node_def_pb2 import NodeDef
 
 from inspector.graph.ops import DROPOUT_APPLY_OPS, DROPOUT_THRESHOLD_OPS, PLACEHOLDER_OPS, SHAPE_OPS, UNIFORM_RANDOM_OPS, is_random
 from inspector.graph.refs import node_of, split_ref
-from inspector.graph.settings import Index, Range, exactly, passed_input, value_range
+from inspector.graph.settings import Range, exactly, passed_input, value_range
 from inspector.graph.workgraph import WorkGraph
+from inspector.graph.table import NodeTable
 from inspector.optimizer.passes.context import Because, no_reasons
 
 # Dropout.state
@@ -58,7 +59,7 @@ def find_dropout(
     if not randoms:
         return [], []
     data = _forward(g, list(inputs), skip=SHAPE_OPS)
-    index = Index(g)
+    index = NodeTable(g)
     settings = {node.name: _SOME_FRACTION for node in g if node.op in PLACEHOLDER_OPS and node.name not in data}
     fed = {name: exactly(float(value)) for name, value in (values or {}).items() if name in g and name not in data}
     notes: list[str] = []
@@ -133,7 +134,7 @@ def _settings_text(dropout: Dropout) -> str:
 
 
 def _state(
-    g: WorkGraph, index: Index, apply: NodeDef, mask_slot: int, data_slot: int, scaling: list[tuple[str, str]],
+    g: WorkGraph, index: NodeTable, apply: NodeDef, mask_slot: int, data_slot: int, scaling: list[tuple[str, str]],
     fed: Mapping[str, Range],
 ) -> tuple[str, tuple[str, ...]]:
     """ON, OFF or FED, and for FED the settings that turn it off."""
@@ -180,7 +181,7 @@ def _thresholded(g: WorkGraph, ref: str, tainted: set[str]) -> bool:
 
 
 def _unscaled(
-    g: WorkGraph, index: Index, ref: str, data: set[str], settings: Mapping[str, Range], *, reader: str
+    g: WorkGraph, index: NodeTable, ref: str, data: set[str], settings: Mapping[str, Range], *, reader: str
 ) -> tuple[str, list[tuple[str, str]]]:
     """Step back over the 1/keep_prob scaling (x / keep, x * scale) that only the dropout reads.
 

@@ -11,9 +11,10 @@ from tensorboard.compat.proto.types_pb2 import DataType
 
 from inspector.graph.ops import DEFAULT_PLACEHOLDER_OPS, LOOP_OPS, MERGE_OPS, PLACEHOLDER_OPS, SWITCH_OPS
 from inspector.graph.refs import data_ref, split_ref
-from inspector.graph.settings import PURPOSE_WORDS, Index, value_range
+from inspector.graph.settings import PURPOSE_WORDS, value_range
 from inspector.graph.signature import InputSpec
 from inspector.graph.workgraph import WorkGraph, attr_value, make_const
+from inspector.graph.table import NodeTable
 from inspector.optimizer.passes.context import Because, no_reasons
 
 _NUMPY = {DataType.DT_FLOAT: np.float32, DataType.DT_HALF: np.float16, DataType.DT_DOUBLE: np.float64, DataType.DT_BOOL: np.bool_}
@@ -71,7 +72,7 @@ def fold_cond(g: WorkGraph, *, keep: Sequence[str], because: Because = no_reason
     notes: list[str] = []
     kept = set(keep)
     while True:
-        index = Index(g)
+        index = NodeTable(g)
         # Unfed, a PlaceholderWithDefault is its default (Keras' learning phase: false); remove_identity splices it later.
         defaults = {}
         for node in g:
