@@ -8,14 +8,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tensorboard.compat.proto.graph_pb2 import GraphDef
-from tensorboard.compat.proto.node_def_pb2 import NodeDef
 
 from inspector.analysis.matching import CHANGED, RENAMED, Matching, match
 from inspector.analysis.stories import Story, tell
 from inspector.graph.io import LoadedGraph
 from inspector.graph.ops import BATCH_NORM_CORE_OPS, BATCH_NORM_OPS
-from inspector.graph.signature import Signature
+from inspector.graph.signature import Signature, signature
 from inspector.graph.stats import GraphStats, graph_stats
+from inspector.graph.table import NodeTable, gc_paused
 
 
 
@@ -163,10 +163,17 @@ def diff_graphs(
     signatures: tuple[Signature | None, Signature | None] = (None, None),
 ) -> GraphDiff:
     """``a`` against ``b``; ``matching`` (match(a, b)) and ``signatures``: what the caller has already."""
-    sa, sb = graph_stats(a, sig=signatures[0]), graph_stats(b, sig=signatures[1])
-    matching = matching if matching is not None else match(a, b)
-    ops_a = {n.name: n.op for n in a.node}
-    ops_b = {n.name: n.op for n in b.node}
+    with gc_paused():  # a diff allocates millions of small objects and makes no cycles
+        return _diff(a, b, labels=labels, paths=paths, sizes=sizes, matching=matching, signatures=signatures)
+
+
+def _diff(a: GraphDef, b: GraphDef, *, labels, paths, sizes, matching: Matching | None,
+          signatures: tuple[Signature | None, Signature | None]) -> GraphDiff:
+    tables = ta, tb = NodeTable(a), NodeTable(b)
+    sig_a, sig_b = (s if s is not None else signature(g, table=t) for s, g, t in zip(signatures, (a, b), tables))
+    sa, sb = graph_stats(a, sig=sig_a), graph_stats(b, sig=sig_b)
+    matching = matching if matching is not None else match(a, b, tables=tables)
+    ops_a, ops_b = ta.ops, tb.ops
     changed = tuple(
         NodeChange(name=p.b, op=ops_b[p.b], what=p.what, before=p.a if p.a != p.b else "",
                    op_before=ops_a[p.a] if ops_a[p.a] != ops_b[p.b] else "")
@@ -182,10 +189,10 @@ def diff_graphs(
         only_a=only_a,
         only_b=only_b,
         changed=changed,
-        removed=summarise_scopes(a, set(only_a), kind="removed", rewritten=rewritten_a),
-        added=summarise_scopes(b, set(only_b), kind="added", rewritten=rewritten_b),
+        removed=summarise_scopes(a, set(only_a), kind="removed", rewritten=rewritten_a, table=ta),
+        added=summarise_scopes(b, set(only_b), kind="added", rewritten=rewritten_b, table=tb),
         renamed=tuple((p.a, p.b) for p in matching.pairs if p.kind == RENAMED),
-        stories=tell(a, b, matching, outputs=_kept_outputs(matching, sa.outputs, sb.outputs)),
+        stories=tell(a, b, matching, outputs=_kept_outputs(matching, sa.outputs, sb.outputs), tables=tables),
         summary=matching.counts(),
     )
 
@@ -205,7 +212,8 @@ def _op_rows(before: dict[str, int], after: dict[str, int]) -> tuple[OpRow, ...]
 
 
 def summarise_scopes(
-    graph: GraphDef, members: set[str], *, kind: str, rewritten: set[str] = frozenset(), examples: int = 3
+    graph: GraphDef, members: set[str], *, kind: str, rewritten: set[str] = frozenset(), examples: int = 3,
+    table: NodeTable | None = None,
 ) -> tuple[ScopeChange, ...]:
     """Group ``members`` (node names of ``graph``) by the largest scope they account for.
 
@@ -213,10 +221,11 @@ def summarise_scopes(
     ``rewritten`` in place: a batch norm folded by TensorFlow's tool leaves two
     of its nodes behind with new ops, and is still one ``.../BatchNorm`` line,
     not a dozen node names. Nodes that went alone (an Identity here and there)
-    are grouped by op.
+    are grouped by op. ``table``: the graph's NodeTable, when the caller has it.
     """
     if not members:
         return ()
+    ops = (table if table is not None else NodeTable(graph)).ops
     # Scopes are numbered by a trie walk, not built as strings: every prefix
     # string of a name 60,000 scopes deep would be quadratic in time and memory.
     # Counts go on each node's own id, then up the trie once per scope (a child's
@@ -225,15 +234,15 @@ def summarise_scopes(
     total: Counter[int] = Counter()
     hit: Counter[int] = Counter()
     kept: Counter[int] = Counter()
-    walks: list[tuple[NodeDef, tuple[int, ...]]] = []
-    for node in graph.node:
-        ids = trie.ids(node.name)
+    walks: list[tuple[str, tuple[int, ...]]] = []
+    for name in ops:
+        ids = trie.ids(name)
         own = ids[-1]
         total[own] += 1
-        if node.name in members:
+        if name in members:
             hit[own] += 1
-            walks.append((node, ids))
-        if node.name in rewritten:
+            walks.append((name, ids))
+        if name in rewritten:
             kept[own] += 1
     for scope in range(len(trie.parent) - 1, 0, -1):
         up = trie.parent[scope]
@@ -241,41 +250,42 @@ def summarise_scopes(
             total[up] += total[scope]
             hit[up] += hit[scope]
             kept[up] += kept[scope]
-    groups: dict[int, list[NodeDef]] = defaultdict(list)
+    groups: dict[int, list[str]] = defaultdict(list)
     names: dict[int, str] = {}
-    for node, ids in walks:
+    for name, ids in walks:
         # A removed node whose own name is also a scope with surviving children
         # (Keras's ReadVariableOp/resource) accounts for no scope: it stands alone.
         depth = next((i for i, p in enumerate(ids) if hit[p] + kept[p] == total[p]), len(ids) - 1)
         top = ids[depth]
         if top not in names:
-            names[top] = "/".join(node.name.split("/")[: depth + 1])
-        groups[top].append(node)
+            names[top] = "/".join(name.split("/")[: depth + 1])
+        groups[top].append(name)
     scoped: list[ScopeChange] = []
-    loose: dict[str, list[NodeDef]] = defaultdict(list)
-    for top, nodes in groups.items():
+    loose: dict[str, list[str]] = defaultdict(list)
+    for top, group in groups.items():
         prefix = names[top]
-        if len(nodes) == 1 and nodes[0].name == prefix:
-            loose[nodes[0].op].append(nodes[0])
+        if len(group) == 1 and group[0] == prefix:
+            loose[ops[prefix]].append(prefix)
             continue
-        scoped.append(_scope_change(prefix, nodes, kind, examples, changed=kept[top]))
-    for op, nodes in loose.items():
-        scoped.append(_scope_change("", nodes, kind, examples))
+        scoped.append(_scope_change(prefix, [ops[n] for n in group], group, kind, examples, changed=kept[top]))
+    for group in loose.values():
+        scoped.append(_scope_change("", [ops[n] for n in group], group, kind, examples))
     scoped.sort(key=lambda c: (-c.nodes, c.scope == "", c.scope))
     return tuple(scoped)
 
 
-def _scope_change(scope: str, nodes: list[NodeDef], kind: str, examples: int, *, changed: int = 0) -> ScopeChange:
-    ops = Counter(n.op for n in nodes)
+def _scope_change(scope: str, node_ops: list[str], names: list[str], kind: str, examples: int, *,
+                  changed: int = 0) -> ScopeChange:
+    ops = Counter(node_ops)
     # A removed group made only of batch norm ops, the normalisation itself among them, went into the conv weights.
     if kind == "removed" and set(ops) <= BATCH_NORM_OPS and set(ops) & BATCH_NORM_CORE_OPS:
         kind = "folded"
     return ScopeChange(
         scope=scope,
         kind=kind,
-        nodes=len(nodes),
+        nodes=len(names),
         ops=dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))),
-        examples=tuple(n.name for n in nodes[:examples]),
+        examples=tuple(names[:examples]),
         changed=changed,
     )
 

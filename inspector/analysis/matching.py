@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
@@ -25,7 +25,8 @@ from tensorboard.compat.proto.node_def_pb2 import NodeDef
 from tensorboard.compat.proto.tensor_pb2 import TensorProto
 
 from inspector.graph.ops import CONST_OPS, IDENTITY_OPS
-from inspector.graph.refs import CONTROL, split_ref
+from inspector.graph.refs import CONTROL
+from inspector.graph.table import NodeTable
 
 # On a Const whose payload a logged run left out: the local digest of the Const as it was.
 DIGEST_ATTR = "_inspector_digest"
@@ -70,10 +71,13 @@ class Matching:
         return {p.a: p.b for p in self.pairs}
 
 
-def match(a: GraphDef, b: GraphDef) -> Matching:
-    """Pair the nodes of ``a`` and ``b``: by name, then by structural digest, then through matched neighbours."""
-    nodes_a = _by_name(a.node)
-    nodes_b = _by_name(b.node)
+def match(a: GraphDef, b: GraphDef, *, tables: tuple[NodeTable, NodeTable] | None = None) -> Matching:
+    """Pair the nodes of ``a`` and ``b``: by name, then by structural digest, then through matched neighbours.
+
+    ``tables``: both graphs' NodeTables, when the caller has built them already.
+    """
+    ta, tb = tables if tables is not None else (NodeTable(a), NodeTable(b))
+    nodes_a, nodes_b = ta.nodes, tb.nodes
     pairs: dict[str, str] = {}   # a -> b
     back: dict[str, str] = {}    # b -> a
     how: dict[str, str] = {}
@@ -84,17 +88,17 @@ def match(a: GraphDef, b: GraphDef) -> Matching:
     # One name, one op: a match. One name, another op is only a fallback: Grappler gives the conv a batch
     # norm was folded into the name of the Mul it replaced, and the conv's own match is found by structure.
     renamed_ops = []
-    for name in nodes_b:
-        if name in nodes_a:
-            if nodes_a[name].op == nodes_b[name].op:
+    for name, node in nodes_b.items():
+        other = nodes_a.get(name)
+        if other is not None:
+            if other.op == node.op:
                 pair(name, name, BY_NAME)
             else:
                 renamed_ops.append(name)
 
     local_a = {name: local_digest(node) for name, node in nodes_a.items()}
     local_b = {name: local_digest(node) for name, node in nodes_b.items()}
-    digests_a, digests_b = _digests(nodes_a, local_a), _digests(nodes_b, local_b)
-    readers_a, readers_b = _readers(nodes_a), _readers(nodes_b)
+    digests_a, digests_b = _digests(ta, local_a), _digests(tb, local_b)
     # Equal digests: the same computation from the same weights under another name. A digest one node
     # on each side has pairs them now; where several share one (the same epsilon in every batch norm),
     # matched neighbours decide first, and names only for what is left.
@@ -110,7 +114,7 @@ def match(a: GraphDef, b: GraphDef) -> Matching:
         candidates = by_digest.get(digest, ())
         if len(names) == 1 and len(candidates) == 1:
             pair(candidates[0], names[0], BY_DIGEST)
-    _through_neighbours(nodes_a, nodes_b, pairs, back, pair, readers_a, readers_b)
+    _through_neighbours(ta, tb, pairs, back, pair)
     for digest, names in wanted.items():
         # The digest's unmatched nodes of a, kept as a pool that shrinks as they pair: one pass, not one per name.
         pool = dict.fromkeys(x for x in by_digest.get(digest, ()) if x not in pairs)
@@ -119,17 +123,17 @@ def match(a: GraphDef, b: GraphDef) -> Matching:
                 chosen = _closest(name, pool)
                 del pool[chosen]
                 pair(chosen, name, BY_DIGEST)
-    _through_neighbours(nodes_a, nodes_b, pairs, back, pair, readers_a, readers_b)
+    _through_neighbours(ta, tb, pairs, back, pair)
     for name in renamed_ops:
         if name not in pairs and name not in back:
             pair(name, name, BY_NAME)  # Add became BiasAdd under its name
 
     result = []
     for name, node in nodes_b.items():
-        if name not in back:
+        x = back.get(name)
+        if x is None:
             continue
-        x = back[name]
-        what = _differences(nodes_a[x], node, pairs, local_a[x], local_b[name])
+        what = _differences(nodes_a[x], node, ta.inputs[x], pairs, local_a[x], local_b[name])
         kind = CHANGED if what else (SAME if x == name else RENAMED)
         result.append(Pair(a=x, b=name, kind=kind, how=how[x], what=what))
     return Matching(
@@ -137,13 +141,6 @@ def match(a: GraphDef, b: GraphDef) -> Matching:
         removed=tuple(name for name in nodes_a if name not in pairs),
         added=tuple(name for name in nodes_b if name not in back),
     )
-
-
-def _by_name(nodes: Iterable[NodeDef]) -> dict[str, NodeDef]:
-    out: dict[str, NodeDef] = {}
-    for node in nodes:
-        out.setdefault(node.name, node)
-    return out
 
 
 def local_digest(node: NodeDef) -> bytes:
@@ -175,10 +172,12 @@ def _stored_digest(node: NodeDef) -> bytes | None:
     return stored if tensor.ByteSize() == shell.ByteSize() and len(stored) == 16 else None
 
 
-def _digests(nodes: Mapping[str, NodeDef], local: Mapping[str, bytes]) -> dict[str, bytes]:
+def _digests(table: NodeTable, local: Mapping[str, bytes]) -> dict[str, bytes]:
     """Each node's Merkle digest over its data inputs (ports included); a cycle (a loop) is cut at the back edge."""
+    nodes, inputs = table.nodes, table.inputs
     done: dict[str, bytes] = {}
     on_stack: set[str] = set()
+    blake2b = hashlib.blake2b
     for start in nodes:
         if start in done:
             continue
@@ -187,35 +186,29 @@ def _digests(nodes: Mapping[str, NodeDef], local: Mapping[str, bytes]) -> dict[s
             name, expanded = stack.pop()
             if name in done:
                 continue
-            inputs = [split_ref(raw) for raw in nodes[name].input]
-            data = [(n, port) for n, port in inputs if port != CONTROL and n in nodes]
+            data = [(n, port) for n, port in inputs[name] if port != CONTROL and n in nodes]
             if not expanded:
                 on_stack.add(name)
                 stack.append((name, True))
                 stack.extend((n, False) for n, _ in data if n not in done and n not in on_stack)
                 continue
-            h = hashlib.blake2b(local[name], digest_size=16)
+            parts = [local[name]]
             for n, port in data:
-                h.update(done.get(n, local[n]))  # a back edge reads the local digest only
-                h.update(port.to_bytes(4, "little", signed=True))
-            done[name] = h.digest()
+                parts.append(done.get(n) or local[n])  # a back edge reads the local digest only
+                parts.append(port.to_bytes(4, "little", signed=True))
+            done[name] = blake2b(b"".join(parts), digest_size=16).digest()
             on_stack.discard(name)
     return done
 
 
-def _through_neighbours(
-    nodes_a: Mapping[str, NodeDef], nodes_b: Mapping[str, NodeDef], pairs: dict[str, str], back: dict[str, str], pair,
-    readers_a: Mapping[str, list[tuple[str, int]]], readers_b: Mapping[str, list[tuple[str, int]]],
-) -> None:
+def _through_neighbours(ta: NodeTable, tb: NodeTable, pairs: dict[str, str], back: dict[str, str], pair) -> None:
     """Match what is left through matched neighbours, a few rounds, so a rewritten chain is followed node by node."""
     for _ in range(_ROUNDS):
         found = 0
-        for name, node in nodes_b.items():
+        for name, node in tb.nodes.items():
             if name in back:
                 continue
-            candidates = _by_inputs(node, nodes_a, readers_a, back, pairs) or _by_readers(
-                name, node, nodes_a, nodes_b, readers_b, back, pairs
-            )
+            candidates = _by_inputs(name, node.op, ta, tb, back, pairs) or _by_readers(name, node.op, ta, tb, back, pairs)
             if candidates:
                 pair(_closest(name, candidates), name, BY_NEIGHBOURS)
                 found += 1
@@ -223,55 +216,48 @@ def _through_neighbours(
             return
 
 
-def _readers(nodes: Mapping[str, NodeDef]) -> dict[str, list[tuple[str, int]]]:
-    out: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    for name, node in nodes.items():
-        for slot, raw in enumerate(node.input):
-            source, port = split_ref(raw)
-            if port != CONTROL:
-                out[source].append((name, slot))
-    return out
-
-
-def _by_inputs(node: NodeDef, nodes_a, readers_a, back, pairs) -> list[str]:
-    """Unmatched nodes of a with ``node``'s op that read, at the same slot, what ``node``'s matched inputs are in a."""
+def _by_inputs(name: str, op: str, ta: NodeTable, tb: NodeTable, back, pairs) -> list[str]:
+    """Unmatched nodes of a with ``op`` that read, at the same slot, what ``name``'s matched inputs are in a."""
     votes: dict[str, int] = defaultdict(int)
-    for slot, raw in enumerate(node.input):
-        source, port = split_ref(raw)
+    for slot, (source, port) in enumerate(tb.inputs[name]):
         if port == CONTROL or source not in back:
             continue
-        for reader, at in _readers_through_identity(back[source], nodes_a, readers_a):
-            if at == slot and reader not in pairs and nodes_a[reader].op == node.op:
-                votes[reader] += 1
+        for reader, at in _readers_through_identity(back[source], ta):
+            if at == slot and reader.op == op and reader.name not in pairs:
+                votes[reader.name] += 1
     return _best(votes)
 
 
-def _readers_through_identity(name: str, nodes_a, readers_a) -> list[tuple[str, int]]:
-    """Who reads ``name`` in a, also past Identity nodes the other graph may have removed."""
+def _readers_through_identity(name: str, ta: NodeTable) -> list[tuple[NodeDef, int]]:
+    """Who reads ``name`` in a (data inputs), also past Identity nodes the other graph may have removed."""
     out, stack, seen = [], [name], {name}
+    readers = ta.readers
     while stack:
-        for reader, slot in readers_a.get(stack.pop(), ()):
+        for reader, slot, port in readers.get(stack.pop(), ()):
+            if port == CONTROL:
+                continue
             out.append((reader, slot))
-            if nodes_a[reader].op in IDENTITY_OPS and reader not in seen:
-                seen.add(reader)
-                stack.append(reader)
+            if reader.op in IDENTITY_OPS and reader.name not in seen:
+                seen.add(reader.name)
+                stack.append(reader.name)
     return out
 
 
-def _by_readers(name: str, node: NodeDef, nodes_a, nodes_b, readers_b, back, pairs) -> list[str]:
-    """Unmatched nodes of a with ``node``'s op that a's match of one of ``node``'s readers reads at the same slot."""
+def _by_readers(name: str, op: str, ta: NodeTable, tb: NodeTable, back, pairs) -> list[str]:
+    """Unmatched nodes of a with ``op`` that a's match of one of ``name``'s readers reads at the same slot."""
     votes: dict[str, int] = defaultdict(int)
-    for reader, slot in readers_b.get(name, ()):
-        if reader not in back:
+    nodes_a = ta.nodes
+    for reader, slot, port in tb.readers.get(name, ()):
+        if port == CONTROL or reader.name not in back:
             continue
-        counterpart = nodes_a[back[reader]]
-        if slot >= len(counterpart.input):
+        refs = ta.inputs[back[reader.name]]
+        if slot >= len(refs):
             continue
-        source, port = split_ref(counterpart.input[slot])
+        source, port = refs[slot]
         # Step back over Identity: b may read the weights a read through a /read Identity.
-        while source in nodes_a and nodes_a[source].op in IDENTITY_OPS and node.op not in IDENTITY_OPS and nodes_a[source].input:
-            source, port = split_ref(nodes_a[source].input[0])
-        if port != CONTROL and source in nodes_a and source not in pairs and nodes_a[source].op == node.op:
+        while source in nodes_a and nodes_a[source].op in IDENTITY_OPS and op not in IDENTITY_OPS and ta.inputs[source]:
+            source, port = ta.inputs[source][0]
+        if port != CONTROL and source in nodes_a and source not in pairs and nodes_a[source].op == op:
             votes[source] += 1
     return _best(votes)
 
@@ -294,27 +280,28 @@ def _closest(name: str, candidates: Collection[str]) -> str:
     return max(candidates, key=lambda c: (c == name, SequenceMatcher(None, c, name, autojunk=False).ratio()))
 
 
-def _differences(a: NodeDef, b: NodeDef, pairs: Mapping[str, str], local_a: bytes, local_b: bytes) -> tuple[str, ...]:
+def _differences(a: NodeDef, b: NodeDef, refs_a: list[tuple[str, int]], pairs: Mapping[str, str], local_a: bytes,
+                 local_b: bytes) -> tuple[str, ...]:
     what: list[str] = []
     if a.op != b.op:
         what.append("op")
-    if _mapped_inputs(a, pairs) != list(b.input):
+    if _mapped_inputs(refs_a, pairs) != list(b.input):
         what.append("inputs")
     if a.device != b.device:
         what.append("device")
-    keys = set(a.attr) | set(b.attr)
-    # By digest, so weights a logged run left out compare by the digest they kept.
-    if "value" in keys and local_a != local_b:
-        what.append("value")
-    if any(a.attr.get(k) != b.attr.get(k) for k in keys - {"value"} if not k.startswith("_")):
-        what.append("attrs")
+    if local_a != local_b:  # equal local digests: the same op and the same attributes (weights by digest)
+        keys = set(a.attr) | set(b.attr)
+        # By digest, so weights a logged run left out compare by the digest they kept.
+        if "value" in keys:
+            what.append("value")
+        if any(a.attr.get(k) != b.attr.get(k) for k in keys - {"value"} if not k.startswith("_")):
+            what.append("attrs")
     return tuple(what)
 
 
-def _mapped_inputs(node: NodeDef, pairs: Mapping[str, str]) -> list[str]:
+def _mapped_inputs(refs: list[tuple[str, int]], pairs: Mapping[str, str]) -> list[str]:
     out = []
-    for raw in node.input:
-        source, port = split_ref(raw)
+    for source, port in refs:
         mapped = pairs.get(source, f"\0{source}")  # an unmatched input matches nothing in b
         out.append(f"^{mapped}" if port == CONTROL else mapped if port == 0 else f"{mapped}:{port}")
     return out

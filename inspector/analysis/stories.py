@@ -25,7 +25,8 @@ from inspector.graph.ops import (
     BATCH_NORM_CORE_OPS, BATCH_NORM_OPS, CONST_OPS, FUSED_BATCH_NORM_OPS, DEFAULT_PLACEHOLDER_OPS, DEQUANTIZE_OPS, DROPOUT_APPLY_OPS, FEED_OPS, FUSED_CONV_OPS, IDENTITY_OPS,
     LINEAR_BETWEEN_OPS, PAD_OPS, RESIZE_OPS, SHAPE_OPS, VARIABLE_OPS, WEIGHTED_OPS, is_random,
 )
-from inspector.graph.refs import CONTROL, split_ref
+from inspector.graph.refs import CONTROL
+from inspector.graph.table import NodeTable
 
 RESCALED = "weights rescaled"
 
@@ -76,38 +77,43 @@ class Story:
 
 
 class _Side:
-    """One graph: nodes by name, readers of each, and the pool of nodes no story has claimed yet."""
+    """One graph (its NodeTable), the readers of each node by name, and the pool of nodes no story has claimed yet."""
 
-    def __init__(self, graph: GraphDef, pool: Iterable[str]) -> None:
-        self.nodes: dict[str, NodeDef] = {}
-        for node in graph.node:
-            self.nodes.setdefault(node.name, node)
-        self.readers: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        # Each node's inputs parsed once: (source, port) of those that are nodes of this graph.
-        self._inputs: dict[str, list[tuple[str, int]]] = {}
-        for name, node in self.nodes.items():
-            refs = self._inputs[name] = []
-            for slot, raw in enumerate(node.input):
-                source, port = split_ref(raw)
-                self.readers[source].append((name, CONTROL if port == CONTROL else slot))
-                refs.append((source, port))
-        for name, refs in self._inputs.items():
-            self._inputs[name] = [(n, port) for n, port in refs if n in self.nodes]
-        self.order = {name: i for i, name in enumerate(self.nodes)}
+    def __init__(self, table: NodeTable, pool: Iterable[str]) -> None:
+        self.table = table
+        self.nodes = table.nodes
+        self.order = table.order
+        self.op = table.ops.__getitem__
         self.pool: dict[str, None] = dict.fromkeys(pool)
         self._constant: dict[str, bool] = {}
+        # Made per node as the patterns ask: most nodes are never asked about.
+        self._inputs: dict[str, list[tuple[str, int]]] = {}
+        self._readers: dict[str, list[tuple[str, int]]] = {}
 
-    def op(self, name: str) -> str:
-        return self.nodes[name].op
+    def _refs(self, name: str) -> list[tuple[str, int]]:
+        """(source, port) of ``name``'s inputs that are nodes of this graph."""
+        refs = self._inputs.get(name)
+        if refs is None:
+            nodes = self.nodes
+            refs = self._inputs[name] = [(n, port) for n, port in self.table.inputs[name] if n in nodes]
+        return refs
+
+    def readers(self, name: str) -> list[tuple[str, int]]:
+        """(reader, input slot) of what reads ``name``; the slot is CONTROL for a ^control input."""
+        found = self._readers.get(name)
+        if found is None:
+            found = self._readers[name] = [(r.name, CONTROL if port == CONTROL else slot)
+                                           for r, slot, port in self.table.readers.get(name, ())]
+        return found
 
     def inputs(self, name: str) -> list[str]:
-        return [n for n, _ in self._inputs[name]]
+        return [n for n, _ in self._refs(name)]
 
     def data_inputs(self, name: str) -> list[str]:
-        return [n for n, port in self._inputs[name] if port != CONTROL]
+        return [n for n, port in self._refs(name) if port != CONTROL]
 
     def neighbours(self, name: str) -> list[str]:
-        return self.inputs(name) + [r for r, _ in self.readers.get(name, ())]
+        return self.inputs(name) + [r for r, _ in self.readers(name)]
 
     def feeder(self, name: str) -> bool:
         """A node that holds or computes a fixed value: a constant computation, a placeholder, a shape."""
@@ -143,7 +149,7 @@ class _Side:
             name = frontier.pop()
             for source in self.inputs(name):
                 if (source in self.pool and source not in taken and self.feeder(source)
-                        and all(r in taken or r in through for r, _ in self.readers[source])):
+                        and all(r in taken or r in through for r, _ in self.readers(source))):
                     taken.add(source)
                     frontier.append(source)
         for name in taken:
@@ -151,9 +157,14 @@ class _Side:
         return tuple(sorted(taken, key=self.order.__getitem__))
 
 
-def tell(a: GraphDef, b: GraphDef, matching: Matching, *, outputs: Sequence[str] = ()) -> tuple[Story, ...]:
-    """The stories of ``a`` -> ``b``; ``outputs`` are a's outputs (nodes upstream of none of them were pruned)."""
-    sa, sb = _Side(a, matching.removed), _Side(b, matching.added)
+def tell(a: GraphDef, b: GraphDef, matching: Matching, *, outputs: Sequence[str] = (),
+         tables: tuple[NodeTable, NodeTable] | None = None) -> tuple[Story, ...]:
+    """The stories of ``a`` -> ``b``; ``outputs`` are a's outputs (nodes upstream of none of them were pruned).
+
+    ``tables``: both graphs' NodeTables, when the caller has built them already.
+    """
+    ta, tb = tables if tables is not None else (NodeTable(a), NodeTable(b))
+    sa, sb = _Side(ta, matching.removed), _Side(tb, matching.added)
     pairs = {p.a: p for p in matching.pairs}
     back = {p.b: p.a for p in matching.pairs}
     stories: list[Story] = []
@@ -202,7 +213,7 @@ def _dropout(sa: _Side) -> list[Story]:
         # The mask: what the random op reaches among the removed nodes.
         mask, stack = {random}, [random]
         while stack:
-            for reader, _ in sa.readers.get(stack.pop(), ()):
+            for reader, _ in sa.readers(stack.pop()):
                 if reader in sa.pool and reader not in mask:
                     mask.add(reader)
                     stack.append(reader)
@@ -306,7 +317,7 @@ def _linear(sa: _Side, sb: _Side, pairs, back) -> list[Story]:
         # Forward through what may sit between two linear layers to a weighted layer that stayed.
         node, between = first, []
         while True:
-            readers = [r for r, slot in sa.readers.get(node, ()) if slot == 0 and sa.op(r) not in SHAPE_OPS]
+            readers = [r for r, slot in sa.readers(node) if slot == 0 and sa.op(r) not in SHAPE_OPS]
             if len(readers) != 1:
                 break
             node = readers[0]
@@ -319,7 +330,7 @@ def _linear(sa: _Side, sb: _Side, pairs, back) -> list[Story]:
         second = pairs[node]
         # The merged weights beside the second layer, and the merged bias of a bias add after it.
         added = [n for n in sb.neighbours(second.b) if n in sb.pool]
-        added += [n for r, _ in sb.readers.get(second.b, ()) if r in back and pairs[back[r]].kind == CHANGED
+        added += [n for r, _ in sb.readers(second.b) if r in back and pairs[back[r]].kind == CHANGED
                   for n in sb.neighbours(r) if n in sb.pool]
         removed = sa.claim([first, *(n for n in between if n in sa.pool)])
         shape_first, shape_second = _weights_shape(sa, first), _weights_shape(sa, node)
@@ -339,7 +350,7 @@ def _fused(sa: _Side, sb: _Side, pairs, back) -> list[Story]:
     for name in fused:
         # What the fused op stands for in a: the resize and pad feeding its match (or feeding the conv it replaced).
         conv = back.get(name)
-        start = [conv] if conv is not None else [n for x in sb.data_inputs(name) if x in back for n, _ in sa.readers.get(back[x], ())]
+        start = [conv] if conv is not None else [n for x in sb.data_inputs(name) if x in back for n, _ in sa.readers(back[x])]
         parts = {n for s in start for n in [s, *sa.data_inputs(s)] if n in sa.pool and sa.op(n) in RESIZE_OPS | PAD_OPS | {"Conv2D"}}
         parts |= {n for p in list(parts) for n in sa.data_inputs(p) if n in sa.pool and sa.op(n) in RESIZE_OPS | PAD_OPS}
         removed = sa.claim(parts)
@@ -353,11 +364,11 @@ def _dequantized(sa: _Side, sb: _Side, pairs) -> list[Story]:
     removed_all: list[str] = []
     added_all: list[str] = []
     for name in [n for n in sa.pool if sa.op(n) in DEQUANTIZE_OPS]:
-        for reader, slot in sa.readers.get(name, ()):
+        for reader, slot in sa.readers(name):
             if reader in pairs:
                 b_reader = pairs[reader].b
-                b_inputs = sb.nodes[b_reader].input
-                if slot < len(b_inputs) and (x := split_ref(b_inputs[slot])[0]) in sb.pool and sb.op(x) in CONST_OPS:
+                b_inputs = sb.table.inputs[b_reader]
+                if slot < len(b_inputs) and (x := b_inputs[slot][0]) in sb.pool and sb.op(x) in CONST_OPS:
                     added_all.append(x)
         removed_all.append(name)
     if not removed_all:
@@ -372,7 +383,7 @@ def _identities(sa: _Side, pairs) -> list[Story]:
     if not names:
         return []
     removed = sa.claim(names)
-    rewired = sorted({pairs[r].b for n in names for r, _ in sa.readers.get(n, ())
+    rewired = sorted({pairs[r].b for n in names for r, _ in sa.readers(n)
                       if r in pairs and pairs[r].kind == CHANGED and "inputs" in pairs[r].what})
     reads = Counter(n.rpartition("/")[2] for n in names)
     common = reads.most_common(1)[0]
@@ -390,15 +401,15 @@ def _bypassed(sa: _Side, sb: _Side, pairs) -> list[Story]:
         if not data or sa.constant(name) or data[0] not in pairs:
             continue
         source = pairs[data[0]].b
-        readers = [(r, slot) for r, slot in sa.readers.get(name, ()) if slot != CONTROL]
-        if readers and all(r in pairs and slot < len(sb.nodes[pairs[r].b].input)
-                           and split_ref(sb.nodes[pairs[r].b].input[slot])[0] == source for r, slot in readers):
+        readers = [(r, slot) for r, slot in sa.readers(name) if slot != CONTROL]
+        if readers and all(r in pairs and slot < len(sb.table.inputs[pairs[r].b])
+                           and sb.table.inputs[pairs[r].b][slot][0] == source for r, slot in readers):
             found.append(name)
     if not found:
         return []
     removed = sa.claim(found)
     return [Story(BYPASSED, "", f"{len(found)} no-op {_ops_text(sa, found)} removed: their readers read their input",
-                  removed, (), tuple(sorted({pairs[r].b for n in found for r, _ in sa.readers.get(n, ()) if r in pairs})))]
+                  removed, (), tuple(sorted({pairs[r].b for n in found for r, _ in sa.readers(n) if r in pairs})))]
 
 
 def _constants(sa: _Side, sb: _Side, pairs, back) -> list[Story]:
@@ -408,16 +419,16 @@ def _constants(sa: _Side, sb: _Side, pairs, back) -> list[Story]:
     added = []
     replaced = folded_set | set(sa.pool)
     for name in [n for n in sb.pool if sb.op(n) in CONST_OPS]:
-        for reader, slot in sb.readers.get(name, ()):
+        for reader, slot in sb.readers(name):
             if reader in back and slot != CONTROL:
-                a_inputs = sa.nodes[back[reader]].input
-                if slot < len(a_inputs) and split_ref(a_inputs[slot])[0] in replaced:
+                a_inputs = sa.table.inputs[back[reader]]
+                if slot < len(a_inputs) and a_inputs[slot][0] in replaced:
                     added.append(name)
                     break
     if not folded and not added:
         return []
-    removed = sa.claim(folded + [n for n in sa.pool if sa.op(n) in CONST_OPS and all(r in folded_set for r, _ in sa.readers.get(n, ()))
-                                 and sa.readers.get(n)])
+    removed = sa.claim(folded + [n for n in sa.pool if sa.op(n) in CONST_OPS and all(r in folded_set for r, _ in sa.readers(n))
+                                 and sa.readers(n)])
     added_claimed = sb.claim(added)
     into = f"into {len(added_claimed)} Const" if added_claimed else "into the constants that read them"
     return [Story(CONSTANTS, "", f"{len(folded)} constant computations ({_ops_text(sa, folded)}) evaluated {into}",

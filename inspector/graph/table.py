@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import gc
 from collections import deque
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
 
 from google.protobuf.message import Message
 from tensorboard.compat.proto.graph_pb2 import GraphDef
 from tensorboard.compat.proto.node_def_pb2 import NodeDef
 
 from inspector.graph.refs import CONTROL, split_ref
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cycle collector off for a burst of allocation that makes no cycles.
+
+    A graph's structure is millions of small tuples and lists; each batch of
+    them starts a collection, and the full ones walk everything allocated so
+    far: a third of a table's build, and more the larger the heap. Nested and
+    threaded uses only ever turn it back on, never leave it off.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
 
 Reader = tuple[NodeDef, int, int]  # (the reading node, its input slot, the port it reads; CONTROL for ^x)
 
@@ -23,10 +43,16 @@ class NodeTable:
     refuses such a graph; the first is the one a reader of names means).
     """
 
-    __slots__ = ("nodes", "order", "inputs", "readers")
+    __slots__ = ("nodes", "ops", "order", "inputs", "readers")
 
     def __init__(self, graph: GraphDef | Iterable[NodeDef]) -> None:
+        with gc_paused():
+            self._build(graph)
+
+    def _build(self, graph: GraphDef | Iterable[NodeDef]) -> None:
         nodes: dict[str, NodeDef] = {}
+        ops: dict[str, str] = {}
+        vocabulary: dict[str, str] = {}  # one string per op type, not one per node
         inputs: dict[str, list[tuple[str, int]]] = {}
         readers: dict[str, list[Reader]] = {}
         for node in graph.node if isinstance(graph, Message) else graph:  # a GraphDef (TensorBoard's or TensorFlow's), or nodes
@@ -34,6 +60,8 @@ class NodeTable:
             if name in nodes:
                 continue
             nodes[name] = node
+            op = node.op
+            ops[name] = vocabulary.setdefault(op, op)
             refs = inputs[name] = []
             for slot, raw in enumerate(node.input):
                 # The common case, a bare name, without a call: this runs for every edge of every graph read.
@@ -51,6 +79,7 @@ class NodeTable:
                 else:
                     seen.append(edge)
         self.nodes = nodes
+        self.ops = ops
         self.inputs = inputs
         self.readers = readers
         self.order = dict(zip(nodes, range(len(nodes))))
@@ -59,7 +88,7 @@ class NodeTable:
         return len(self.nodes)
 
     def op(self, name: str) -> str:
-        return self.nodes[name].op
+        return self.ops[name]
 
     def data_inputs(self, name: str) -> list[tuple[str, int]]:
         """(source, port) of ``name``'s data inputs that are nodes of the graph, in slot order."""
@@ -97,4 +126,4 @@ class NodeTable:
         return seen
 
 
-__all__ = ["NodeTable", "Reader"]
+__all__ = ["NodeTable", "Reader", "gc_paused"]
