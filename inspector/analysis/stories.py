@@ -86,16 +86,18 @@ class _Side:
         self.op = table.ops.__getitem__
         self.pool: dict[str, None] = dict.fromkeys(pool)
         self._constant: dict[str, bool] = {}
-        # Made per node as the patterns ask: most nodes are never asked about.
-        self._inputs: dict[str, list[tuple[str, int]]] = {}
+        # Made per node as the patterns ask (most nodes are never asked about), and shared: callers do not mutate them.
+        self._inputs: dict[str, tuple[list[str], list[str]]] = {}
         self._readers: dict[str, list[tuple[str, int]]] = {}
+        self._neighbours: dict[str, list[str]] = {}
 
-    def _refs(self, name: str) -> list[tuple[str, int]]:
-        """(source, port) of ``name``'s inputs that are nodes of this graph."""
+    def _refs(self, name: str) -> tuple[list[str], list[str]]:
+        """``name``'s inputs that are nodes of this graph: all of them, and its data inputs."""
         refs = self._inputs.get(name)
         if refs is None:
             nodes = self.nodes
-            refs = self._inputs[name] = [(n, port) for n, port in self.table.inputs[name] if n in nodes]
+            present = [(n, port) for n, port in self.table.inputs[name] if n in nodes]
+            refs = self._inputs[name] = ([n for n, _ in present], [n for n, port in present if port != CONTROL])
         return refs
 
     def readers(self, name: str) -> list[tuple[str, int]]:
@@ -107,13 +109,16 @@ class _Side:
         return found
 
     def inputs(self, name: str) -> list[str]:
-        return [n for n, _ in self._refs(name)]
+        return self._refs(name)[0]
 
     def data_inputs(self, name: str) -> list[str]:
-        return [n for n, port in self._refs(name) if port != CONTROL]
+        return self._refs(name)[1]
 
     def neighbours(self, name: str) -> list[str]:
-        return self.inputs(name) + [r for r, _ in self.readers(name)]
+        found = self._neighbours.get(name)
+        if found is None:
+            found = self._neighbours[name] = self.inputs(name) + [r for r, _ in self.readers(name)]
+        return found
 
     def feeder(self, name: str) -> bool:
         """A node that holds or computes a fixed value: a constant computation, a placeholder, a shape."""

@@ -19,7 +19,7 @@ from inspector.graph.settings import PURPOSE_WORDS, exactly, value_range
 from inspector.graph.signature import TRAINING_FIX, InputSpec, LeftOut, OutputSpec, Signature, signature, training_reason
 from inspector.graph.stats import graph_stats
 from inspector.graph.workgraph import WorkGraph
-from inspector.graph.table import NodeTable
+from inspector.graph.table import NodeTable, gc_paused
 from inspector.optimizer.passes.dropout import OFF, ON, find_dropout
 
 # Node names listed per flag; the count says how many there are in all.
@@ -124,6 +124,11 @@ class GraphSummary:
 
 def summarize(loaded: LoadedGraph) -> GraphSummary:
     """Inputs, outputs, sizes, op histogram and flags of one graph; reads the protobuf only (no TensorFlow)."""
+    with gc_paused():  # millions of small objects, no cycles
+        return _summarize(loaded)
+
+
+def _summarize(loaded: LoadedGraph) -> GraphSummary:
     graph = loaded.graph
     sig = signature(graph)
     stats = graph_stats(graph, sig=sig)
@@ -312,11 +317,19 @@ def _float64_flags(graph: GraphDef) -> list[Flag]:
     ]
 
 
+_DOUBLE = DataType.DT_DOUBLE  # read once: each enum lookup goes through protobuf's wrapper
+
+
 def _uses_double(node: NodeDef) -> bool:
     for value in node.attr.values():
-        if value.type == DataType.DT_DOUBLE or DataType.DT_DOUBLE in value.list.type:
-            return True
-        if value.HasField("tensor") and value.tensor.dtype == DataType.DT_DOUBLE:
+        kind = value.WhichOneof("value")
+        if kind == "type":
+            if value.type == _DOUBLE:
+                return True
+        elif kind == "list":
+            if _DOUBLE in value.list.type:
+                return True
+        elif kind == "tensor" and value.tensor.dtype == _DOUBLE:
             return True
     return False
 

@@ -25,6 +25,7 @@ from inspector.tb.plugin.metadata import PLUGIN_NAME, TAB_NAME
 from inspector.tb.plugin.pair import read_changes, read_diff, read_pair
 from inspector.tb.plugin.payload import diff_payload
 from inspector.tb.plugin.shared import ByteLRU, LogOnce, SingleFlight, one_line
+from inspector.graph.table import gc_paused
 
 # Static files the ES module loads, by route; nothing else under static/ is served.
 _STATIC = {
@@ -175,7 +176,8 @@ class GraphDiffPlugin(base_plugin.TBPlugin):
             payload, facts = stored
         else:
             diff = _diff(ga, gb, changes=read_changes(self._logdir, ga.run, gb.run, files))
-            payload, facts = diff_payload(diff, ga.graph, gb.graph), DiffFacts.of(diff)
+            with gc_paused():
+                payload, facts = diff_payload(diff, ga.graph, gb.graph), DiffFacts.of(diff)
         body = body or _payload_bytes(payload, ga, gb)
         drawn = (build(facts, ga.graph, gb.graph), ga, gb)
         with self._lock:

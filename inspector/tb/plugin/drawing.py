@@ -17,6 +17,7 @@ from tensorboard.compat.proto.graph_pb2 import GraphDef
 
 from inspector.analysis.diff import GraphDiff, NodeChange
 from inspector.analysis.stories import Story
+from inspector.graph.table import gc_paused
 
 # Items in one level; past this, groups of consecutive siblings.
 LIMIT = 100
@@ -491,6 +492,11 @@ def _common(side: Side, items: list[int]) -> list[int]:
 
 def build(diff: GraphDiff | DiffFacts, a: GraphDef, b: GraphDef) -> Drawing:
     """The drawing of one diffed pair (its GraphDiff, or the DiffFacts stored of it)."""
+    with gc_paused():  # a node is several list entries and tuples; no cycles among them
+        return _build(diff, a, b)
+
+
+def _build(diff: GraphDiff | DiffFacts, a: GraphDef, b: GraphDef) -> Drawing:
     diff = diff if isinstance(diff, DiffFacts) else DiffFacts.of(diff)
     renamed = dict(diff.renamed)
     changed_before = {c.before or c.name: c.name for c in diff.changed}
