@@ -14,6 +14,10 @@ its peak resident memory (``ru_maxrss`` from ``os.wait4``):
 
 * parse: ``GraphDef.ParseFromString`` of A and B, the physical floor every
   other step starts with (protobuf's upb parser);
+* walk: the parse, then one Python pass reading each node's name, op and
+  inputs: the least any Python reader of a graph's structure does, so the
+  floor for code that is not native (each step's time is also printed as a
+  multiple of it);
 * diff: ``inspector diff A B --json`` (output to /dev/null);
 * summarize: ``inspector summarize A --json``;
 * tb: ``inspector tb A --logdir L`` (weights left out, as by default);
@@ -47,13 +51,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 INSPECTOR = [sys.executable, "-m", "inspector"]
-STEPS = ("parse", "diff", "summarize", "tb", "plugin")
+STEPS = ("parse", "walk", "diff", "summarize", "tb", "plugin")
 
 PARSE = """
 import sys
 from tensorboard.compat.proto.graph_pb2 import GraphDef
 for path in sys.argv[1:]:
     GraphDef().ParseFromString(open(path, "rb").read())
+"""
+WALK = """
+import sys
+from tensorboard.compat.proto.graph_pb2 import GraphDef
+for path in sys.argv[1:]:
+    graph = GraphDef()
+    graph.ParseFromString(open(path, "rb").read())
+    rows = [(node.name, node.op, list(node.input)) for node in graph.node]
 """
 PLUGIN = """
 import sys
@@ -130,6 +142,7 @@ def run_size(nodes: int, folder: Path, *, optimize: bool, say) -> dict:
     out: dict = {"nodes": nodes, "nodes_a": blocks * 20 + 1, "file_bytes": pa.stat().st_size}
     commands = {
         "parse": [sys.executable, "-c", PARSE, str(pa), str(pb)],
+        "walk": [sys.executable, "-c", WALK, str(pa), str(pb)],
         "diff": [*INSPECTOR, "diff", str(pa), str(pb), "--json"],
         "summarize": [*INSPECTOR, "summarize", str(pa), "--json"],
         "tb": [*INSPECTOR, "tb", str(pa), "--logdir", str(folder / f"tb_{nodes}")],
@@ -147,6 +160,7 @@ def run_size(nodes: int, folder: Path, *, optimize: bool, say) -> dict:
         if step != "parse":
             out[step]["x_parse_time"] = round(out[step]["seconds"] / out["parse"]["seconds"], 2)
             out[step]["x_parse_memory"] = round(out[step]["peak_mib"] / out["parse"]["peak_mib"], 2)
+            out[step]["x_walk_time"] = round(out[step]["seconds"] / out["walk"]["seconds"], 2)
     return out
 
 
@@ -209,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({"schema": 1, "sizes": results, "weights": weights}, indent=2))
         return 0
-    print(f"{'nodes':>9} {'step':<11} {'seconds':>9} {'peak MiB':>9} {'x parse (time, mem)':>20} {'slope / 10x':>12}")
+    print(f"{'nodes':>9} {'step':<11} {'seconds':>9} {'peak MiB':>9} {'x parse (time, mem)':>20} {'x walk':>7} {'slope / 10x':>12}")
     for r in results:
         for step in ("parse", *STEPS[1:], "optimize", "tf_optimize"):
             if step not in r:
@@ -217,8 +231,9 @@ def main(argv: list[str] | None = None) -> int:
             m = r[step]
             ratio = f"{m['x_parse_time']:.1f}x, {m['x_parse_memory']:.1f}x" if "x_parse_time" in m else ""
             slope = f"{m['slope_per_10x']:.1f}" if "slope_per_10x" in m else ""
+            walk = f"{m['x_walk_time']:.1f}x" if "x_walk_time" in m and step != "walk" else ""
             failed = f"  FAILED (exit {m['exit']}): {m.get('error', '')}" if m["exit"] not in (0, 1) else ""
-            print(f"{r['nodes']:>9,} {step:<11} {m['seconds']:>9.2f} {m['peak_mib']:>9.0f} {ratio:>20} {slope:>12}{failed}")
+            print(f"{r['nodes']:>9,} {step:<11} {m['seconds']:>9.2f} {m['peak_mib']:>9.0f} {ratio:>20} {walk:>7} {slope:>12}{failed}")
         if "optimize" in r and r["optimize"]["exit"] == 0 and r["tf_optimize"]["exit"] == 0:
             print(f"{'':>9} optimize / TensorFlow's tool: {r['optimize']['seconds'] / r['tf_optimize']['seconds']:.2f}x time, "
                   f"{r['optimize']['peak_mib'] / r['tf_optimize']['peak_mib']:.2f}x memory")
