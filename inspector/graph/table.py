@@ -53,6 +53,7 @@ class NodeTable:
         nodes: dict[str, NodeDef] = {}
         ops: dict[str, str] = {}
         vocabulary: dict[str, str] = {}  # one string per op type, not one per node
+        known: dict[str, str] = {}  # each name once: an input naming a node seen already shares its string
         inputs: dict[str, list[tuple[str, int]]] = {}
         readers: dict[str, list[Reader]] = {}
         for node in graph.node if isinstance(graph, Message) else graph:  # a GraphDef (TensorBoard's or TensorFlow's), or nodes
@@ -60,6 +61,7 @@ class NodeTable:
             if name in nodes:
                 continue
             nodes[name] = node
+            known[name] = name
             op = node.op
             ops[name] = vocabulary.setdefault(op, op)
             refs = inputs[name] = []
@@ -71,6 +73,7 @@ class NodeTable:
                     source, port = raw, 0
                 else:
                     source, port = split_ref(raw)
+                source = known.get(source, source)
                 refs.append((source, port))
                 edge = (node, slot, port)
                 seen = readers.get(source)
