@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
-from builders import retrained_like, without_identities
+import pytest
+from tensorboard.compat.proto.graph_pb2 import GraphDef
+
+from builders import op, retrained_like, without_identities
 from conftest import ROOT, fixture_path
 from inspector.cli import main
 from inspector.analysis.diff import diff_graphs, run_names, summarise_scopes
 from inspector.graph.io import load_graph
+from inspector.graph.ops import BATCH_NORM_CORE_OPS, BATCH_NORM_OPS
 from inspector.graph.stats import graph_stats
 
 
@@ -149,3 +155,57 @@ def test_the_signatures_a_caller_has_give_the_diff_it_would_compute(tmp_path):
     b = done.written
     given = diff_loaded(a, b, signatures=(done.result.signature, signature(b.graph)))
     assert given.to_json() == diff_loaded(a, b).to_json() == done.diff.to_json() | {"stories": given.to_json()["stories"]}
+
+
+def _scopes_by_definition(graph: GraphDef, members: set[str], rewritten: set[str], kind: str) -> list[tuple]:
+    """summarise_scopes written as its docstring says it, with strings and a scan per scope: slow and plain."""
+    names = [n.name for n in graph.node]
+    ops = {n.name: n.op for n in graph.node}
+
+    def under(prefix: str) -> list[str]:
+        return [n for n in names if n == prefix or n.startswith(prefix + "/")]
+
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        if name not in members:
+            continue
+        parts = name.split("/")
+        enclosing = ("/".join(parts[:depth]) for depth in range(1, len(parts)))
+        top = next((s for s in enclosing if all(n in members or n in rewritten for n in under(s))), name)
+        groups.setdefault(top, []).append(name)
+    out, loose = [], {}
+    for top, group in groups.items():
+        if group == [top]:
+            loose.setdefault(ops[top], []).append(top)
+            continue
+        out.append((top, group, sum(n in rewritten for n in under(top))))
+    out += [("", group, 0) for group in loose.values()]
+    rows = []
+    for scope, group, changed in out:
+        counts = Counter(ops[n] for n in group)
+        folded = kind == "removed" and set(counts) <= BATCH_NORM_OPS and bool(set(counts) & BATCH_NORM_CORE_OPS)
+        rows.append((scope, "folded" if folded else kind, len(group), dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+                     tuple(group[:3]), changed))
+    rows.sort(key=lambda r: (-r[2], r[0] == "", r[0]))
+    return rows
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_scope_summaries_are_what_their_definition_says_on_random_scope_trees(seed):
+    # Names that are scopes too (w beside w/read), deep and shallow, members and rewritten nodes at random.
+    rng = random.Random(seed)
+    graph, seen = GraphDef(), []
+    for i in range(rng.randint(1, 80)):
+        if seen and rng.random() < 0.25:
+            name = f"{rng.choice(seen)}/{rng.choice(['read', 'y'])}"
+        else:
+            name = "/".join([*(rng.choice("abc") for _ in range(rng.randint(0, 4))), rng.choice(["w", "x", f"n{i}"])])
+        if name not in seen:
+            seen.append(name)
+            graph.node.append(op(name, rng.choice(["Rsqrt", "Mul", "Identity", "Const", "Add"])))
+    members = {n for n in seen if rng.random() < rng.random()}
+    rewritten = {n for n in seen if n not in members and rng.random() < 0.2}
+    kind = rng.choice(["removed", "added"])
+    got = [(c.scope, c.kind, c.nodes, c.ops, c.examples, c.changed)
+           for c in summarise_scopes(graph, members, kind=kind, rewritten=rewritten)]
+    assert got == _scopes_by_definition(graph, members, rewritten, kind)

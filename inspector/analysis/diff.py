@@ -228,20 +228,30 @@ def summarise_scopes(
     ops = (table if table is not None else NodeTable(graph)).ops
     # Scopes are numbered by a trie walk, not built as strings: every prefix
     # string of a name 60,000 scopes deep would be quadratic in time and memory.
-    # Counts go on each node's own id, then up the trie once per scope (a child's
-    # id is always above its parent's), not once per node and level.
+    # Each distinct scope is walked once (a graph has far fewer scopes than
+    # nodes); a node counts on its scope, or on itself when its name is a scope
+    # too (weights beside weights/read), then counts go up the trie once per
+    # scope (a child's id is always above its parent's).
     trie = _Trie()
-    total: Counter[int] = Counter()
-    hit: Counter[int] = Counter()
-    kept: Counter[int] = Counter()
-    walks: list[tuple[str, tuple[int, ...]]] = []
-    for name in ops:
-        ids = trie.ids(name)
-        own = ids[-1]
+    paths: dict[str, tuple[int, ...]] = {"": ()}  # scope -> the ids of it and its enclosing scopes, outermost first
+
+    def path(scope: str) -> tuple[int, ...]:
+        found = paths.get(scope)
+        if found is None:
+            found = paths[scope] = trie.ids(scope)
+        return found
+
+    heads = [name.rpartition("/")[0] for name in ops]
+    scopes = set(heads)
+    # Id 0, the root, for a top-level node that is no scope: it stands alone, whatever the counts.
+    owns = [path(name)[-1] if name in scopes else path(head)[-1] if head else 0 for name, head in zip(ops, heads)]
+    total, hit, kept = ([0] * len(trie.parent) for _ in range(3))
+    walks: list[tuple[str, str]] = []
+    for name, head, own in zip(ops, heads, owns):
         total[own] += 1
         if name in members:
             hit[own] += 1
-            walks.append((name, ids))
+            walks.append((name, head))
         if name in rewritten:
             kept[own] += 1
     for scope in range(len(trie.parent) - 1, 0, -1):
@@ -250,15 +260,19 @@ def summarise_scopes(
             total[up] += total[scope]
             hit[up] += hit[scope]
             kept[up] += kept[scope]
-    groups: dict[int, list[str]] = defaultdict(list)
-    names: dict[int, str] = {}
-    for name, ids in walks:
+    groups: dict[int | str, list[str]] = defaultdict(list)
+    names: dict[int | str, str] = {}
+    first: dict[str, int | None] = {}  # scope -> how deep its outermost fully accounted enclosing scope is
+    for name, head in walks:
+        enclosing = path(head)
+        if head not in first:
+            first[head] = next((i for i, p in enumerate(enclosing) if hit[p] + kept[p] == total[p]), None)
+        depth = first[head]
         # A removed node whose own name is also a scope with surviving children
         # (Keras's ReadVariableOp/resource) accounts for no scope: it stands alone.
-        depth = next((i for i, p in enumerate(ids) if hit[p] + kept[p] == total[p]), len(ids) - 1)
-        top = ids[depth]
+        top: int | str = enclosing[depth] if depth is not None else path(name)[-1] if name in scopes else name
         if top not in names:
-            names[top] = "/".join(name.split("/")[: depth + 1])
+            names[top] = name if depth is None else "/".join(name.split("/")[: depth + 1])
         groups[top].append(name)
     scoped: list[ScopeChange] = []
     loose: dict[str, list[str]] = defaultdict(list)
@@ -267,7 +281,8 @@ def summarise_scopes(
         if len(group) == 1 and group[0] == prefix:
             loose[ops[prefix]].append(prefix)
             continue
-        scoped.append(_scope_change(prefix, [ops[n] for n in group], group, kind, examples, changed=kept[top]))
+        scoped.append(_scope_change(prefix, [ops[n] for n in group], group, kind, examples,
+                                    changed=kept[top] if isinstance(top, int) else 0))
     for group in loose.values():
         scoped.append(_scope_change("", [ops[n] for n in group], group, kind, examples))
     scoped.sort(key=lambda c: (-c.nodes, c.scope == "", c.scope))
