@@ -13,6 +13,7 @@ from tensorboard.compat.proto.node_def_pb2 import NodeDef
 
 from inspector.graph.refs import CONTROL, split_ref
 
+
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Python's cycle collector off for a burst of allocation that makes no cycles.
