@@ -48,11 +48,20 @@ def reach(nodes: Mapping[str, NodeDef], starts: Iterable[str], *, stop: Iterable
     fed = set(stop)
     seen: set[str] = set()
     stack = list(starts)
+    push = stack.append
     while stack:
         name = stack.pop()
         if name in seen or name not in nodes:
             continue
         seen.add(name)
-        if name not in fed:
-            stack.extend(node_of(raw) for raw in nodes[name].input)
+        if name in fed:
+            continue
+        # node_of inlined: the optimizer prunes with this after most passes, over every edge of the graph.
+        for raw in nodes[name].input:
+            if raw[:1] == "^":
+                raw = raw[1:]
+            elif ":" in raw:
+                raw = split_ref(raw)[0]
+            if raw not in seen:
+                push(raw)
     return seen
