@@ -18,7 +18,6 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from tensorboard.compat.proto.graph_pb2 import GraphDef
-from tensorboard.compat.proto.node_def_pb2 import NodeDef
 
 from inspector.analysis.matching import CHANGED, Matching
 from inspector.graph.ops import (

@@ -18,8 +18,8 @@ from inspector.graph.ops import (
 from inspector.graph.settings import PURPOSE_WORDS, exactly, value_range
 from inspector.graph.signature import TRAINING_FIX, InputSpec, LeftOut, OutputSpec, Signature, signature, training_reason
 from inspector.graph.stats import graph_stats
-from inspector.graph.workgraph import WorkGraph
 from inspector.graph.table import NodeTable, gc_paused
+from inspector.graph.workgraph import WorkGraph
 from inspector.optimizer.passes.dropout import OFF, ON, find_dropout
 
 # Node names listed per flag; the count says how many there are in all.

@@ -19,8 +19,8 @@ from tensorboard.compat.proto.node_def_pb2 import NodeDef
 from inspector.graph.ops import DROPOUT_APPLY_OPS, DROPOUT_THRESHOLD_OPS, PLACEHOLDER_OPS, SHAPE_OPS, UNIFORM_RANDOM_OPS, is_random
 from inspector.graph.refs import node_of, split_ref
 from inspector.graph.settings import Range, exactly, passed_input, value_range
-from inspector.graph.workgraph import WorkGraph
 from inspector.graph.table import NodeTable
+from inspector.graph.workgraph import WorkGraph
 from inspector.optimizer.passes.context import Because, no_reasons
 
 # Dropout.state

@@ -13,8 +13,8 @@ from inspector.graph.ops import DEFAULT_PLACEHOLDER_OPS, LOOP_OPS, MERGE_OPS, PL
 from inspector.graph.refs import data_ref, split_ref
 from inspector.graph.settings import PURPOSE_WORDS, value_range
 from inspector.graph.signature import InputSpec
-from inspector.graph.workgraph import WorkGraph, attr_value, make_const
 from inspector.graph.table import NodeTable
+from inspector.graph.workgraph import WorkGraph, make_const
 from inspector.optimizer.passes.context import Because, no_reasons
 
 _NUMPY = {DataType.DT_FLOAT: np.float32, DataType.DT_HALF: np.float16, DataType.DT_DOUBLE: np.float64, DataType.DT_BOOL: np.bool_}

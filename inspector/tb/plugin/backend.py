@@ -17,6 +17,7 @@ from werkzeug import wrappers
 
 from inspector.analysis.diff import MORE_NODES_FIRST, diff_graphs, likely_before, with_passes
 from inspector.errors import InspectorError
+from inspector.graph.table import gc_paused
 from inspector.tb.plugin.drawing import DiffFacts, Drawing, build
 from inspector.tb.plugin.drift import read_drift
 from inspector.tb.plugin.logdir import GraphStore, RunGraph, StoreStats
@@ -25,7 +26,6 @@ from inspector.tb.plugin.metadata import PLUGIN_NAME, TAB_NAME
 from inspector.tb.plugin.pair import read_changes, read_diff, read_pair
 from inspector.tb.plugin.payload import diff_payload
 from inspector.tb.plugin.shared import ByteLRU, LogOnce, SingleFlight, one_line
-from inspector.graph.table import gc_paused
 
 # Static files the ES module loads, by route; nothing else under static/ is served.
 _STATIC = {
