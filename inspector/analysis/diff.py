@@ -152,6 +152,7 @@ def with_passes(diff: GraphDiff, changes: Mapping) -> GraphDiff:
     return replace(diff, stories=stories)
 
 
+@gc_paused()  # a diff allocates millions of small objects and makes no cycles
 def diff_graphs(
     a: GraphDef,
     b: GraphDef,
@@ -163,12 +164,6 @@ def diff_graphs(
     signatures: tuple[Signature | None, Signature | None] = (None, None),
 ) -> GraphDiff:
     """``a`` against ``b``; ``matching`` (match(a, b)) and ``signatures``: what the caller has already."""
-    with gc_paused():  # a diff allocates millions of small objects and makes no cycles
-        return _diff(a, b, labels=labels, paths=paths, sizes=sizes, matching=matching, signatures=signatures)
-
-
-def _diff(a: GraphDef, b: GraphDef, *, labels, paths, sizes, matching: Matching | None,
-          signatures: tuple[Signature | None, Signature | None]) -> GraphDiff:
     tables = ta, tb = NodeTable(a), NodeTable(b)
     sig_a, sig_b = (s if s is not None else signature(g, table=t) for s, g, t in zip(signatures, (a, b), tables))
     sa, sb = graph_stats(a, sig=sig_a), graph_stats(b, sig=sig_b)
@@ -233,13 +228,10 @@ def summarise_scopes(
     # too (weights beside weights/read), then counts go up the trie once per
     # scope (a child's id is always above its parent's).
     trie = _Trie()
-    paths: dict[str, tuple[int, ...]] = {"": ()}  # scope -> the ids of it and its enclosing scopes, outermost first
 
     def path(scope: str) -> tuple[int, ...]:
-        found = paths.get(scope)
-        if found is None:
-            found = paths[scope] = trie.ids(scope)
-        return found
+        """The ids of ``scope`` and its enclosing scopes, outermost first (the trie keeps the shallow ones)."""
+        return trie.ids(scope) if scope else ()
 
     heads = [name.rpartition("/")[0] for name in ops]
     scopes = set(heads)

@@ -174,7 +174,7 @@ def _stored_digest(node: NodeDef) -> bytes | None:
 
 def _digests(table: NodeTable, local: Mapping[str, bytes]) -> dict[str, bytes]:
     """Each node's Merkle digest over its data inputs (ports included); a cycle (a loop) is cut at the back edge."""
-    nodes, inputs = table.nodes, table.inputs
+    nodes = table.nodes
     done: dict[str, bytes] = {}
     on_stack: set[str] = set()
     blake2b = hashlib.blake2b
@@ -190,7 +190,7 @@ def _digests(table: NodeTable, local: Mapping[str, bytes]) -> dict[str, bytes]:
     for start in nodes:
         if start in done:
             continue
-        data = [(n, port) for n, port in inputs[start] if port != CONTROL and n in nodes]
+        data = table.data_inputs(start)
         if all(n in done for n, _ in data):
             # Most graphs list producers first: the node is ready as it comes, as the walk below would find it.
             done[start] = digest(start, data)
@@ -200,7 +200,7 @@ def _digests(table: NodeTable, local: Mapping[str, bytes]) -> dict[str, bytes]:
             name, expanded = stack.pop()
             if name in done:
                 continue
-            data = [(n, port) for n, port in inputs[name] if port != CONTROL and n in nodes]
+            data = table.data_inputs(name)
             if not expanded:
                 on_stack.add(name)
                 stack.append((name, True))

@@ -122,13 +122,9 @@ class GraphSummary:
         }
 
 
+@gc_paused()  # millions of small objects, no cycles
 def summarize(loaded: LoadedGraph) -> GraphSummary:
     """Inputs, outputs, sizes, op histogram and flags of one graph; reads the protobuf only (no TensorFlow)."""
-    with gc_paused():  # millions of small objects, no cycles
-        return _summarize(loaded)
-
-
-def _summarize(loaded: LoadedGraph) -> GraphSummary:
     graph = loaded.graph
     sig = signature(graph)
     stats = graph_stats(graph, sig=sig)

@@ -133,6 +133,9 @@ def _detect(names: Resolver, input_names: Sequence[str] | None, output_names: Se
     return DetectedNames(inputs=names.inputs(input_names), outputs=names.outputs(output_names))
 
 
+# Passes make and drop millions of small objects; the cycle collector's full walks over them cost
+# a quarter of a 100k-node run. What few cycles TensorFlow's imports leave are collected after.
+@gc_paused()
 def optimize(
     graph: GraphDef,
     *,
@@ -159,17 +162,6 @@ def optimize(
     with them, and the dropout and tf.cond branches they turn off go. ``skip``
     names passes of :data:`inspector.optimizer.passes.PASSES` not to run.
     """
-    # Passes make and drop millions of small objects; the cycle collector's full walks over them cost
-    # a quarter of a 100k-node run. What few cycles TensorFlow's imports leave are collected after.
-    with gc_paused():
-        return _optimize(graph, input_names=input_names, output_names=output_names,
-                         placeholder_type_enum=placeholder_type_enum, toco_compatible=toco_compatible,
-                         frozen_graph=frozen_graph, strip_dropout=strip_dropout, skip=skip, what=what)
-
-
-def _optimize(graph: GraphDef, *, input_names: Sequence[str] | None, output_names: Sequence[str] | None,
-              placeholder_type_enum: int, toco_compatible: bool, frozen_graph: bool, strip_dropout: bool,
-              skip: Iterable[str], what: str) -> OptimizeResult:
     from inspector.graph.workgraph import WorkGraph
     from inspector.optimizer.passes import PASSES, checked_skip, tfrun
     from inspector.optimizer.passes.context import Options, PassContext

@@ -490,13 +490,9 @@ def _common(side: Side, items: list[int]) -> list[int]:
     return common
 
 
+@gc_paused()  # a node is several list entries and tuples; no cycles among them
 def build(diff: GraphDiff | DiffFacts, a: GraphDef, b: GraphDef) -> Drawing:
     """The drawing of one diffed pair (its GraphDiff, or the DiffFacts stored of it)."""
-    with gc_paused():  # a node is several list entries and tuples; no cycles among them
-        return _build(diff, a, b)
-
-
-def _build(diff: GraphDiff | DiffFacts, a: GraphDef, b: GraphDef) -> Drawing:
     diff = diff if isinstance(diff, DiffFacts) else DiffFacts.of(diff)
     renamed = dict(diff.renamed)
     changed_before = {c.before or c.name: c.name for c in diff.changed}
