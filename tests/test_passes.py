@@ -338,3 +338,33 @@ def test_numpy_folding_gives_tensorflows_bits_for_every_op_it_computes(dtype):
         nan = np.isnan(expected)
         assert (np.isnan(got) == nan).all(), name
         assert got[~nan].tobytes() == expected[~nan].tobytes(), name  # signed zeros and flushed subnormals included
+
+
+def test_tensor_proto_is_byte_for_byte_what_tensorflow_makes():
+    """A folded value's TensorProto, built without tf.make_tensor_proto for plain numeric arrays, has its bytes:
+    every dtype, scalars and one-element arrays (TensorFlow's *_val fields), empty, Fortran-ordered and strided arrays."""
+    from tensorboard.compat.proto.tensor_pb2 import TensorProto
+
+    from inspector.graph import tfcompat
+    from inspector.optimizer.passes import tfrun
+
+    tf = tfcompat.tf()
+    rng = np.random.default_rng(0)
+
+    def made(make):
+        try:
+            return make()
+        except (TypeError, ValueError) as exc:  # both must refuse what one refuses (a big-endian array)
+            return type(exc)
+
+    cases = 0
+    for dtype in [np.float16, np.float32, np.float64, np.int32, np.int64, np.uint8, np.int16, np.int8, np.bool_,
+                  np.uint16, np.uint32, np.complex64, ">f4"]:
+        for shape in [(), (1,), (2,), (3, 4), (0,), (2, 0, 3), (1, 1, 1, 5), (7,)]:
+            value = (rng.standard_normal(shape) * 100).astype(dtype)
+            for array in (value, np.asfortranarray(value), value[::-1] if value.ndim else value):
+                ours = made(lambda: tfrun.tensor_proto(array).SerializeToString())
+                theirs = made(lambda: TensorProto.FromString(tf.make_tensor_proto(array).SerializeToString()).SerializeToString())
+                assert ours == theirs, (dtype, shape)
+                cases += 1
+    assert cases == 13 * 8 * 3

@@ -43,12 +43,12 @@ def fold_constants(g: WorkGraph, *, keep: Sequence[str], because: Because = no_r
     found = _unsafe(g, graph)
     unsafe = frozenset(u.node for u in found)
     notes += _unsafe_notes(found)
-    info = tfrun.shapes(g)
+    info = tfrun.shapes(g, graph=graph)
     shapes = _materialise_shapes(g, info, because)
     if shapes:
         notes.append(f"{shapes} Shape/Size/Rank of statically known shapes became constants")
         graph = g.to_graphdef()
-        info = tfrun.shapes(g)
+        info = tfrun.shapes(g, graph=graph)
 
     order = [node.name for node in graph.node]
     blocked: dict[str, str] = {}
@@ -288,11 +288,13 @@ def _constant_nodes(
     constant: set[str] = set()
     for name in order:
         node = g.node(name)
-        inputs = [node_of(ref) for ref in node.input]
+        # Most nodes read something computed at run time: that is settled first, the dtypes (read from TensorFlow) last.
+        if not all(node_of(ref) in constant for ref in node.input):
+            continue
         if node.op == "Const":
             # A Const with a control edge from a cond branch lives in that branch.
             # A splat too big to expand is no constant this pass could compute with.
-            if all(i in constant for i in inputs) and not _splat(node):
+            if not _splat(node):
                 constant.add(name)
             continue
         # Random ops stay random, even stateless ones: folding would bake one draw into the graph.
@@ -302,8 +304,7 @@ def _constant_nodes(
             dtypes = info.dtypes(name)
             if not dtypes or any(dtype in _UNFOLDABLE_DTYPES or dtype >= 100 for dtype in dtypes):
                 continue
-        if all(i in constant for i in inputs):
-            constant.add(name)
+        constant.add(name)
     return constant
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from tensorboard.compat.proto.attr_value_pb2 import AttrValue
@@ -20,7 +20,7 @@ _BETWEEN = LINEAR_BETWEEN_OPS
 
 def merge_linear(g: WorkGraph, *, keep: Sequence[str], because: Because = no_reasons) -> list[str]:
     """retrain.py's new layer reads the base model's logits (a 1x1 conv); nothing non-linear sits between, so one MatMul does both."""
-    info = tfrun.shapes(g)
+    info = tfrun.shapes_later(g)  # most graphs have no conv-MatMul pair: no import for them
     kept = set(keep)
     notes = []
     for matmul in g:
@@ -33,7 +33,7 @@ def merge_linear(g: WorkGraph, *, keep: Sequence[str], because: Because = no_rea
     return notes
 
 
-def _merge(g: WorkGraph, matmul: NodeDef, info: dict, kept: set[str], because: Because) -> str | None:
+def _merge(g: WorkGraph, matmul: NodeDef, info: Callable[[], tfrun.StaticOutputs], kept: set[str], because: Because) -> str | None:
     x_ref, w_ref = g.data_inputs(matmul)[:2]
     second = const_value(g.producer(w_ref))
     if second is None or second.ndim != 2:
@@ -57,8 +57,8 @@ def _merge(g: WorkGraph, matmul: NodeDef, info: dict, kept: set[str], because: B
         return None
     channels_in, channels = first.shape[2], first.shape[3]
     x_in = g.data_inputs(conv)[0]
-    in_shape = _shape(info, x_in)
-    mid_shape = _shape(info, x_ref)
+    in_shape = _shape(info(), x_in)
+    mid_shape = _shape(info(), x_ref)
     # A 1x1 conv on a 1x1 map is a MatMul per image; the reshapes must only drop the 1x1.
     if in_shape is None or len(in_shape) != 4 or in_shape[1:] != (1, 1, channels_in):
         return None

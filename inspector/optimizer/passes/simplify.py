@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -35,8 +35,9 @@ def simplify(
     ``hoist_activations=False`` keeps each activation right after its convolution,
     where TFLite's converter fuses it into the convolution.
     """
-    info = tfrun.shapes(g)
     kept = set(keep)
+    # Shapes come from importing the graph into TensorFlow: only when a node here asks for them.
+    info = tfrun.shapes(g) if any(_asks_shapes(g, node) for node in g if node.name not in kept) else {}
     counts: Counter[str] = Counter()
     for node in g:
         if node.name not in g:
@@ -175,8 +176,8 @@ def _passes_through(g: WorkGraph, node: NodeDef, info: Info) -> str | None:
     data = g.data_inputs(node)
     if not data:
         return None
-    out = _shape(info, node.name, 0)
     if node.op in _RESHAPES:
+        out = _shape(info, node.name, 0)
         return data[0] if _known(out) and _shape(info, *split_ref(data[0])) == out else None
     if node.op == "Cast":
         return data[0] if attr_value(node, "SrcT").type == attr_value(node, "DstT").type else None
@@ -189,18 +190,33 @@ def _passes_through(g: WorkGraph, node: NodeDef, info: Info) -> str | None:
     if node.op == "Tile" and len(data) == 2:
         multiples = const_value(g.producer(data[1]))
         return data[0] if multiples is not None and np.all(multiples == 1) else None
-    if node.op in _NEUTRAL and len(data) == 2:
-        neutral, either = _NEUTRAL[node.op]
-        for x_index in ((0, 1) if either else (0,)):
-            x, c = data[x_index], data[1 - x_index]
-            value = const_value(g.producer(c))
-            if value is None or not np.all(value == neutral):
-                continue
-            # The constant must not broadcast x to a bigger shape or another dtype.
-            same_shape = value.ndim == 0 or (_known(out) and _shape(info, *split_ref(x)) == out)
-            if same_shape and _output(info, *split_ref(x))[0] == _output(info, node.name)[0]:
-                return x
+    for x, value in _neutral_operands(g, node, data):
+        # The constant must not broadcast x to a bigger shape or another dtype.
+        out = _shape(info, node.name, 0)
+        same_shape = value.ndim == 0 or (_known(out) and _shape(info, *split_ref(x)) == out)
+        if same_shape and _output(info, *split_ref(x))[0] == _output(info, node.name)[0]:
+            return x
     return None
+
+
+def _neutral_operands(g: WorkGraph, node: NodeDef, data: list[str]) -> Iterator[tuple[str, np.ndarray]]:
+    """(x, the constant) for each way ``node`` is x with its op's identity element (x + 0, x * 1, ...)."""
+    if node.op not in _NEUTRAL or len(data) != 2:
+        return
+    neutral, either = _NEUTRAL[node.op]
+    for x_index in ((0, 1) if either else (0,)):
+        x, c = data[x_index], data[1 - x_index]
+        value = const_value(g.producer(c))
+        if value is not None and np.all(value == neutral):
+            yield x, value
+
+
+def _asks_shapes(g: WorkGraph, node: NodeDef) -> bool:
+    """Whether :func:`_passes_through` needs static shapes to judge ``node``."""
+    if node.op in _RESHAPES:
+        return True
+    data = g.data_inputs(node)
+    return any(True for _ in _neutral_operands(g, node, data))
 
 
 def _output(info: Info, name: str, port: int = 0) -> tuple[int | None, tfrun.Shape]:
