@@ -35,7 +35,9 @@ SMALL_BYTES = 64 * 1024
 
 def fold_constants(g: WorkGraph, *, keep: Sequence[str], because: Because = no_reasons) -> list[str]:
     """Replace every constant-valued node that a non-constant node reads by a Const holding its value."""
-    notes = [_splat_note(node) for node in g if _splat(node)]
+    splats = [node for node in g if _splat(node)]
+    notes = [_splat_note(node) for node in splats]
+    unexpanded = frozenset(node.name for node in splats)
     # The op policy's unsafe nodes are never evaluated, whatever the options: their value
     # is a file's bytes or a Python call's result, and so is the value of all they feed.
     # One GraphDef of the working graph for everything that reads it whole (each conversion copies every node).
@@ -53,7 +55,7 @@ def fold_constants(g: WorkGraph, *, keep: Sequence[str], because: Because = no_r
     order = [node.name for node in graph.node]
     blocked: dict[str, str] = {}
     while True:
-        constant = _constant_nodes(g, order, info, blocked, unsafe)
+        constant = _constant_nodes(g, order, info, blocked, unsafe, unexpanded)
         frontier = _frontier(g, order, constant, keep)
         too_big = {}
         for name, ports in frontier.items():
@@ -226,7 +228,8 @@ def constant_names(g: WorkGraph) -> set[str]:
     """Nodes whose value depends on constants only (no feeds, variables, randomness or control flow)."""
     graph = g.to_graphdef()
     order = [node.name for node in graph.node]
-    return _constant_nodes(g, order, None, {}, frozenset(u.node for u in _unsafe(g, graph)))
+    unexpanded = frozenset(node.name for node in g if _splat(node))
+    return _constant_nodes(g, order, None, {}, frozenset(u.node for u in _unsafe(g, graph)), unexpanded)
 
 
 def _unsafe(g: WorkGraph, graph: GraphDef) -> tuple[UnsafeNode, ...]:
@@ -284,7 +287,9 @@ def _constant_nodes(
     info: tfrun.StaticOutputs | None,
     blocked: dict[str, str],
     unsafe: frozenset[str],
+    unexpanded: frozenset[str],
 ) -> set[str]:
+    """Nodes whose value depends on constants only; ``unexpanded``: the Consts too big to expand (:func:`_splat`)."""
     constant: set[str] = set()
     for name in order:
         node = g.node(name)
@@ -294,7 +299,7 @@ def _constant_nodes(
         if node.op == "Const":
             # A Const with a control edge from a cond branch lives in that branch.
             # A splat too big to expand is no constant this pass could compute with.
-            if not _splat(node):
+            if name not in unexpanded:
                 constant.add(name)
             continue
         # Random ops stay random, even stateless ones: folding would bake one draw into the graph.
