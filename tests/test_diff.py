@@ -157,6 +157,33 @@ def test_the_signatures_a_caller_has_give_the_diff_it_would_compute(tmp_path):
     assert given.to_json() == diff_loaded(a, b).to_json() == done.diff.to_json() | {"stories": given.to_json()["stories"]}
 
 
+def test_optimize_prints_the_op_table_without_matching_nodes(tmp_path, monkeypatch, capsys):
+    """`inspector optimize` shows the op table only, so it leaves out the node-level diff (seconds on a big graph):
+    the table is the one the full diff has, and --json still carries the whole diff."""
+    import inspector.analysis.diff as diff_module
+    from inspector.analysis.diff import OpTable, diff_loaded
+    from inspector.workflows.optimize import optimize_file
+
+    a = load_graph(fixture_path("poets_pair/retrained_graph.pb"))
+    light = optimize_file(a, tmp_path / "light.pb", diff=False)
+    full = optimize_file(a, tmp_path / "full.pb")
+    assert light.diff is None and full.diff is not None
+    assert light.ops.rows == full.diff.rows == full.ops.rows and light.ops.rows
+    assert (light.ops.a, light.ops.b.stats) == (full.ops.a, full.ops.b.stats)
+    assert light.ops == OpTable(*(lambda d: (d.a, d.b, d.rows))(diff_loaded(a, light.written)))
+
+    def no_matching(*args, **kwargs):
+        raise AssertionError("the text output matched nodes")
+
+    monkeypatch.setattr(diff_module, "diff_graphs", no_matching)
+    assert main(["optimize", str(a.path), "--output", str(tmp_path / "cli.pb")]) == 0
+    text = capsys.readouterr().out
+    assert "Total nodes" in text and "Rsqrt" in text
+    monkeypatch.undo()
+    assert main(["optimize", str(a.path), "--output", str(tmp_path / "cli.pb"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["diff"]["ops"] == full.diff.to_json()["ops"]
+
+
 def _scopes_by_definition(graph: GraphDef, members: set[str], rewritten: set[str], kind: str) -> list[tuple]:
     """summarise_scopes written as its docstring says it, with strings and a scan per scope: slow and plain."""
     names = [n.name for n in graph.node]

@@ -41,6 +41,15 @@ class OpRow:
 
 
 @dataclass(frozen=True)
+class OpTable:
+    """The op-type half of a diff: both graphs' stats and one row per op type (what ``diff_table`` shows)."""
+
+    a: GraphSide
+    b: GraphSide
+    rows: tuple[OpRow, ...]
+
+
+@dataclass(frozen=True)
 class NodeChange:
     """A node of both graphs (matched by name or by structure) whose definition differs."""
 
@@ -150,6 +159,21 @@ def with_passes(diff: GraphDiff, changes: Mapping) -> GraphDiff:
 
     stories = tuple(replace(story, passes=passes(story)) for story in diff.stories)
     return replace(diff, stories=stories)
+
+
+def op_table(
+    a: GraphDef,
+    b: GraphDef,
+    *,
+    labels: tuple[str, str] = ("a", "b"),
+    paths: tuple[str | None, str | None] = (None, None),
+    sizes: tuple[int | None, int | None] = (None, None),
+    signatures: tuple[Signature | None, Signature | None] = (None, None),
+) -> OpTable:
+    """The op table of ``a`` against ``b`` without matching their nodes: a count per op type is all it needs."""
+    sa, sb = (graph_stats(g, sig=s) for g, s in zip((a, b), signatures))
+    return OpTable(GraphSide(labels[0], paths[0], sizes[0], sa), GraphSide(labels[1], paths[1], sizes[1], sb),
+                   _op_rows(sa.ops, sb.ops))
 
 
 @gc_paused()  # a diff allocates millions of small objects and makes no cycles

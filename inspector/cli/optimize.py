@@ -77,14 +77,15 @@ def cmd_optimize(args: argparse.Namespace, out: Output) -> int:
         raise InspectorError(f"optimize: two inputs given ({args.graph} and --input {args.input}); give one")
     options = optimizer_kwargs(args)
     with out.steps() as progress:
-        done = optimize_file(source, args.output, progress=progress, force=args.force, **options)
+        # The terminal shows the op table only: the node-level diff is made for --json alone.
+        done = optimize_file(source, args.output, progress=progress, force=args.force, diff=args.json, **options)
     result = done.result
     note_detected(out, result, given_inputs=args.input_names, given_outputs=args.output_names)
     if args.json:
         out.json(done.to_json())
         return 0
     out.print(optimize_report(result))
-    out.print(diff_table(done.diff, max_rows=10))
+    out.print(diff_table(done.ops, max_rows=10))
     out.print(f"Wrote {done.written.path} ({result.nodes_before} -> {result.nodes_after} nodes)")
     return 0
 

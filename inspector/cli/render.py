@@ -12,7 +12,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from inspector.analysis.diff import GraphDiff
+from inspector.analysis.diff import GraphDiff, OpTable
 from inspector.cli.safe import ADDED_STYLE, REMOVED_STYLE, lines, plain, styled
 from inspector.cli.stories import story_lines
 
@@ -46,7 +46,7 @@ def _delta_text(before: float, after: float, fmt=str) -> Text:
     return plain(f"{sign}{fmt(abs(delta))}{pct}", ADDED_STYLE if delta > 0 else REMOVED_STYLE)
 
 
-def diff_table(diff: GraphDiff, *, max_rows: int | None = None) -> Table:
+def diff_table(diff: GraphDiff | OpTable, *, max_rows: int | None = None) -> Table:
     """One row per op type, biggest change first, a totals row, then sizes and parameters."""
     a, b = diff.a, diff.b
     table = Table(title=plain(f"{a.label} -> {b.label}"), title_style="bold", show_footer=False)

@@ -12,7 +12,7 @@ from inspector.errors import InspectorError
 if TYPE_CHECKING:
     from tensorboard.compat.proto.graph_pb2 import GraphDef
 
-    from inspector.analysis.diff import GraphDiff
+    from inspector.analysis.diff import GraphDiff, OpTable
     from inspector.graph.io import LoadedGraph
     from inspector.optimizer.pipeline import OptimizeResult
 
@@ -149,19 +149,23 @@ def optimize_into(
 
 @dataclass(frozen=True)
 class OptimizedFile:
-    """A graph file optimized into another: both graphs, what each pass did, and the diff between the files."""
+    """A graph file optimized into another: both graphs, what each pass did, the op table and the diff between the files.
+
+    ``diff`` is None when optimize_file was told ``diff=False``; ``ops`` is always there.
+    """
 
     source: LoadedGraph
     written: LoadedGraph
     result: OptimizeResult
-    diff: GraphDiff
+    diff: GraphDiff | None
+    ops: OpTable
 
     def to_json(self) -> dict:
         return {
             "input": str(self.source.path),
             "output": str(self.written.path),
             "optimize": self.result.to_json(),
-            "diff": self.diff.to_json(),
+            "diff": self.diff.to_json() if self.diff is not None else None,
         }
 
 
@@ -178,12 +182,15 @@ def optimize_file(
     strip_dropout: bool = False,
     progress: Progress | None = None,
     force: bool = False,
+    diff: bool = True,
 ) -> OptimizedFile:
     """Optimize the graph at ``source`` into ``output`` (default: :func:`default_optimized_path`), written atomically.
 
     An existing ``output`` that inspector did not write is refused unless ``force``.
+    ``diff=False`` leaves out the node-level diff (matching, stories, scopes: seconds
+    on a big graph) when only the op table is wanted.
     """
-    from inspector.analysis.diff import diff_loaded
+    from inspector.analysis.diff import OpTable, diff_loaded, op_table
     from inspector.graph.io import LoadedGraph
 
     source_path = source.path if isinstance(source, LoadedGraph) else Path(source)
@@ -194,6 +201,12 @@ def optimize_file(
     )
     loaded, result, written, _ = optimize_into(source, target, options, progress=progress or no_progress, force=force,
                                                hint=" (are --input and --output swapped?)")
-    diff = diff_loaded(loaded, written, labels=(source_path.name, target.name),
-                       changes=change_record(result, source_sha256=None), signatures=(result.signature, None))
-    return OptimizedFile(source=loaded, written=written, result=result, diff=diff)
+    labels = (source_path.name, target.name)
+    if not diff:
+        ops = op_table(loaded.graph, written.graph, labels=labels, paths=(str(loaded.path), str(written.path)),
+                       sizes=(loaded.size_bytes, written.size_bytes), signatures=(result.signature, None))
+        return OptimizedFile(source=loaded, written=written, result=result, diff=None, ops=ops)
+    found = diff_loaded(loaded, written, labels=labels, changes=change_record(result, source_sha256=None),
+                        signatures=(result.signature, None))
+    return OptimizedFile(source=loaded, written=written, result=result, diff=found,
+                         ops=OpTable(found.a, found.b, found.rows))
