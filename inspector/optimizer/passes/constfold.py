@@ -41,7 +41,7 @@ def fold_constants(g: WorkGraph, *, keep: Sequence[str], because: Because = no_r
     # The op policy's unsafe nodes are never evaluated, whatever the options: their value
     # is a file's bytes or a Python call's result, and so is the value of all they feed.
     # One GraphDef of the working graph for everything that reads it whole (each conversion copies every node).
-    graph = g.to_graphdef()
+    graph = _graphdef(g)
     found = _unsafe(g, graph)
     unsafe = frozenset(u.node for u in found)
     notes += _unsafe_notes(found)
@@ -226,10 +226,15 @@ def _flushed(value: np.ndarray) -> np.ndarray:
 
 def constant_names(g: WorkGraph) -> set[str]:
     """Nodes whose value depends on constants only (no feeds, variables, randomness or control flow)."""
-    graph = g.to_graphdef()
+    graph = _graphdef(g)
     order = [node.name for node in graph.node]
     unexpanded = frozenset(node.name for node in g if _splat(node))
     return _constant_nodes(g, order, None, {}, frozenset(u.node for u in _unsafe(g, graph)), unexpanded)
+
+
+def _graphdef(g: WorkGraph) -> GraphDef:
+    """The working graph as a GraphDef, only read here, made again only after an edit (finding batch norms asks first)."""
+    return g.cached("graphdef", g.to_graphdef)
 
 
 def _unsafe(g: WorkGraph, graph: GraphDef) -> tuple[UnsafeNode, ...]:

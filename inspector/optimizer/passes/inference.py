@@ -71,6 +71,8 @@ def fold_cond(g: WorkGraph, *, keep: Sequence[str], because: Because = no_reason
     """
     notes: list[str] = []
     kept = set(keep)
+    if not any(node.op in SWITCH_OPS for node in g):
+        return notes  # no tf.cond: nothing to index
     while True:
         index = NodeTable(g)
         # Unfed, a PlaceholderWithDefault is its default (Keras' learning phase: false); remove_identity splices it later.
