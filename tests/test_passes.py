@@ -368,3 +368,61 @@ def test_tensor_proto_is_byte_for_byte_what_tensorflow_makes():
                 assert ours == theirs, (dtype, shape)
                 cases += 1
     assert cases == 13 * 8 * 3
+
+
+def test_eager_evaluation_gives_the_bits_a_session_gives(dtype=np.float32):
+    """Constant folding runs what NumPy cannot compute exactly one node at a time, eagerly (tfrun.evaluate_each):
+    each value equals what a session computes for the same node, bit for bit (subnormals, infinities and NaN
+    included), over ops with type, int, float, bool, string, shape and list attributes and list inputs; what it
+    cannot run that way (a tensor attribute, inputs the op refuses) is None, for the session to run."""
+    from tensorboard.compat.proto.attr_value_pb2 import AttrValue
+    from tensorboard.compat.proto.node_def_pb2 import NodeDef
+
+    from inspector.graph.workgraph import make_const
+    from inspector.optimizer.passes import tfrun
+
+    x = _awkward_floats(dtype, (3, 4), 5)
+    y = _awkward_floats(dtype, (3, 4), 6)
+    t = AttrValue(type=1)
+    i32 = AttrValue(type=3)
+    ints = lambda *v: AttrValue(list=AttrValue.ListValue(i=list(v)))  # noqa: E731
+    cases = [  # (op, input values, attrs)
+        *[(op, [x], {"T": t}) for op in ("Rsqrt", "Exp", "Log", "Tanh", "Sigmoid", "Reciprocal", "Softplus", "Erf", "Relu6")],
+        *[(op, [x, y], {"T": t}) for op in ("Pow", "Maximum", "Minimum", "FloorMod", "SquaredDifference")],
+        ("Sum", [x, np.int32([1])], {"T": t, "Tidx": i32, "keep_dims": AttrValue(b=True)}),
+        ("Mean", [x, np.int32([0, 1])], {"T": t, "Tidx": i32, "keep_dims": AttrValue(b=False)}),
+        ("LeakyRelu", [x], {"T": t, "alpha": AttrValue(f=0.3)}),
+        ("Cast", [x], {"SrcT": t, "DstT": AttrValue(type=2), "Truncate": AttrValue(b=False)}),
+        ("Squeeze", [x.reshape(1, 3, 4)], {"T": t, "squeeze_dims": ints(0)}),
+        ("ConcatV2", [x, y, np.int32(1)], {"N": AttrValue(i=2), "T": t, "Tidx": i32}),
+        ("Pack", [x, y, x], {"N": AttrValue(i=3), "T": t, "axis": AttrValue(i=-1)}),
+        ("Transpose", [x, np.int32([1, 0])], {"T": t, "Tperm": i32}),
+        ("Cumsum", [x, np.int32(0)], {"T": t, "Tidx": i32, "exclusive": AttrValue(b=True), "reverse": AttrValue(b=True)}),
+        ("StridedSlice", [x, np.int32([0, 1]), np.int32([3, 4]), np.int32([2, 1])],
+         {"T": t, "Index": i32, "shrink_axis_mask": AttrValue(i=0), "begin_mask": AttrValue(i=1)}),
+        ("EnsureShape", [x], {"T": t, "shape": AttrValue(shape=make_const("s", x).attr["value"].tensor.tensor_shape)}),
+        ("Bucketize", [x], {"T": t, "boundaries": AttrValue(list=AttrValue.ListValue(f=[-1.0, 0.0, 2.5]))}),
+    ]
+    nodes, args, graph = [], [], GraphDef()
+    for index, (op, values, attrs) in enumerate(cases):
+        names = [f"in{index}_{k}" for k in range(len(values))]
+        graph.node.extend(make_const(name, value) for name, value in zip(names, values))
+        node = NodeDef(name=f"{op}_{index}", op=op, input=names, attr=attrs)
+        graph.node.append(node)
+        nodes.append(node)
+        args.append(values)
+    eager = tfrun.evaluate_each(nodes, args)
+    session = tfrun.evaluate(graph, [f"{node.name}:0" for node in nodes])
+    for node, got, expected in zip(nodes, eager, session):
+        assert got is not None, node.op
+        assert got.dtype == expected.dtype and got.shape == expected.shape, node.op
+        if expected.dtype.kind == "f":
+            nan = np.isnan(expected)
+            assert (np.isnan(got) == nan).all(), node.op
+            assert got[~nan].tobytes() == expected[~nan].tobytes(), node.op  # signed zeros and flushed subnormals
+        else:
+            assert got.tobytes() == expected.tobytes(), node.op
+
+    tensor_attr = NodeDef(name="q", op="Identity", input=["in0_0"], attr={"T": t, "x": AttrValue(tensor=make_const("c", x).attr["value"].tensor)})
+    refused = NodeDef(name="r", op="Rsqrt", input=["in0_0"], attr={"T": t})
+    assert tfrun.evaluate_each([tensor_attr, refused], [[x], [np.int8([1, 2])]]) == [None, None]
