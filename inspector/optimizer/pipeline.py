@@ -338,8 +338,11 @@ def _some(names: Sequence[str], limit: int = 3) -> str:
 
 def _needed_variables(graph: GraphDef, *, inputs: Sequence[str], outputs: Sequence[str]) -> list[str]:
     """Variable nodes the outputs read, short of the inputs (what strip_unused would keep of them)."""
+    variables = [node.name for node in graph.node if node.op in VARIABLE_OPS]
+    if not variables:
+        return []  # a frozen graph has none: no walk
     seen = upstream(graph, outputs, stop=inputs)
-    return [node.name for node in graph.node if node.name in seen and node.op in VARIABLE_OPS]
+    return [name for name in variables if name in seen]
 
 
 # --- checks -------------------------------------------------------------------
