@@ -21,9 +21,16 @@ its peak resident memory (``ru_maxrss`` from ``os.wait4``):
 * diff: ``inspector diff A B --json`` (output to /dev/null);
 * summarize: ``inspector summarize A --json``;
 * tb: ``inspector tb A --logdir L`` (weights left out, as by default);
-* plugin: the Graph diff tab's first ``/diff`` and its drawing
-  (``GraphDiffPlugin.drawing`` on a logdir holding both runs, written before the
-  child starts);
+* tab /diff: the Graph diff tab's first ``/diff`` (``diff_json_bytes``: the
+  summary, stories and tables the tab shows first), on a logdir holding both
+  runs as ``tb`` writes them (written before the child starts), diffed in the
+  request;
+* tab +draw: that ``/diff``, then the drawing its first ``/level`` asks for
+  (``GraphDiffPlugin.drawing``);
+* compare: ``inspector compare A B --logdir L --no-board --no-check``, which
+  writes both runs and the diff the tab shows;
+* tab stored: the tab's first ``/diff`` on compare's logdir, which serves the
+  diff compare stored;
 * tb on weights: ``inspector tb`` on a graph that is almost all weights
   (``--weights-gib``, 1.6 by default: 4 MiB Consts, each read by an Identity),
   against parsing it; memory also as a multiple of the file's size;
@@ -51,7 +58,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 INSPECTOR = [sys.executable, "-m", "inspector"]
-STEPS = ("parse", "walk", "diff", "summarize", "tb", "plugin")
+STEPS = ("parse", "walk", "diff", "summarize", "tb", "tab /diff", "tab +draw", "compare", "tab stored")
 
 PARSE = """
 import sys
@@ -73,7 +80,8 @@ from tensorboard.plugins import base_plugin
 from inspector.tb.plugin.backend import GraphDiffPlugin
 plugin = GraphDiffPlugin(base_plugin.TBContext(logdir=sys.argv[1]))
 plugin.diff_json_bytes("a", "b")
-plugin.drawing("a", "b")
+if sys.argv[2] == "draw":
+    plugin.drawing("a", "b")
 """
 TF_OPTIMIZE = """
 import sys
@@ -146,7 +154,11 @@ def run_size(nodes: int, folder: Path, *, optimize: bool, say) -> dict:
         "diff": [*INSPECTOR, "diff", str(pa), str(pb), "--json"],
         "summarize": [*INSPECTOR, "summarize", str(pa), "--json"],
         "tb": [*INSPECTOR, "tb", str(pa), "--logdir", str(folder / f"tb_{nodes}")],
-        "plugin": [sys.executable, "-c", PLUGIN, str(logdir)],
+        "tab /diff": [sys.executable, "-c", PLUGIN, str(logdir), "diff"],
+        "tab +draw": [sys.executable, "-c", PLUGIN, str(logdir), "draw"],
+        "compare": [*INSPECTOR, "compare", str(pa), str(pb), "--logdir", str(folder / f"compare_{nodes}"), "--names", "a", "b",
+                    "--no-board", "--no-check"],
+        "tab stored": [sys.executable, "-c", PLUGIN, str(folder / f"compare_{nodes}"), "diff"],
     }
     if optimize:
         commands["optimize"] = [*INSPECTOR, "optimize", str(pa), "--output", str(folder / f"opt_{nodes}.pb"),
@@ -154,7 +166,7 @@ def run_size(nodes: int, folder: Path, *, optimize: bool, say) -> dict:
         commands["tf_optimize"] = [sys.executable, "-c", TF_OPTIMIZE, str(pa), str(folder / f"tfopt_{nodes}.pb"), last]
     for step, argv in commands.items():
         out[step] = child(argv)
-        say(f"{nodes:>9,} nodes  {step:<11} {out[step]['seconds']:8.2f} s {out[step]['peak_mib']:8.0f} MiB"
+        say(f"{nodes:>9,} nodes  {step:<12} {out[step]['seconds']:8.2f} s {out[step]['peak_mib']:8.0f} MiB"
             f"  exit {out[step]['exit']}{'  ' + out[step].get('error', '') if 'error' in out[step] else ''}")
     for step in commands:
         if step != "parse":
@@ -223,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({"schema": 1, "sizes": results, "weights": weights}, indent=2))
         return 0
-    print(f"{'nodes':>9} {'step':<11} {'seconds':>9} {'peak MiB':>9} {'x parse (time, mem)':>20} {'x walk':>7} {'slope / 10x':>12}")
+    print(f"{'nodes':>9} {'step':<12} {'seconds':>9} {'peak MiB':>9} {'x parse (time, mem)':>20} {'x walk':>7} {'slope / 10x':>12}")
     for r in results:
         for step in ("parse", *STEPS[1:], "optimize", "tf_optimize"):
             if step not in r:
@@ -233,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
             slope = f"{m['slope_per_10x']:.1f}" if "slope_per_10x" in m else ""
             walk = f"{m['x_walk_time']:.1f}x" if "x_walk_time" in m and step != "walk" else ""
             failed = f"  FAILED (exit {m['exit']}): {m.get('error', '')}" if m["exit"] not in (0, 1) else ""
-            print(f"{r['nodes']:>9,} {step:<11} {m['seconds']:>9.2f} {m['peak_mib']:>9.0f} {ratio:>20} {walk:>7} {slope:>12}{failed}")
+            print(f"{r['nodes']:>9,} {step:<12} {m['seconds']:>9.2f} {m['peak_mib']:>9.0f} {ratio:>20} {walk:>7} {slope:>12}{failed}")
         if "optimize" in r and r["optimize"]["exit"] == 0 and r["tf_optimize"]["exit"] == 0:
             print(f"{'':>9} optimize / TensorFlow's tool: {r['optimize']['seconds'] / r['tf_optimize']['seconds']:.2f}x time, "
                   f"{r['optimize']['peak_mib'] / r['tf_optimize']['peak_mib']:.2f}x memory")

@@ -303,6 +303,27 @@ def test_levels_are_small_json_whatever_the_graph(tmp_path: Path):
         assert size < 400 * max(len(body["items"]), 1), (scope, size)
 
 
+def test_the_first_diff_is_served_before_the_drawing_is_made(real_logdir: Path, monkeypatch):
+    """/diff answers with the summary, stories and tables once the diff is done; the drawing is made on the first
+    /level, from the same diff (one diff computed), and once however many panes ask."""
+    from inspector.tb.plugin import backend
+
+    built = []
+    real_build = backend.build
+    monkeypatch.setattr(backend, "build", lambda *args: built.append(1) or real_build(*args))
+    plugin, client = plugin_client(real_logdir)
+    status, body = get_json(client, route("diff"))
+    assert status == 200 and body["diff"]["stories"] and built == []
+    for side in "ab":
+        status, top = get_json(client, route("level", side=side, id=0))
+        assert status == 200 and top["items"]
+    assert built == [1] and plugin.stats().diffs_computed == 1
+    # Drawn first, diffed once all the same: the drawing's request makes the diff /diff then serves.
+    plugin, client = plugin_client(real_logdir)
+    assert get_json(client, route("level", side="a", id=0))[0] == 200
+    assert get_json(client, route("diff"))[1] == body and plugin.stats().diffs_computed == 1
+
+
 # --- the diff compare stored -----------------------------------------------------------
 
 

@@ -80,6 +80,8 @@ class GraphDiffPlugin(base_plugin.TBPlugin):
         self._payloads: ByteLRU[bytes] = ByteLRU(max_payload_bytes)
         # Counted, not sized: a drawing is a few hundred bytes a node, and only the last few pairs are open.
         self._drawings: ByteLRU[tuple[Drawing, RunGraph, RunGraph]] = ByteLRU(DRAWINGS_KEPT)
+        # What a diff leaves for its drawing, until the tab asks for that (the drawing is made on its first /level).
+        self._facts: ByteLRU[DiffFacts] = ByteLRU(DRAWINGS_KEPT)
         self._flights = SingleFlight()
         self._failures = LogOnce(_log)
         self._computed = 0
@@ -147,16 +149,16 @@ class GraphDiffPlugin(base_plugin.TBPlugin):
             cached = self._payloads.get(key)
         if cached is not None:
             return cached
-        return self._flights.run(key, lambda: self._compute(key, ga, gb))[0]
+        return self._flights.run(("diff", key), lambda: self._compute(key, ga, gb))[0]
 
     def drawing(self, a: str, b: str) -> tuple[Drawing, RunGraph, RunGraph]:
-        """The drawing of runs ``a`` and ``b`` (drawing.py), made with their diff and kept for the last few pairs."""
+        """The drawing of runs ``a`` and ``b`` (drawing.py), made from their diff and kept for the last few pairs."""
         key, ga, gb = self._pair(a, b)
         with self._lock:
             cached = self._drawings.get(key)
         if cached is not None:
             return cached
-        return self._flights.run(key, lambda: self._compute(key, ga, gb))[1]
+        return self._flights.run(("drawing", key), lambda: self._draw(key, ga, gb))
 
     def _pair(self, a: str, b: str) -> tuple[tuple, RunGraph, RunGraph]:
         if self._store is None:
@@ -164,12 +166,16 @@ class GraphDiffPlugin(base_plugin.TBPlugin):
         ga, gb = self._store.graph(a), self._store.graph(b)
         return (ga.run, ga.source, gb.run, gb.source), ga, gb
 
-    def _compute(self, key: tuple, ga: RunGraph, gb: RunGraph) -> tuple[bytes, tuple[Drawing, RunGraph, RunGraph]]:
-        # The payload and the drawing come from one diff: the tab asks for both, one right after the other.
+    def _compute(self, key: tuple, ga: RunGraph, gb: RunGraph) -> tuple[bytes, DiffFacts]:
+        """The /diff body and the facts its drawing is made of, from one diff (the one compare stored, if it did).
+
+        The drawing itself waits for its first request: the tab shows the diff's
+        summary, stories and tables while it asks for the drawing.
+        """
         with self._lock:
-            body, drawn = self._payloads.get(key), self._drawings.get(key)  # made by a request that finished just now?
-        if body is not None and drawn is not None:
-            return body, drawn
+            body, facts = self._payloads.get(key), self._facts.get(key)  # made by a request that finished just now?
+        if body is not None and facts is not None:
+            return body, facts
         files = (Path(ga.source.path).name, Path(gb.source.path).name)
         stored = _stored(read_diff(self._logdir, ga.run, gb.run, files))
         if stored is not None:
@@ -179,12 +185,24 @@ class GraphDiffPlugin(base_plugin.TBPlugin):
             with gc_paused():
                 payload, facts = diff_payload(diff, ga.graph, gb.graph), DiffFacts.of(diff)
         body = body or _payload_bytes(payload, ga, gb)
-        drawn = (build(facts, ga.graph, gb.graph), ga, gb)
         with self._lock:
             self._computed += stored is None
             self._payloads.put(key, body, len(body))
+            self._facts.put(key, facts, 1)
+        return body, facts
+
+    def _draw(self, key: tuple, ga: RunGraph, gb: RunGraph) -> tuple[Drawing, RunGraph, RunGraph]:
+        with self._lock:
+            drawn, facts = self._drawings.get(key), self._facts.get(key)
+        if drawn is not None:
+            return drawn
+        if facts is None:  # the diff's facts were let go (or never made): the same single flight as /diff
+            facts = self._flights.run(("diff", key), lambda: self._compute(key, ga, gb))[1]
+        drawn = (build(facts, ga.graph, gb.graph), ga, gb)
+        with self._lock:
             self._drawings.put(key, drawn, 1)
-        return body, drawn
+            self._facts.pop(key)  # drawn: the facts are in the drawing now
+        return drawn
 
     # --- routes ------------------------------------------------------------
 
