@@ -189,8 +189,8 @@ def diff_graphs(
 ) -> GraphDiff:
     """``a`` against ``b``; ``matching`` (match(a, b)) and ``signatures``: what the caller has already."""
     tables = ta, tb = NodeTable(a), NodeTable(b)
-    sig_a, sig_b = (s if s is not None else signature(g, table=t) for s, g, t in zip(signatures, (a, b), tables))
-    sa, sb = graph_stats(a, sig=sig_a), graph_stats(b, sig=sig_b)
+    sigs = tuple(s if s is not None else signature(g, table=t) for s, g, t in zip(signatures, (a, b), tables))
+    ops = op_table(a, b, labels=labels, paths=paths, sizes=sizes, signatures=sigs)
     matching = matching if matching is not None else match(a, b, tables=tables)
     ops_a, ops_b = ta.ops, tb.ops
     changed = tuple(
@@ -202,16 +202,16 @@ def diff_graphs(
     rewritten_b = {c.name for c in changed}
     only_a, only_b = matching.removed, matching.added
     return GraphDiff(
-        a=GraphSide(labels[0], paths[0], sizes[0], sa),
-        b=GraphSide(labels[1], paths[1], sizes[1], sb),
-        rows=_op_rows(sa.ops, sb.ops),
+        a=ops.a,
+        b=ops.b,
+        rows=ops.rows,
         only_a=only_a,
         only_b=only_b,
         changed=changed,
         removed=summarise_scopes(a, set(only_a), kind="removed", rewritten=rewritten_a, table=ta),
         added=summarise_scopes(b, set(only_b), kind="added", rewritten=rewritten_b, table=tb),
         renamed=tuple((p.a, p.b) for p in matching.pairs if p.kind == RENAMED),
-        stories=tell(a, b, matching, outputs=_kept_outputs(matching, sa.outputs, sb.outputs), tables=tables),
+        stories=tell(a, b, matching, outputs=_kept_outputs(matching, ops.a.stats.outputs, ops.b.stats.outputs), tables=tables),
         summary=matching.counts(),
     )
 
