@@ -426,3 +426,35 @@ def test_eager_evaluation_gives_the_bits_a_session_gives(dtype=np.float32):
     tensor_attr = NodeDef(name="q", op="Identity", input=["in0_0"], attr={"T": t, "x": AttrValue(tensor=make_const("c", x).attr["value"].tensor)})
     refused = NodeDef(name="r", op="Rsqrt", input=["in0_0"], attr={"T": t})
     assert tfrun.evaluate_each([tensor_attr, refused], [[x], [np.int8([1, 2])]]) == [None, None]
+
+
+@pytest.mark.slow
+def test_folding_in_a_program_that_turned_eager_execution_off(tmp_path):
+    """A TF1 program that called disable_eager_execution() and then optimizes gets the same graph, through the
+    session, and nothing joins its default graph."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    path = tmp_path / "g.pb"
+    path.write_bytes(retrained_like().SerializeToString())
+    script = (
+        "import sys, hashlib\n"
+        "import tensorflow as tf\n"
+        "from tensorboard.compat.proto.graph_pb2 import GraphDef\n"
+        "from inspector.optimizer.pipeline import optimize\n"
+        "if sys.argv[2] == 'off':\n"
+        "    tf.compat.v1.disable_eager_execution()\n"
+        "graph = GraphDef.FromString(open(sys.argv[1], 'rb').read())\n"
+        "result = optimize(graph)\n"
+        "print(hashlib.sha256(result.graph.SerializeToString(deterministic=True)).hexdigest(),"
+        " len(tf.compat.v1.get_default_graph().get_operations()), tf.executing_eagerly())\n"
+    )
+    runs = [subprocess.run([sys.executable, "-c", script, str(path), mode], cwd=ROOT, capture_output=True, text=True,
+                           timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+            for mode in ("on", "off")]
+    assert all(run.returncode == 0 for run in runs), [run.stderr[-500:] for run in runs]
+    (on_sha, _, on_eager), (off_sha, off_ops, off_eager) = (run.stdout.split() for run in runs)
+    assert on_sha == off_sha and (on_eager, off_eager) == ("True", "False") and off_ops == "0"

@@ -240,6 +240,8 @@ def evaluate_each(nodes: list[NodeDef], args: list[list[np.ndarray]]) -> list[np
     from tensorflow.python.eager import context, execute
     from tensorflow.python.framework import op_def_registry
 
+    if not tf.executing_eagerly():  # a caller's TF1 program turned eager execution off: tf.constant would join its graph
+        return [None] * len(nodes)
     ctx = context.context()
     ctx.ensure_initialized()
     values: list[np.ndarray | None] = []
