@@ -458,3 +458,35 @@ def test_folding_in_a_program_that_turned_eager_execution_off(tmp_path):
     assert all(run.returncode == 0 for run in runs), [run.stderr[-500:] for run in runs]
     (on_sha, _, on_eager), (off_sha, off_ops, off_eager) = (run.stdout.split() for run in runs)
     assert on_sha == off_sha and (on_eager, off_eager) == ("True", "False") and off_ops == "0"
+
+
+def test_simplify_and_merge_linear_import_for_shapes_only_when_a_node_asks(monkeypatch):
+    """Each shape-inference import of a 100k-node graph costs seconds: simplify imports only for a reshape or an op
+    with its neutral constant, merge_linear only for a conv-MatMul pair; without them neither imports, and with them
+    the no-op still goes."""
+    from tensorboard.compat.proto.attr_value_pb2 import AttrValue
+
+    from builders import const, op, placeholder
+    from inspector.graph.workgraph import WorkGraph
+    from inspector.optimizer.passes import linear, simplify, tfrun
+
+    imports = []
+    real = tfrun.shapes
+    monkeypatch.setattr(tfrun, "shapes", lambda g, **kw: imports.append(1) or real(g, **kw))
+
+    def graph(*middle):
+        return GraphDef(node=[placeholder("x", (1, 4)), const("bias", np.float32([1, 2, 3, 4])), *middle])
+
+    plain = WorkGraph(graph(op("b", "BiasAdd", "x", "bias"), op("y", "Relu", "b")))
+    linear.merge_linear(plain, keep=["y", "x"])
+    simplify.simplify(plain, keep=["y", "x"])
+    assert imports == [] and {n.op for n in plain} == {"Placeholder", "Const", "BiasAdd", "Relu"}
+
+    shape = const("shape", np.int32([1, 4]))
+    reshaped = WorkGraph(graph(shape, op("r", "Reshape", "x", "shape", Tshape=AttrValue(type=3)),
+                               op("y", "Relu", "r")))
+    simplify.simplify(reshaped, keep=["y", "x"])
+    assert imports == [1] and "Reshape" not in {n.op for n in reshaped}  # the same shape in and out: a no-op
+    zero = WorkGraph(graph(const("zero", np.float32(0)), op("a", "AddV2", "x", "zero"), op("y", "Relu", "a")))
+    simplify.simplify(zero, keep=["y", "x"])
+    assert imports == [1, 1] and "AddV2" not in {n.op for n in zero}

@@ -144,7 +144,7 @@ def _evaluate(
     TensorFlow runs only what NumPy cannot give the same bits for (an Rsqrt,
     TensorFlow's own approximation), fed the values NumPy computed: each such
     node eagerly, by itself (~25 µs a node; a graph session sets up each node
-    it runs, ~200 µs), and what cannot run that way in one session run per
+    it runs, ~250 µs), and what cannot run that way in one session run per
     level of such ops.
     """
     ancestors = _ancestors(g, frontier, constant)

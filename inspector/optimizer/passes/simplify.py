@@ -172,7 +172,12 @@ def _dedupe_constants(g: WorkGraph, kept: set[str], because: Because) -> int:
 
 
 def _passes_through(g: WorkGraph, node: NodeDef, info: Info) -> str | None:
-    """The data input ``node`` returns unchanged, or None."""
+    """The data input ``node`` returns unchanged, or None.
+
+    Shapes are read for reshapes and for an op with its neutral constant only:
+    :func:`_asks_shapes` says which nodes those are, and a new reader of ``info``
+    here must be one of them, or simplify would judge it without shapes.
+    """
     data = g.data_inputs(node)
     if not data:
         return None

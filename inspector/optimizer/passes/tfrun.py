@@ -232,7 +232,7 @@ def evaluate_each(nodes: list[NodeDef], args: list[list[np.ndarray]]) -> list[np
     """Output 0 of each node run by itself on the CPU, eagerly, fed ``args`` (its data inputs' values, in order).
 
     The same CPU kernel as in :func:`evaluate`, without a graph to import and a
-    session to set up for it (~10 µs a node instead of ~200). None for a node this
+    session to set up for it (~25 µs a node instead of ~250). None for a node this
     cannot run (an attribute kind it does not pass on, an op that refuses the
     inputs): :func:`evaluate` runs those, and says what is wrong with them.
     """
