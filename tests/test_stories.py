@@ -370,3 +370,19 @@ def test_eight_bit_weights_dequantized_into_a_float_const_are_told() -> None:
     [story] = diff.stories
     assert story.kind == "dequantized" and story.removed == ("w_q", "w_min", "w_max", "w") and story.added == ("w/float",)
     assert story.text == "1 Dequantize computed into float weights: the 8-bit weights stored as 1 float Const"
+
+
+def test_a_constant_diamond_is_constant_and_a_cycle_is_not():
+    """The stories' constant test decides each node after all its inputs: a node reached twice (a diamond over one
+    Const) is constant however the walk first meets it; nodes on a cycle are not, nor what they feed."""
+    from inspector.analysis.stories import _Side
+    from inspector.graph.table import NodeTable
+
+    diamond = GraphDef(node=[const("k", np.float32([1])), op("b", "Square", "k"), op("c", "Neg", "k"),
+                             op("d", "AddV2", "b", "c"), op("e", "Mul", "d", "b"), placeholder("x", (1,)),
+                             op("f", "Mul", "e", "x")])
+    side = _Side(NodeTable(diamond), [])
+    assert [side.constant(n) for n in ("e", "d", "b", "c", "k", "x", "f")] == [True] * 5 + [False, False]
+    cycle = GraphDef(node=[const("k", np.float32([1])), op("b", "AddV2", "k", "c"), op("c", "Neg", "b"), op("d", "Neg", "c")])
+    side = _Side(NodeTable(cycle), [])
+    assert [side.constant(n) for n in ("d", "b", "c", "k")] == [False, False, False, True]

@@ -126,21 +126,26 @@ class _Side:
 
     def constant(self, name: str) -> bool:
         """Nothing upstream is fed, random or a variable (a cycle counts as not constant)."""
-        if name in self._constant:
-            return self._constant[name]
-        stack, order = [name], []
+        known = self._constant
+        if name in known:
+            return known[name]
+        # Depth first, each node decided after all its inputs (a diamond's shared input first); an input still
+        # open when its reader is decided is on a cycle with it, and reads as not constant.
+        opened: set[str] = set()
+        stack = [(name, False)]
         while stack:
-            n = stack.pop()
-            if n in self._constant:
+            n, inputs_done = stack.pop()
+            if inputs_done:
+                op = self.op(n)
+                known[n] = not (op in FEED_OPS or op in VARIABLE_OPS or is_random(op)) and all(
+                    known.get(i, False) for i in self.inputs(n))
                 continue
-            self._constant[n] = False  # provisional, so a cycle ends
-            order.append(n)
-            stack.extend(self.inputs(n))
-        for n in reversed(order):
-            op = self.op(n)
-            self._constant[n] = not (op in FEED_OPS or op in VARIABLE_OPS or is_random(op)) and all(
-                self._constant.get(i, False) for i in self.inputs(n))
-        return self._constant[name]
+            if n in known or n in opened:
+                continue
+            opened.add(n)
+            stack.append((n, True))
+            stack.extend((i, False) for i in self.inputs(n) if i not in known and i not in opened)
+        return known[name]
 
     def claim(self, names: Iterable[str], *, through: Collection[str] = ()) -> tuple[str, ...]:
         """Take ``names`` out of the pool, with the feeders (Consts, their Identities) that fed only them; in graph order.
