@@ -275,6 +275,14 @@ def test_the_codelab_pair_is_drawn_side_by_side_and_in_step(tmp_path: Path, stat
     browser.navigate(diff_tab_url(url, "retrained", "optimized"))
     wait_drawn(browser)
 
+    # The drawing is made when the panes first ask for it: until it comes, each pane's title says it is coming.
+    graphs, title = f"{DIFF_DOC}.querySelector('#gd-graphs')", f"{DIFF_DOC}.querySelector('#gd-pane-b .gd-pane-title')"
+    after = f"getComputedStyle({title}, '::after').content"
+    assert browser.evaluate(after) in ("none", "normal")
+    browser.evaluate(f"{graphs}.dataset.drawn = '0'; {graphs}.dataset.busy = '1'")
+    assert browser.evaluate(after) == '" \u2014 drawing\u2026"', browser.evaluate(after)
+    browser.evaluate(f"{graphs}.dataset.drawn = '1'; {graphs}.dataset.busy = '0'")
+
     # Both drawings: nodes and scopes with their status, edges between them; top-level scopes closed.
     for side in "ab":
         items = pane_items(browser, side)
