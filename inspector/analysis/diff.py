@@ -91,6 +91,11 @@ class GraphDiff:
     summary: dict[str, int] | None = None       # same, renamed, changed, removed, added
 
     @property
+    def ops(self) -> OpTable:
+        """The op-type half of this diff."""
+        return OpTable(self.a, self.b, self.rows)
+
+    @property
     def identical(self) -> bool:
         return not (self.only_a or self.only_b or self.changed or self.renamed)
 
@@ -129,15 +134,22 @@ def diff_loaded(
     (workflows/optimize.change_record): each story then names the passes that did it.
     ``signatures``: either graph's signature, when the caller has it already.
     """
-    la, lb = labels or (a.path.name, b.path.name)
-    diff = diff_graphs(
-        a.graph, b.graph,
-        labels=(la, lb),
-        paths=(str(a.path), str(b.path)),
-        sizes=(a.size_bytes, b.size_bytes),
-        signatures=signatures,
-    )
+    diff = diff_graphs(a.graph, b.graph, signatures=signatures, **_sides(a, b, labels))
     return with_passes(diff, changes) if changes else diff
+
+
+def op_table_loaded(
+    a: LoadedGraph, b: LoadedGraph, *, labels: tuple[str, str] | None = None,
+    signatures: tuple[Signature | None, Signature | None] = (None, None),
+) -> OpTable:
+    """The op table of :func:`diff_loaded`'s diff, without matching the nodes."""
+    return op_table(a.graph, b.graph, signatures=signatures, **_sides(a, b, labels))
+
+
+def _sides(a: LoadedGraph, b: LoadedGraph, labels: tuple[str, str] | None) -> dict:
+    """Labels (the file names unless given), paths and sizes of two loaded graphs, as the diff takes them."""
+    return {"labels": labels or (a.path.name, b.path.name), "paths": (str(a.path), str(b.path)),
+            "sizes": (a.size_bytes, b.size_bytes)}
 
 
 def with_passes(diff: GraphDiff, changes: Mapping) -> GraphDiff:

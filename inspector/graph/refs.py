@@ -56,12 +56,8 @@ def reach(nodes: Mapping[str, NodeDef], starts: Iterable[str], *, stop: Iterable
         seen.add(name)
         if name in fed:
             continue
-        # node_of inlined: the optimizer prunes with this after most passes, over every edge of the graph.
         for raw in nodes[name].input:
-            if raw[:1] == "^":
-                raw = raw[1:]
-            elif ":" in raw:
-                raw = split_ref(raw)[0]
-            if raw not in seen:
-                push(raw)
+            source = node_of(raw)
+            if source not in seen:
+                push(source)
     return seen

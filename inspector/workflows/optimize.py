@@ -190,7 +190,7 @@ def optimize_file(
     ``diff=False`` leaves out the node-level diff (matching, stories, scopes: seconds
     on a big graph) when only the op table is wanted.
     """
-    from inspector.analysis.diff import OpTable, diff_loaded, op_table
+    from inspector.analysis.diff import diff_loaded, op_table_loaded
     from inspector.graph.io import LoadedGraph
 
     source_path = source.path if isinstance(source, LoadedGraph) else Path(source)
@@ -201,12 +201,10 @@ def optimize_file(
     )
     loaded, result, written, _ = optimize_into(source, target, options, progress=progress or no_progress, force=force,
                                                hint=" (are --input and --output swapped?)")
-    labels = (source_path.name, target.name)
+    labels, signatures = (source_path.name, target.name), (result.signature, None)
     if not diff:
-        ops = op_table(loaded.graph, written.graph, labels=labels, paths=(str(loaded.path), str(written.path)),
-                       sizes=(loaded.size_bytes, written.size_bytes), signatures=(result.signature, None))
+        ops = op_table_loaded(loaded, written, labels=labels, signatures=signatures)
         return OptimizedFile(source=loaded, written=written, result=result, diff=None, ops=ops)
     found = diff_loaded(loaded, written, labels=labels, changes=change_record(result, source_sha256=None),
-                        signatures=(result.signature, None))
-    return OptimizedFile(source=loaded, written=written, result=result, diff=found,
-                         ops=OpTable(found.a, found.b, found.rows))
+                        signatures=signatures)
+    return OptimizedFile(source=loaded, written=written, result=result, diff=found, ops=found.ops)

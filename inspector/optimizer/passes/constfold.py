@@ -35,7 +35,7 @@ SMALL_BYTES = 64 * 1024
 
 def fold_constants(g: WorkGraph, *, keep: Sequence[str], because: Because = no_reasons) -> list[str]:
     """Replace every constant-valued node that a non-constant node reads by a Const holding its value."""
-    splats = [node for node in g if _splat(node)]
+    splats = _splats(g)
     notes = [_splat_note(node) for node in splats]
     unexpanded = frozenset(node.name for node in splats)
     # The op policy's unsafe nodes are never evaluated, whatever the options: their value
@@ -235,13 +235,18 @@ def constant_names(g: WorkGraph) -> set[str]:
     """Nodes whose value depends on constants only (no feeds, variables, randomness or control flow)."""
     graph = _graphdef(g)
     order = [node.name for node in graph.node]
-    unexpanded = frozenset(node.name for node in g if _splat(node))
+    unexpanded = frozenset(node.name for node in _splats(g))
     return _constant_nodes(g, order, None, {}, frozenset(u.node for u in _unsafe(g, graph)), unexpanded)
 
 
 def _graphdef(g: WorkGraph) -> GraphDef:
     """The working graph as a GraphDef, only read here, made again only after an edit (finding batch norms asks first)."""
     return g.cached("graphdef", g.to_graphdef)
+
+
+def _splats(g: WorkGraph) -> tuple[NodeDef, ...]:
+    """The Consts too big to expand (:func:`_splat`), found again only after an edit (finding batch norms asks first)."""
+    return g.cached("splats", lambda: tuple(node for node in g if _splat(node)))
 
 
 def _unsafe(g: WorkGraph, graph: GraphDef) -> tuple[UnsafeNode, ...]:
