@@ -173,9 +173,17 @@ def test_recorded_pid_now_another_program_is_not_killed(state: Path, capsys):
 
 def test_stop_with_nothing_running(state: Path, capsys):
     assert run(capsys, "board", "stop") == (0, "No TensorBoard started by inspector is running; nothing to stop.\n", "")
-    assert run(capsys, "board", "stop", "--json") == (0, json.dumps({"schema": 2, "stopped": [], "stale_removed": []}, indent=2) + "\n", "")
+    assert run(capsys, "board", "stop", "--json") == (0, json.dumps({"schema": 2, "stopped": [], "stale_removed": []}, separators=(",", ":")) + "\n", "")
     assert run(capsys, "board", "status") == (0, "No TensorBoard started by inspector is running.\n", "")
     assert not state.exists() or list(state.iterdir()) == []
+
+
+def test_json_is_indented_at_a_terminal_only(state: Path, capsys, monkeypatch):
+    body = {"schema": 2, "stopped": [], "stale_removed": []}
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert run(capsys, "board", "stop", "--json") == (0, json.dumps(body, indent=2) + "\n", "")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+    assert run(capsys, "board", "stop", "--json") == (0, json.dumps(body, separators=(",", ":")) + "\n", "")
 
 
 @pytest.mark.usefixtures("fake_tensorboard")

@@ -230,11 +230,29 @@ def test_optimize_says_where_it_wrote_exactly(files, capsys, monkeypatch):
 
 
 def test_tensorflow_refusing_a_hostile_name_is_an_error_line_shown_as_text(files, capsys):
-    # TensorFlow will not import such names; its message quotes the name, escaped here.
-    code, out, err = run(capsys, "optimize", files["hostile"], "--output", files["hostile"].with_name("o.pb"))
+    # TensorFlow will not import such names; its message quotes the name, escaped here. Asked to
+    # keep them (an output reads them), the optimizer cannot check its result, and says why.
+    code, out, err = run(capsys, "optimize", files["hostile"], "--output", files["hostile"].with_name("o.pb"),
+                         "--input_names", "input", "--output_names", f"{EVIL_SCOPE}/b")
     assert code == 2 and out == ""
     assert err.startswith(f"error: {files['hostile']}: TensorFlow cannot import this graph (Node 's\\x1b]0;pwned\\x07"), err
     assert err.count("\n") == 1, err
+
+
+def test_optimize_drops_what_tensorflow_cannot_import_when_no_output_reads_it(files, capsys):
+    # The input is not imported whole first: the result is, and the nodes TensorFlow refuses are not in it.
+    from tensorboard.compat.proto.graph_pb2 import GraphDef
+
+    from inspector.optimizer.passes import tfrun
+
+    optimized = files["hostile"].with_name("o.pb")
+    code, out, err = run(capsys, "optimize", files["hostile"], "--output", optimized)
+    assert code == 0, err
+    graph = GraphDef.FromString(optimized.read_bytes())
+    names = {node.name for node in graph.node}
+    assert "final_result" in names and not names & {f"{EVIL_SCOPE}/a", f"{EVIL_SCOPE}/b", EVIL_SINGLE}
+    assert EVIL_OP not in {node.op for node in graph.node}
+    tfrun.import_graph(graph)  # raises if TensorFlow refuses it
 
 
 def test_verify_and_label_show_labels_as_text(files, capsys):

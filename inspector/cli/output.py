@@ -33,7 +33,10 @@ class Output:
         """``data`` as one JSON object with the integer ``schema`` first (a list goes under ``key``)."""
         body = {key: data} if isinstance(data, list) else dict(data)
         body.pop("schema", None)
-        sys.stdout.write(json.dumps({"schema": SCHEMA, **body}, indent=2, sort_keys=False, default=str) + "\n")
+        # Indented for a person at a terminal; one compact line for a pipe or a file, which json's C encoder
+        # writes several times faster (an indent takes its pure-Python one: a second for a 100k-node diff).
+        layout = {"indent": 2} if sys.stdout.isatty() else {"separators": (",", ":")}
+        sys.stdout.write(json.dumps({"schema": SCHEMA, **body}, sort_keys=False, default=str, **layout) + "\n")
         sys.stdout.flush()
         self.wrote_json = True
 

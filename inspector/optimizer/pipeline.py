@@ -187,13 +187,7 @@ def optimize(
                 f"pass --placeholder_type_enum {node.attr['dtype'].type}"
             )
 
-    try:
-        original_info = tfrun.static_outputs(graph)
-    except tfrun.ImportFailed as exc:
-        raise InspectorError(
-            f"{what}: TensorFlow cannot import this graph ({exc}); check that it loads with "
-            "tf.graph_util.import_graph_def (a custom op, or a graph from a newer TensorFlow?)"
-        ) from None
+    original_info = _input_outputs(graph, [name for name in inputs if originals[name].op != "Placeholder"], what=what)
     for name in inputs:
         outputs_of = original_info.get(name) or [(None, None)]
         dtype = outputs_of[0][0]
@@ -257,6 +251,8 @@ def optimize(
         tfrun.import_graph(result)
         imported = True
     except tfrun.ImportFailed:
+        # The input is imported only now: a graph TensorFlow cannot import is the user's to fix, not a pass's fault.
+        _importable(graph, what=what)
         ctx, reports = run_passes(check_each=True)
         result = finished(ctx)
         imported = False
@@ -346,6 +342,36 @@ def _needed_variables(graph: GraphDef, *, inputs: Sequence[str], outputs: Sequen
 
 
 # --- checks -------------------------------------------------------------------
+
+
+def _importable(graph: GraphDef, *, what: str) -> Mapping:
+    """The static outputs of ``graph`` as TensorFlow imports it, or an InspectorError saying it cannot."""
+    from inspector.optimizer.passes import tfrun
+
+    try:
+        return tfrun.static_outputs(graph)
+    except tfrun.ImportFailed as exc:
+        raise InspectorError(
+            f"{what}: TensorFlow cannot import this graph ({exc}); check that it loads with "
+            "tf.graph_util.import_graph_def (a custom op, or a graph from a newer TensorFlow?)"
+        ) from None
+
+
+def _input_outputs(graph: GraphDef, names: Sequence[str], *, what: str) -> Mapping:
+    """(dtype, static shape) of the outputs of the inputs ``names`` that are no Placeholder, imported on their own.
+
+    A node's inferred shape depends on what it reads only, so the inputs and
+    what they read import alone, not the whole graph (a second of TensorFlow's
+    time per 100k nodes). A Placeholder says its dtype and shape itself.
+    """
+    if not names:
+        return {}
+    wanted = upstream(graph, names)
+    sub = GraphDef()
+    sub.versions.CopyFrom(graph.versions)
+    sub.library.CopyFrom(graph.library)
+    sub.node.extend(node for node in graph.node if node.name in wanted)
+    return _importable(sub, what=what)
 
 
 def _restore_inputs(result: GraphDef, originals: dict, info: dict, inputs: Sequence[str], dtype: int) -> None:

@@ -97,7 +97,8 @@ def record_written(path: Path | str, *, extra: dict | None = None) -> Path | Non
     from inspector import __version__
 
     body = {"schema": SCHEMA, "sha256": digest, "written_by": f"inspector {__version__}", **(extra or {})}
-    return write_bytes_atomic(record_path(path), (json.dumps(body, indent=1, sort_keys=True) + "\n").encode("utf-8"))
+    # Compact: json's C encoder takes no indent, and the optimizer's changes run to millions of names.
+    return write_bytes_atomic(record_path(path), (json.dumps(body, sort_keys=True, separators=(",", ":")) + "\n").encode("utf-8"))
 
 
 def file_sha256(path: Path | str) -> str | None:
