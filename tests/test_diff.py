@@ -236,3 +236,24 @@ def test_scope_summaries_are_what_their_definition_says_on_random_scope_trees(se
     got = [(c.scope, c.kind, c.nodes, c.ops, c.examples, c.changed)
            for c in summarise_scopes(graph, members, kind=kind, rewritten=rewritten)]
     assert got == _scopes_by_definition(graph, members, rewritten, kind)
+
+
+def test_one_pass_commands_run_without_the_cycle_collector_and_give_it_back(monkeypatch):
+    import gc
+
+    import inspector.cli.graphs as graphs_cli
+    import inspector.cli.run as run_cli
+
+    seen: list[tuple[str, bool]] = []
+    monkeypatch.setattr(graphs_cli, "cmd_diff", lambda args, out: seen.append(("diff", gc.isenabled())) or 0)
+    monkeypatch.setattr(run_cli, "cmd_verify", lambda args, out: seen.append(("verify", gc.isenabled())) or 0)
+    assert gc.isenabled()
+    assert main(["diff", "a.pb", "b.pb"]) == 0 and gc.isenabled()  # called in-process: given back
+    assert main(["verify", "a.pb", "b.pb"]) == 0 and gc.isenabled()
+    # As the program, the process ends with the command: the collector stays off rather than walk the heap again.
+    monkeypatch.setattr(sys, "argv", ["inspector", "diff", "a.pb", "b.pb"])
+    try:
+        assert main() == 0 and not gc.isenabled()
+    finally:
+        gc.enable()
+    assert seen == [("diff", False), ("verify", True), ("diff", False)]

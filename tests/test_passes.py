@@ -370,6 +370,48 @@ def test_tensor_proto_is_byte_for_byte_what_tensorflow_makes():
     assert cases == 13 * 8 * 3
 
 
+def test_const_value_reads_what_make_ndarray_reads():
+    """A Const's raw bytes are read without make_ndarray: the same dtype, shape and bytes over every dtype and
+    layout, *_val fields, splats, and None where make_ndarray refuses (bytes that do not fill the shape)."""
+    from tensorboard.compat.proto.node_def_pb2 import NodeDef
+    from tensorboard.compat.proto.tensor_pb2 import TensorProto
+    from tensorboard.compat.proto.types_pb2 import DataType
+    from tensorboard.util import tensor_util
+
+    from inspector.graph.workgraph import const_from_proto, const_value
+
+    def theirs(tensor):
+        try:
+            return tensor_util.make_ndarray(tensor)
+        except (TypeError, ValueError):
+            return None
+
+    rng = np.random.default_rng(1)
+    tensors = []
+    for dtype in [np.float16, np.float32, np.float64, np.int32, np.int64, np.uint8, np.int16, np.int8, np.bool_]:
+        for shape in [(), (1,), (2,), (3, 4), (0,), (2, 0, 3), (1, 1, 1, 5)]:
+            tensors.append(tensor_util.make_tensor_proto((rng.standard_normal(shape) * 100).astype(dtype)))
+    short = TensorProto()
+    short.CopyFrom(tensors[10])  # float32 (3, 4): drop a byte, then a whole element
+    for cut in (1, 4):
+        damaged = TensorProto()
+        damaged.CopyFrom(short)
+        damaged.tensor_content = short.tensor_content[:-cut]
+        tensors.append(damaged)
+    splat = TensorProto(dtype=DataType.DT_FLOAT, float_val=[2.5])
+    splat.tensor_shape.dim.add(size=6)
+    tensors.append(splat)
+    assert sum(bool(t.tensor_content) for t in tensors) >= 20 and tensors[10].tensor_content
+    for tensor in tensors:
+        ours, expected = const_value(const_from_proto("c", tensor)), theirs(tensor)
+        if expected is None:
+            assert ours is None, tensor
+            continue
+        assert ours.dtype == expected.dtype and ours.shape == expected.shape and ours.tobytes() == expected.tobytes(), tensor
+        assert ours.flags.writeable  # a copy, as make_ndarray's, not a view of the proto's bytes
+    assert const_value(NodeDef(name="x", op="Identity")) is None
+
+
 def test_eager_evaluation_gives_the_bits_a_session_gives(dtype=np.float32):
     """Constant folding runs what NumPy cannot compute exactly one node at a time, eagerly (tfrun.evaluate_each):
     each value equals what a session computes for the same node, bit for bit (subnormals, infinities and NaN

@@ -45,12 +45,17 @@ def fold_constants(g: WorkGraph, *, keep: Sequence[str], because: Because = no_r
     found = _unsafe(g, graph)
     unsafe = frozenset(u.node for u in found)
     notes += _unsafe_notes(found)
-    info = tfrun.shapes(g, graph=graph)
-    shapes = _materialise_shapes(g, info, because)
-    if shapes:
-        notes.append(f"{shapes} Shape/Size/Rank of statically known shapes became constants")
-        graph = g.to_graphdef()
+    if any(node.op in _MATERIALISED for node in graph.node):
         info = tfrun.shapes(g, graph=graph)
+        shapes = _materialise_shapes(g, info, because)
+        if shapes:
+            notes.append(f"{shapes} Shape/Size/Rank of statically known shapes became constants")
+            graph = g.to_graphdef()
+            info = tfrun.shapes(g, graph=graph)
+    else:
+        # Only the constant nodes' dtypes and shapes are read below, and a node's inferred shape depends on
+        # what it reads alone: they and their inputs (constants too) import by themselves, without the rest.
+        info = _constant_outputs(graph, _candidates(g))
 
     order = [node.name for node in graph.node]
     blocked: dict[str, str] = {}
@@ -231,12 +236,32 @@ def _flushed(value: np.ndarray) -> np.ndarray:
     return np.where(small, np.copysign(0, value).astype(value.dtype), value) if small.any() else value
 
 
-def constant_names(g: WorkGraph) -> set[str]:
+def constant_names(g: WorkGraph) -> frozenset[str]:
     """Nodes whose value depends on constants only (no feeds, variables, randomness or control flow)."""
-    graph = _graphdef(g)
-    order = [node.name for node in graph.node]
-    unexpanded = frozenset(node.name for node in _splats(g))
-    return _constant_nodes(g, order, None, {}, frozenset(u.node for u in _unsafe(g, graph)), unexpanded)
+    return _candidates(g)
+
+
+def _candidates(g: WorkGraph) -> frozenset[str]:
+    """:func:`constant_names`, not yet asking TensorFlow for dtypes, found again only after an edit (finding batch norms asks first)."""
+
+    def find() -> frozenset[str]:
+        graph = _graphdef(g)
+        order = [node.name for node in graph.node]
+        unexpanded = frozenset(node.name for node in _splats(g))
+        return frozenset(_constant_nodes(g, order, None, {}, frozenset(u.node for u in _unsafe(g, graph)), unexpanded))
+
+    return g.cached("constant_candidates", find)
+
+
+def _constant_outputs(graph: GraphDef, constant: frozenset[str]) -> tfrun.StaticOutputs | None:
+    """The static outputs of the nodes in ``constant`` (which read only each other), imported alone; None when all are Consts."""
+    if all(node.op == "Const" for node in graph.node if node.name in constant):
+        return None  # nothing computed: no dtype to check, no value to size
+    sub = GraphDef()
+    sub.versions.CopyFrom(graph.versions)
+    sub.library.CopyFrom(graph.library)
+    sub.node.extend(node for node in graph.node if node.name in constant)
+    return tfrun.static_outputs(sub)
 
 
 def _graphdef(g: WorkGraph) -> GraphDef:
