@@ -370,6 +370,33 @@ def test_tensor_proto_is_byte_for_byte_what_tensorflow_makes():
     assert cases == 13 * 8 * 3
 
 
+def test_make_const_is_byte_for_byte_what_tensorboard_makes():
+    """A Const made for a folded weight or bias has the TensorProto TensorBoard's make_tensor_proto makes, built without
+    it for plain numeric arrays: every dtype (float16 in half_val), scalars, empty, Fortran-ordered, strided, big-endian."""
+    from tensorboard.util import tensor_util
+
+    from inspector.graph.workgraph import make_const
+
+    def made(make):
+        try:
+            return make()
+        except (TypeError, ValueError) as exc:
+            return type(exc)
+
+    rng = np.random.default_rng(2)
+    cases = 0
+    for dtype in [np.float16, np.float32, np.float64, np.int32, np.int64, np.uint8, np.int16, np.int8, np.bool_,
+                  np.uint16, np.uint32, ">f4", ">i8"]:
+        for shape in [(), (1,), (2,), (3, 4), (0,), (2, 0, 3), (1, 1, 1, 5)]:
+            value = (rng.standard_normal(shape) * 100).astype(dtype)
+            for array in (value, np.asfortranarray(value), value[::-1] if value.ndim else value):
+                ours = made(lambda: make_const("c", array).attr["value"].tensor.SerializeToString())
+                theirs = made(lambda: tensor_util.make_tensor_proto(array).SerializeToString())
+                assert ours == theirs, (dtype, shape)
+                cases += 1
+    assert cases == 13 * 7 * 3
+
+
 def test_const_value_reads_what_make_ndarray_reads():
     """A Const's raw bytes are read without make_ndarray: the same dtype, shape and bytes over every dtype and
     layout, *_val fields, splats, and None where make_ndarray refuses (bytes that do not fill the shape)."""

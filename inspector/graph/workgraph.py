@@ -10,6 +10,7 @@ from tensorboard.compat.proto.attr_value_pb2 import AttrValue
 from tensorboard.compat.proto.graph_pb2 import GraphDef
 from tensorboard.compat.proto.node_def_pb2 import NodeDef
 from tensorboard.compat.proto.tensor_pb2 import TensorProto
+from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
 from tensorboard.compat.proto.types_pb2 import DataType
 from tensorboard.util import tensor_util
 
@@ -389,9 +390,23 @@ def unexpanded_bytes(tensor: TensorProto) -> int:
     return 0 if held >= elements else elements * width
 
 
+def content_tensor(value: np.ndarray, *, half: bool) -> TensorProto | None:
+    """``value`` as make_tensor_proto stores an array of two or more plain numbers (raw bytes), or None for any other value.
+
+    Built directly, without make_tensor_proto's ~70 µs of checks a call. ``half``: float16 too, as
+    TensorFlow's make_tensor_proto does; TensorBoard's copy of it stores float16 in ``half_val``.
+    """
+    dtype = CONTENT_DTYPES.get(value.dtype)
+    if dtype is None or value.size <= 1 or value.nbytes >= 2**31 or (dtype == DataType.DT_HALF and not half):
+        return None
+    shape = TensorShapeProto(dim=[TensorShapeProto.Dim(size=size) for size in value.shape])
+    return TensorProto(dtype=dtype, tensor_shape=shape, tensor_content=value.tobytes())
+
+
 def make_const(name: str, value: np.ndarray, *, like: NodeDef | None = None) -> NodeDef:
-    """A Const node holding ``value``; ``like`` lends its device."""
-    tensor = tensor_util.make_tensor_proto(np.asarray(value))
+    """A Const node holding ``value`` (its TensorProto as TensorBoard's make_tensor_proto makes it); ``like`` lends its device."""
+    value = np.asarray(value)
+    tensor = content_tensor(value, half=False) or tensor_util.make_tensor_proto(value)
     node = const_from_proto(name, tensor)
     if like is not None and like.device:
         node.device = like.device

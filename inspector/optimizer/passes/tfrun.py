@@ -10,13 +10,12 @@ from tensorboard.compat.proto.attr_value_pb2 import AttrValue
 from tensorboard.compat.proto.graph_pb2 import GraphDef
 from tensorboard.compat.proto.node_def_pb2 import NodeDef
 from tensorboard.compat.proto.tensor_pb2 import TensorProto
-from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
 from tensorboard.compat.proto.types_pb2 import DataType
 
 from inspector.graph import tfcompat
 from inspector.graph.trust import without_unsafe
 from inspector.graph.ops import DTYPE_BYTES
-from inspector.graph.workgraph import CONST_VALUE_LIMIT, CONTENT_DTYPES, WorkGraph
+from inspector.graph.workgraph import CONST_VALUE_LIMIT, WorkGraph, content_tensor
 
 # Shape inference never reads the values of big constants (weights), only of
 # small ones (Reshape shapes, paddings), so the import for shapes leaves them out.
@@ -298,12 +297,9 @@ def _output_count(op_def: Any, node: NodeDef) -> int:
 
 def tensor_proto(value: np.ndarray) -> TensorProto:
     """Any NumPy value TensorFlow returned (strings, bfloat16 included) as a TensorProto, as tf.make_tensor_proto makes it."""
-    # Arrays of two or more elements of these make_tensor_proto stores as raw bytes (its _TENSOR_CONTENT_TYPES):
-    # built here, the same bytes, without its ~70 µs a call.
-    dtype = CONTENT_DTYPES.get(value.dtype)
-    if dtype is not None and value.size > 1 and value.nbytes < 2**31:
-        shape = TensorShapeProto(dim=[TensorShapeProto.Dim(size=size) for size in value.shape])
-        return TensorProto(dtype=dtype, tensor_shape=shape, tensor_content=value.tobytes())
+    content = content_tensor(value, half=True)
+    if content is not None:
+        return content
     tf = tfcompat.tf()
     return TensorProto.FromString(tf.make_tensor_proto(value).SerializeToString())
 
