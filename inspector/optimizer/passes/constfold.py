@@ -53,8 +53,7 @@ def fold_constants(g: WorkGraph, *, keep: Sequence[str], because: Because = no_r
             graph = g.to_graphdef()
             info = tfrun.shapes(g, graph=graph)
     else:
-        # Only the constant nodes' dtypes and shapes are read below, and a node's inferred shape depends on
-        # what it reads alone: they and their inputs (constants too) import by themselves, without the rest.
+        # Only the constant nodes' dtypes and shapes are read below: they import by themselves, without the rest.
         info = _constant_outputs(graph, _candidates(g))
 
     order = [node.name for node in graph.node]
@@ -257,11 +256,7 @@ def _constant_outputs(graph: GraphDef, constant: frozenset[str]) -> tfrun.Static
     """The static outputs of the nodes in ``constant`` (which read only each other), imported alone; None when all are Consts."""
     if all(node.op == "Const" for node in graph.node if node.name in constant):
         return None  # nothing computed: no dtype to check, no value to size
-    sub = GraphDef()
-    sub.versions.CopyFrom(graph.versions)
-    sub.library.CopyFrom(graph.library)
-    sub.node.extend(node for node in graph.node if node.name in constant)
-    return tfrun.static_outputs(sub)
+    return tfrun.static_outputs(tfrun.closed_subgraph(graph, constant))
 
 
 def _graphdef(g: WorkGraph) -> GraphDef:

@@ -177,6 +177,19 @@ def _stand_in(const: NodeDef) -> NodeDef:
     )
 
 
+def closed_subgraph(graph: GraphDef, names: set[str] | frozenset[str]) -> GraphDef:
+    """The nodes of ``graph`` named in ``names``, which read only each other, with its versions and functions.
+
+    A node's inferred dtypes and shapes depend on what it reads alone, so such a
+    part of a graph imports by itself with the answers the whole graph gives it.
+    """
+    sub = GraphDef()
+    sub.versions.CopyFrom(graph.versions)
+    sub.library.CopyFrom(graph.library)
+    sub.node.extend(node for node in graph.node if node.name in names)
+    return sub
+
+
 def static_outputs(graph: GraphDef) -> StaticOutputs:
     """For each node, (dtype enum, static shape) of each output, from TensorFlow's shape inference."""
     return StaticOutputs(import_graph(light(graph)))
