@@ -54,7 +54,7 @@ def fold_constants(g: WorkGraph, *, keep: Sequence[str], because: Because = no_r
             info = tfrun.shapes(g, graph=graph)
     else:
         # Only the constant nodes' dtypes and shapes are read below: they import by themselves, without the rest.
-        info = _constant_outputs(graph, _candidates(g))
+        info = _constant_outputs(graph, constant_names(g))
 
     order = [node.name for node in graph.node]
     blocked: dict[str, str] = {}
@@ -236,12 +236,11 @@ def _flushed(value: np.ndarray) -> np.ndarray:
 
 
 def constant_names(g: WorkGraph) -> frozenset[str]:
-    """Nodes whose value depends on constants only (no feeds, variables, randomness or control flow)."""
-    return _candidates(g)
+    """Nodes whose value depends on constants only (no feeds, variables, randomness or control flow).
 
-
-def _candidates(g: WorkGraph) -> frozenset[str]:
-    """:func:`constant_names`, not yet asking TensorFlow for dtypes, found again only after an edit (finding batch norms asks first)."""
+    Found without asking TensorFlow for dtypes (fold_constants narrows them by
+    dtype), and again only after an edit: finding batch norms asks first.
+    """
 
     def find() -> frozenset[str]:
         graph = _graphdef(g)
