@@ -221,7 +221,7 @@ def optimize(
             try:
                 notes = step.run(ctx)
                 if check_each:
-                    tfrun.import_graph(tfrun.light(ctx.graph.to_graphdef()))
+                    tfrun.check_import(tfrun.light(ctx.graph.to_graphdef()))
             except tfrun.ImportFailed as exc:
                 if not check_each:
                     raise  # a pass before this one may have broken the graph: the checked run finds which
@@ -248,7 +248,7 @@ def optimize(
     try:
         ctx, reports = run_passes(check_each=False)
         result = finished(ctx)
-        tfrun.import_graph(result)
+        tfrun.check_import(result)
         imported = True
     except tfrun.ImportFailed:
         # The input is imported only now: a graph TensorFlow cannot import is the user's to fix, not a pass's fault.
@@ -411,7 +411,7 @@ def _validate(result: GraphDef, *, inputs: Sequence[str], outputs: Sequence[str]
     if imported:
         return
     try:
-        tfrun.import_graph(result)
+        tfrun.check_import(result)
     except tfrun.ImportFailed as exc:
         raise InspectorError(
             f"{what}: the optimized graph does not import into TensorFlow ({exc}); not written. "

@@ -125,6 +125,7 @@ def optimize_into(
     """
     from inspector.atomic import same_file
     from inspector.graph.io import LoadedGraph, load_graph, save_graph
+    from inspector.optimizer.passes import tfrun
     from inspector.workflows.outputs import file_sha256, owned_output
 
     target = Path(target)
@@ -133,9 +134,11 @@ def optimize_into(
         raise InspectorError(f"{target}: --output is the input graph; write the optimized graph to another file")
     extra: dict = {}
     with owned_output(target, force=force, hint=hint, extra=extra):
-        loaded = source if isinstance(source, LoadedGraph) else load_graph(source_path)
-        progress(f"Optimizing {source_path} (imports TensorFlow)", None, None)
-        result = run_optimizer(loaded.graph, options, what=str(source_path))
+        # TensorFlow's import, in a helper process, overlaps reading the graph and the passes that need none.
+        with tfrun.helping():
+            loaded = source if isinstance(source, LoadedGraph) else load_graph(source_path)
+            progress(f"Optimizing {source_path} (imports TensorFlow)", None, None)
+            result = run_optimizer(loaded.graph, options, what=str(source_path))
         checked = None
         if before_write is not None:
             pending = LoadedGraph(path=target, graph=result.graph, size_bytes=result.graph.ByteSize(), format="pb")

@@ -61,6 +61,8 @@ def fold_constants(g: WorkGraph, *, keep: Sequence[str], because: Because = no_r
     while True:
         constant = _constant_nodes(g, order, info, blocked, unsafe, unexpanded)
         frontier = _frontier(g, order, constant, keep)
+        if info is not None:  # the sizes below, asked of a helper process at once
+            info.read_ahead(frontier)
         too_big = {}
         for name, ports in frontier.items():
             sizes = [_static_bytes(info[name][port]) for port in ports]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,8 @@ from tensorboard.compat.proto.node_def_pb2 import NodeDef
 from tensorboard.compat.proto.tensor_pb2 import TensorProto
 
 from inspector.graph import tfcompat
+from inspector.optimizer.passes import tfprocess
+from inspector.optimizer.passes.tfprocess import active
 from inspector.graph.trust import without_unsafe
 from inspector.graph.ops import DTYPE_BYTES
 from inspector.graph.workgraph import CONST_VALUE_LIMIT, WorkGraph, content_tensor
@@ -60,6 +63,58 @@ def import_graph(graph: GraphDef) -> Imported:
     return Imported(tf_graph)
 
 
+def helping() -> AbstractContextManager:
+    """TensorFlow in a helper process for the work inside (:mod:`tfprocess`): what this module asks goes to it."""
+    return tfprocess.helping(f"{__name__}:serve")
+
+
+def _ask(helper: tfprocess.Helper, kind: str, *args: Any) -> Any:
+    try:
+        return helper.call(kind, *args)
+    except tfprocess.Refused as exc:
+        raise {"ImportFailed": ImportFailed, "EvaluateFailed": EvaluateFailed}[exc.kind](str(exc)) from None
+
+
+def serve() -> None:
+    """The helper process: this module's answers, asked in this process (none is active here)."""
+    tfprocess.serve(_answers, (ImportFailed, EvaluateFailed))
+
+
+def _answers() -> dict[str, Callable[..., Any]]:
+    from tensorboard.compat.proto.node_def_pb2 import NodeDef as Node
+
+    tfcompat.tf()  # the import the parent goes on without
+    imports: list[StaticOutputs] = []
+
+    def outputs_of(data: bytes) -> tuple[int, list[str], dict[str, list[int]]]:
+        graph = GraphDef.FromString(data)
+        computed = [node.name for node in graph.node if node.op != "Const"]
+        found = static_outputs(light(graph, in_place=True), lightened=True)
+        imports.append(found)
+        return len(imports) - 1, list(found), {name: found.dtypes(name) or [] for name in computed if name in found}
+
+    def read(key: int, names: list[str]) -> dict:
+        return {name: imports[key][name] for name in names if name in imports[key]}
+
+    return {
+        "op_info": op_info,
+        "static_outputs": outputs_of,
+        "outputs": read,
+        "evaluate": lambda data, fetches: evaluate(GraphDef.FromString(data), fetches),
+        "evaluate_each": lambda nodes, args: evaluate_each([Node.FromString(n) for n in nodes], args),
+        "check_import": lambda data: check_import(GraphDef.FromString(data)),
+    }
+
+
+def check_import(graph: GraphDef) -> None:
+    """Nothing when ``graph`` imports (:func:`import_graph`), else ImportFailed; asked of the helper process when one runs."""
+    helper = active()
+    if helper is not None:
+        return _ask(helper, "check_import", graph.SerializeToString())
+    import_graph(graph)
+    return None
+
+
 class Imported:
     """A ``tf.Graph`` TensorFlow's C importer filled, whose operations get Python wrappers one by one, when asked for.
 
@@ -104,11 +159,50 @@ class Imported:
 
         return ops.Operation._from_c_op(c_op, self.graph)  # noqa: SLF001
 
+    def outputs(self, name: str) -> list[tuple[int, Shape]]:
+        """(dtype enum, static shape) of each of ``name``'s outputs (KeyError when absent)."""
+        return [_output(tensor) for tensor in self.op(name).outputs]
+
+    def read_ahead(self, names: Iterable[str]) -> None:
+        """Nothing: in this process each node's outputs are read as cheaply one by one."""
+
+
+class _HelperImport:
+    """An import the helper process holds, looked at as :class:`Imported` is: dtypes given at once, shapes asked for."""
+
+    def __init__(self, helper: Any, graph: GraphDef) -> None:
+        self._helper = helper
+        # The dtypes of what a pass computes come at once; a Const's, asked for less, with its shape.
+        self._key, names, self._dtypes = _ask(helper, "static_outputs", graph.SerializeToString())
+        self._names = frozenset(names)
+        self._outputs: dict[str, list[tuple[int, Shape]]] = {}
+
+    def names(self) -> list[str]:
+        return list(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def output_dtypes(self, name: str) -> list[int]:
+        found = self._dtypes.get(name)
+        return found if found is not None else [dtype for dtype, _ in self.outputs(name)]
+
+    def outputs(self, name: str) -> list[tuple[int, Shape]]:
+        if name not in self._outputs:
+            self.read_ahead([name])
+        return self._outputs[name]
+
+    def read_ahead(self, names: Iterable[str]) -> None:
+        """The outputs of ``names`` in one question to the helper, not one each."""
+        wanted = [name for name in dict.fromkeys(names) if name in self._names and name not in self._outputs]
+        if wanted:
+            self._outputs.update(_ask(self._helper, "outputs", self._key, wanted))
+
 
 class StaticOutputs(Mapping):
     """Node name -> [(dtype enum, static shape)] per output, read off an import as each node is looked up."""
 
-    def __init__(self, imported: Imported) -> None:
+    def __init__(self, imported: Imported | _HelperImport) -> None:
         self._imported = imported
         self._read: dict[str, list[tuple[int, Shape]]] = {}
 
@@ -117,8 +211,12 @@ class StaticOutputs(Mapping):
         if found is None:
             if name not in self._imported:
                 raise KeyError(name)
-            found = self._read[name] = [_output(tensor) for tensor in self._imported.op(name).outputs]
+            found = self._read[name] = self._imported.outputs(name)
         return found
+
+    def read_ahead(self, names: Iterable[str]) -> None:
+        """Get ready to be asked for the outputs of ``names`` (one question for all, to a helper process)."""
+        self._imported.read_ahead(name for name in names if name not in self._read)
 
     def __contains__(self, name: object) -> bool:
         return name in self._read or name in self._imported
@@ -142,7 +240,7 @@ def _output(tensor: Any) -> tuple[int, Shape]:
     return tensor.dtype.as_datatype_enum, None if shape.rank is None else tuple(shape.as_list())
 
 
-def light(graph: GraphDef, *, limit: int = _LIGHT_LIMIT) -> GraphDef:
+def light(graph: GraphDef, *, limit: int = _LIGHT_LIMIT, in_place: bool = False) -> GraphDef:
     """``graph`` with the values of big constants dropped (dtype and shape kept), for shape inference.
 
     A Const too big to hold in memory (over CONST_VALUE_LIMIT as an array,
@@ -151,8 +249,9 @@ def light(graph: GraphDef, *, limit: int = _LIGHT_LIMIT) -> GraphDef:
     build a Const's whole tensor (zeros when its values are dropped), and a
     Placeholder has no value to build.
     """
-    out = GraphDef()
-    out.CopyFrom(graph)
+    out = graph if in_place else GraphDef()
+    if not in_place:
+        out.CopyFrom(graph)
     for index, node in enumerate(out.node):
         if node.op != "Const" or "value" not in node.attr:
             continue
@@ -189,9 +288,16 @@ def closed_subgraph(graph: GraphDef, names: set[str] | frozenset[str]) -> GraphD
     return sub
 
 
-def static_outputs(graph: GraphDef) -> StaticOutputs:
-    """For each node, (dtype enum, static shape) of each output, from TensorFlow's shape inference."""
-    return StaticOutputs(import_graph(light(graph)))
+def static_outputs(graph: GraphDef, *, lightened: bool = False) -> StaticOutputs:
+    """For each node, (dtype enum, static shape) of each output, from TensorFlow's shape inference.
+
+    ``lightened``: ``graph`` is :func:`light` already (the helper process gets it so).
+    """
+    light_graph = graph if lightened else light(graph)
+    helper = active()
+    if helper is not None:  # the big constants' values stay here: only their dtypes and shapes count
+        return StaticOutputs(_HelperImport(helper, light_graph))
+    return StaticOutputs(import_graph(light_graph))
 
 
 def shapes(g: WorkGraph, *, graph: GraphDef | None = None) -> StaticOutputs:
@@ -216,6 +322,9 @@ def shapes_later(g: WorkGraph) -> Callable[[], StaticOutputs]:
 
 def evaluate(graph: GraphDef, fetches: list[str]) -> list[np.ndarray]:
     """Run ``graph`` (constants only, no feeds) on the CPU and return the ``fetches`` tensors."""
+    helper = active()
+    if helper is not None:
+        return _ask(helper, "evaluate", graph.SerializeToString(), fetches)
     tf = tfcompat.tf()
     cpu_only = GraphDef()
     cpu_only.CopyFrom(graph)
@@ -247,6 +356,9 @@ def evaluate_each(nodes: list[NodeDef], args: list[list[np.ndarray]]) -> list[np
     cannot run (an attribute kind it does not pass on, an op that refuses the
     inputs): :func:`evaluate` runs those, and says what is wrong with them.
     """
+    helper = active()
+    if helper is not None:
+        return _ask(helper, "evaluate_each", [node.SerializeToString() for node in nodes], args)
     tf = tfcompat.tf()
     from tensorflow.python.eager import context, execute
     from tensorflow.python.framework import op_def_registry
@@ -318,6 +430,9 @@ def tensor_proto(value: np.ndarray) -> TensorProto:
 
 def op_info(op: str) -> tuple[bool, bool]:
     """(registered, safe to evaluate ahead of time): stateful ops and function calls are not."""
+    helper = active()
+    if helper is not None:
+        return _ask(helper, "op_info", op)
     tfcompat.tf()
     from tensorflow.python.framework import op_def_registry
 

@@ -1,0 +1,116 @@
+"""TensorFlow in a helper process: the optimize command's own process never imports it, and nothing changes for that."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tensorboard.compat.proto.graph_pb2 import GraphDef
+
+from builders import op, retrained_like
+from conftest import ROOT
+from inspector.errors import InspectorError
+from inspector.optimizer import pipeline
+from inspector.optimizer.passes import tfprocess, tfrun
+from test_policy import SECRET, read_file_graph
+
+# Optimizes a graph file as the command does, in a fresh interpreter, and says what that process imported.
+OPTIMIZE = """
+import json, os, sys
+from inspector.optimizer.passes import tfprocess
+from inspector.workflows.optimize import optimize_file
+started = []
+real = tfprocess.Helper.__init__
+def recording(self, serve):
+    real(self, serve)
+    started.append(self.pid)
+tfprocess.Helper.__init__ = recording
+done = optimize_file(sys.argv[1], sys.argv[2], input_names=sys.argv[3], output_names=sys.argv[4], diff=False)
+alive = []
+for pid in started:
+    try:
+        os.kill(pid, 0)
+        alive.append(pid)
+    except ProcessLookupError:
+        pass
+print(json.dumps({"tensorflow": "tensorflow" in sys.modules, "helpers": len(started), "alive": alive,
+                  "nodes": done.result.nodes_after}))
+"""
+
+
+def _optimize_in_child(source: Path, target: Path, inputs: str, outputs: str) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-c", OPTIMIZE, str(source), str(target), inputs, outputs],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_the_command_asks_a_helper_and_writes_the_same_graph(tmp_path: Path) -> None:
+    graph = retrained_like()
+    source = tmp_path / "retrained_graph.pb"
+    source.write_bytes(graph.SerializeToString())
+    seen = _optimize_in_child(source, tmp_path / "optimized.pb", "input", "final_result")
+    # The command's process read, folded and checked the graph without importing TensorFlow; its helper is gone.
+    assert seen["tensorflow"] is False
+    assert seen["helpers"] == 1 and seen["alive"] == []
+    # Byte for byte what the optimizer writes when it asks TensorFlow in its own process.
+    here = pipeline.optimize(graph, input_names=["input"], output_names=["final_result"]).graph
+    assert (tmp_path / "optimized.pb").read_bytes() == here.SerializeToString(deterministic=True)
+    assert seen["nodes"] == len(here.node)
+
+
+def test_the_helper_keeps_the_policy_on_files(tmp_path: Path) -> None:
+    secret = tmp_path / "id_rsa"
+    secret.write_bytes(SECRET)
+    source = tmp_path / "hostile.pb"
+    source.write_bytes(read_file_graph(secret).SerializeToString())
+    seen = _optimize_in_child(source, tmp_path / "out.pb", "input", "probs")
+    assert seen["tensorflow"] is False
+    # The ReadFile was never run, in the helper either: its bytes are nowhere in the result.
+    written = (tmp_path / "out.pb").read_bytes()
+    assert SECRET not in written
+    assert any(node.op == "ReadFile" for node in GraphDef.FromString(written).node)
+
+
+@pytest.fixture
+def helper():
+    started = tfprocess.Helper(f"{tfrun.__name__}:serve")
+    yield started
+    started.close()
+
+
+def test_what_tensorflow_refuses_comes_back_as_tfrun_raises_it(helper: tfprocess.Helper) -> None:
+    token = tfprocess._ACTIVE.set(helper)  # what tfrun.helping() does, with the helper this test started
+    try:
+        assert tfrun.op_info("Conv2D") == (True, True)
+        assert tfrun.op_info("NoSuchOpAnywhere") == (False, False)
+        bad = GraphDef()
+        bad.node.append(op("x", "NoSuchOpAnywhere"))
+        with pytest.raises(tfrun.ImportFailed, match="NoSuchOpAnywhere"):
+            tfrun.check_import(bad)
+        # Still answering after a refusal.
+        assert tfrun.op_info("Relu") == (True, True)
+    finally:
+        tfprocess._ACTIVE.reset(token)
+
+
+def test_a_helper_that_dies_is_an_error_that_says_so(helper: tfprocess.Helper) -> None:
+    assert helper.call("op_info", "Add") == (True, True)
+    os.kill(helper.pid, signal.SIGKILL)  # the helper this test started
+    with pytest.raises(InspectorError, match=rf"helper process \(pid {helper.pid}\) was killed by signal 9 while asked to op info"):
+        helper.call("op_info", "Add")
+
+
+def test_no_helper_where_tensorflow_is_imported_already() -> None:
+    from inspector.graph import tfcompat
+
+    tfcompat.tf()
+    with tfrun.helping() as started:
+        assert started is None and tfprocess.active() is None
