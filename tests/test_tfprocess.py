@@ -114,3 +114,16 @@ def test_no_helper_where_tensorflow_is_imported_already() -> None:
     tfcompat.tf()
     with tfrun.helping() as started:
         assert started is None and tfprocess.active() is None
+
+
+def test_answers_asked_ahead_come_to_their_askers(helper: tfprocess.Helper) -> None:
+    bad = GraphDef()
+    bad.node.append(op("x", "NoSuchOpAnywhere"))
+    token = tfprocess._ACTIVE.set(helper)
+    try:
+        check = tfrun.check_import_later(bad)  # asked, not yet answered
+        assert tfrun.op_info("Relu") == (True, True)  # a later question gets its own answer first
+        with pytest.raises(tfrun.ImportFailed, match="NoSuchOpAnywhere"):
+            check()
+    finally:
+        tfprocess._ACTIVE.reset(token)

@@ -52,9 +52,10 @@ OPTIMIZER_PREFIXES = ("Apply", "ResourceApply", "SparseApply", "ResourceSparseAp
 IDENTITY_OPS = frozenset({"Identity", "CheckNumerics", "StopGradient", "PreventGradient", "Snapshot", "Print", "DebugIdentity"})
 
 # TF1 control flow (tf.cond / tf.while_loop as dataflow), and the functional kind.
-V1_CONTROL_FLOW_OPS = frozenset({
-    "Switch", "RefSwitch", "Merge", "RefMerge", "Enter", "RefEnter", "Exit", "RefExit", "NextIteration",
-    "RefNextIteration", "LoopCond",
+# A loop's back edge: the only ops through which a TensorFlow graph has a cycle.
+LOOP_BACK_OPS = frozenset({"NextIteration", "RefNextIteration"})
+V1_CONTROL_FLOW_OPS = LOOP_BACK_OPS | frozenset({
+    "Switch", "RefSwitch", "Merge", "RefMerge", "Enter", "RefEnter", "Exit", "RefExit", "LoopCond",
 })
 FUNCTIONAL_CONTROL_FLOW_OPS = frozenset({"If", "StatelessIf", "While", "StatelessWhile", "Case", "StatelessCase"})
 CONTROL_FLOW_OPS = V1_CONTROL_FLOW_OPS | FUNCTIONAL_CONTROL_FLOW_OPS | frozenset({"ControlTrigger"})

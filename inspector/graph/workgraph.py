@@ -14,7 +14,7 @@ from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
 from tensorboard.compat.proto.types_pb2 import DataType
 from tensorboard.util import tensor_util
 
-from inspector.graph.ops import DTYPE_BYTES
+from inspector.graph.ops import DTYPE_BYTES, LOOP_BACK_OPS
 from inspector.graph.refs import CONTROL, data_ref, node_of, reach, split_ref
 
 T = TypeVar("T")
@@ -49,6 +49,11 @@ class WorkGraph:
         self._before: dict[str, State] = {}
         self._cache: dict[str, tuple[int, object]] = {}
         self._versions = graph.versions
+        # Since the last prune: the nodes that lost a reader, or came new (the only ones a prune may find dead);
+        # and what that prune kept, and whether the graph may hold a cycle (which only a walk from the outputs sees dead).
+        self._lost: dict[str, None] = {}
+        self._pruned: frozenset[str] | None = None
+        self._looped = True
         self._library = graph.library
         for source in graph.node:
             node = NodeDef()
@@ -152,6 +157,7 @@ class WorkGraph:
         self._touch(node.name)
         self._nodes[node.name] = node
         self._users.setdefault(node.name, {})
+        self._lost[node.name] = None
         for ref in node.input:
             self._users.setdefault(node_of(ref), {})[node.name] = None
         return node
@@ -235,12 +241,42 @@ class WorkGraph:
         return f"{base}_{index}"
 
     def prune(self, keep: Iterable[str]) -> int:
-        """Remove every node that ``keep`` does not reach through data or control edges."""
-        seen = reach(self._nodes, keep)
-        dead = [name for name in self._nodes if name not in seen]
-        for name in dead:
+        """Remove every node that ``keep`` does not reach through data or control edges.
+
+        After a first prune the graph holds only what ``keep`` reaches, so a
+        node dies only by losing readers: the next prune with the same ``keep``
+        looks from the nodes that lost one (:meth:`_unread`), not at the whole
+        graph, unless a loop's back edge could make a dead cycle, whose nodes
+        keep each other read.
+        """
+        keep = frozenset(keep)
+        if keep == self._pruned and not self._looped:
+            dead = self._unread(keep)
+        else:
+            seen = reach(self._nodes, keep)
+            dead = {name for name in self._nodes if name not in seen}
+            self._looped = any(node.op in LOOP_BACK_OPS for node in self._nodes.values())
+        # Removed in graph order, whichever way they were found: the pass's report lists them so.
+        ordered = [name for name in self._nodes if name in dead] if dead else []
+        for name in ordered:
             self.remove(name)
-        return len(dead)
+        self._pruned, self._lost = keep, {}
+        return len(ordered)
+
+    def _unread(self, keep: frozenset[str]) -> set[str]:
+        """The nodes that lost readers since the last prune and now have none, and what then only they read."""
+        dead: set[str] = set()
+        stack = list(self._lost)
+        while stack:
+            name = stack.pop()
+            node = self._nodes.get(name)
+            if node is None or name in dead or name in keep:
+                continue
+            if any(user in self._nodes and user not in dead for user in self._users.get(name, ())):
+                continue
+            dead.add(name)
+            stack.extend(node_of(ref) for ref in node.input)
+        return dead
 
     def drop_idle_controls(self) -> int:
         """Drop control edges from nodes that do nothing when run: input-less Const and NoOp.
@@ -265,10 +301,13 @@ class WorkGraph:
         return node is not None and node.op in ("Const", "NoOp") and not node.input
 
     def _unindex(self, node: NodeDef) -> None:
+        lost = self._lost
         for ref in node.input:
-            users = self._users.get(node_of(ref))
+            source = node_of(ref)
+            users = self._users.get(source)
             if users is not None:
                 users.pop(node.name, None)
+                lost[source] = None
 
     # --- output --------------------------------------------------------------
 

@@ -95,6 +95,8 @@ class OptimizeResult:
     fed: Mapping[str, float | bool] = field(default_factory=dict, hash=False)  # auxiliary inputs stored as constants
     # The input graph's signature, which the names were detected from (for a diff of the two, not for JSON).
     signature: Signature | None = field(default=None, hash=False, compare=False, repr=False)
+    # The result's, when it was worked out while a helper process checked that the result imports (else None).
+    result_signature: Signature | None = field(default=None, hash=False, compare=False, repr=False)
 
     def to_json(self) -> dict:
         return {
@@ -147,6 +149,7 @@ def optimize(
     strip_dropout: bool = False,
     skip: Iterable[str] = (),
     what: str = "the graph",
+    checked: bool = False,
 ) -> OptimizeResult:
     """Optimize a frozen graph for inference and say what each pass did.
 
@@ -161,13 +164,17 @@ def optimize(
     flag false) are stored as that value, so the result equals the original fed
     with them, and the dropout and tf.cond branches they turn off go. ``skip``
     names passes of :data:`inspector.optimizer.passes.PASSES` not to run.
+    ``checked``: the caller made :func:`inspector.graph.io.check_graph`'s checks
+    already (load_graph does).
     """
     from inspector.graph.workgraph import WorkGraph
-    from inspector.optimizer.passes import PASSES, checked_skip, tfrun
+    from inspector.graph.signature import signature
+    from inspector.optimizer.passes import PASSES, checked_skip, tfprocess, tfrun
     from inspector.optimizer.passes.context import Options, PassContext
 
     skipped = checked_skip(skip)
-    check_graph(graph, path=what)
+    if not checked:
+        check_graph(graph, path=what)
     detected = input_names is None or output_names is None
     resolver = Resolver(graph, what=what)
     names = _detect(resolver, input_names, output_names)
@@ -248,14 +255,17 @@ def optimize(
     try:
         ctx, reports = run_passes(check_each=False)
         result = finished(ctx)
-        tfrun.check_import(result)
+        check = tfrun.check_import_later(result)
+        # While a helper process imports the result, its signature (which a report of it needs) is worked out here.
+        result_signature = signature(result) if tfprocess.active() is not None else None
+        check()
         imported = True
     except tfrun.ImportFailed:
         # The input is imported only now: a graph TensorFlow cannot import is the user's to fix, not a pass's fault.
         _importable(graph, what=what)
         ctx, reports = run_passes(check_each=True)
         result = finished(ctx)
-        imported = False
+        imported, result_signature = False, None
     _validate(result, inputs=inputs, outputs=outputs, what=what, imported=imported)
     found, stripped = ctx.dropouts, ctx.stripped
     return OptimizeResult(
@@ -272,6 +282,7 @@ def optimize(
         dropout_off=tuple(d.output for d in ctx.dropouts_off),
         fed=_stored(resolver.signature.inference_values, reports, inputs),
         signature=resolver.signature,
+        result_signature=result_signature,
     )
 
 

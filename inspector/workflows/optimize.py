@@ -68,8 +68,8 @@ def _tuple(names: Sequence[str] | str | None) -> tuple[str, ...] | None:
     return (names,) if isinstance(names, str) else tuple(names)
 
 
-def run_optimizer(graph: GraphDef, options: OptimizerOptions, *, what: str) -> OptimizeResult:
-    """The optimizer on a graph in memory, with ``options``."""
+def run_optimizer(graph: GraphDef, options: OptimizerOptions, *, what: str, checked: bool = False) -> OptimizeResult:
+    """The optimizer on a graph in memory, with ``options`` (``checked``: load_graph checked it)."""
     from inspector.optimizer.pipeline import optimize
 
     return optimize(
@@ -82,6 +82,7 @@ def run_optimizer(graph: GraphDef, options: OptimizerOptions, *, what: str) -> O
         strip_dropout=options.strip_dropout,
         skip=options.skip,
         what=what,
+        checked=checked,
     )
 
 
@@ -138,7 +139,9 @@ def optimize_into(
         with tfrun.helping():
             loaded = source if isinstance(source, LoadedGraph) else load_graph(source_path)
             progress(f"Optimizing {source_path} (imports TensorFlow)", None, None)
-            result = run_optimizer(loaded.graph, options, what=str(source_path))
+            # A graph frozen from a SavedModel was not checked as a file read is.
+            read_here = loaded is not source and loaded.format != "saved_model"
+            result = run_optimizer(loaded.graph, options, what=str(source_path), checked=read_here)
         checked = None
         if before_write is not None:
             pending = LoadedGraph(path=target, graph=result.graph, size_bytes=result.graph.ByteSize(), format="pb")
@@ -204,7 +207,7 @@ def optimize_file(
     )
     loaded, result, written, _ = optimize_into(source, target, options, progress=progress or no_progress, force=force,
                                                hint=" (are --input and --output swapped?)")
-    labels, signatures = (source_path.name, target.name), (result.signature, None)
+    labels, signatures = (source_path.name, target.name), (result.signature, result.result_signature)
     if not diff:
         ops = op_table_loaded(loaded, written, labels=labels, signatures=signatures)
         return OptimizedFile(source=loaded, written=written, result=result, diff=None, ops=ops)

@@ -57,14 +57,35 @@ class Helper:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env,
         )
         self.pid = self._proc.pid
+        self._asked = self._answered = 0
+        self._replies: dict[int, tuple[str, Any] | None] = {}
 
     def call(self, kind: str, *args: Any) -> Any:
         """The answer to one question; Refused for an exception the child passes back, InspectorError if it died."""
+        return self.submit(kind, *args)()
+
+    def submit(self, kind: str, *args: Any) -> Callable[[], Any]:
+        """Ask now, and go on: the answer (as :meth:`call` gives it) when the returned function is called."""
+        number = self._asked
+        self._asked += 1
         try:
             _write(self._proc.stdin, (kind, args))
-            status, value = _read(self._proc.stdout)
+        except OSError:
+            self._replies[number] = None
+        return lambda: self._answer(number, kind)
+
+    def _answer(self, number: int, kind: str) -> Any:
+        # Answers come in the order asked: those of questions asked before this one are kept for their askers.
+        try:
+            while number not in self._replies:
+                self._replies[self._answered] = _read(self._proc.stdout)
+                self._answered += 1
         except (OSError, EOFError, pickle.UnpicklingError):
             raise InspectorError(self._died(kind)) from None
+        reply = self._replies.pop(number)
+        if reply is None:
+            raise InspectorError(self._died(kind))
+        status, value = reply
         if status == "ok":
             return value
         if status == "InspectorError":

@@ -69,8 +69,12 @@ def helping() -> AbstractContextManager:
 
 
 def _ask(helper: tfprocess.Helper, kind: str, *args: Any) -> Any:
+    return _answered(helper.submit(kind, *args))
+
+
+def _answered(answer: Callable[[], Any]) -> Any:
     try:
-        return helper.call(kind, *args)
+        return answer()
     except tfprocess.Refused as exc:
         raise {"ImportFailed": ImportFailed, "EvaluateFailed": EvaluateFailed}[exc.kind](str(exc)) from None
 
@@ -113,6 +117,27 @@ def check_import(graph: GraphDef) -> None:
         return _ask(helper, "check_import", graph.SerializeToString())
     import_graph(graph)
     return None
+
+
+def check_import_later(graph: GraphDef) -> Callable[[], None]:
+    """:func:`check_import` begun: a helper process checks while the caller goes on, until it calls the result.
+
+    Without a helper the check runs now; its ImportFailed comes from the call, all the same.
+    """
+    helper = active()
+    if helper is not None:
+        answer = helper.submit("check_import", graph.SerializeToString())
+        return lambda: _answered(answer)
+    try:
+        import_graph(graph)
+    except ImportFailed as exc:
+        failed = exc
+
+        def fail() -> None:
+            raise failed
+
+        return fail
+    return lambda: None
 
 
 class Imported:
