@@ -397,6 +397,23 @@ def test_make_const_is_byte_for_byte_what_tensorboard_makes():
     assert cases == 13 * 7 * 3
 
 
+def test_a_folded_value_of_another_kind_has_the_tensor_proto_tensorflow_makes():
+    """Beyond plain numeric arrays (above), tfrun.tensor_proto asks TensorFlow only for bfloat16 and byte-swapped
+    arrays: strings, booleans, 64-bit unsigned and complex values, scalars among them, get make_tensor_proto's bytes."""
+    import ml_dtypes
+
+    from inspector.graph import tfcompat
+    from inspector.optimizer.passes import tfrun
+
+    tf = tfcompat.tf()
+    values = [np.full(shape, 3, dtype=dtype) for dtype in [np.uint64, np.complex128, np.bool_, ml_dtypes.bfloat16]
+              for shape in [(), (1,), (0,), (1, 1), (2,), (0, 3)]]
+    values += [np.array([b"a", b"bc"], dtype=object), np.array(b"a", dtype=object), np.array(["x", "yz"]),
+               np.array([], dtype=object), np.array(float("nan"), dtype=np.float32), np.array(-0.0, dtype=np.float32)]
+    for value in values:
+        assert tfrun.tensor_proto(value).SerializeToString() == tf.make_tensor_proto(value).SerializeToString(), value.dtype
+
+
 def test_const_value_reads_what_make_ndarray_reads():
     """A Const's raw bytes are read without make_ndarray: the same dtype, shape and bytes over every dtype and
     layout, *_val fields, splats, and None where make_ndarray refuses (bytes that do not fill the shape)."""

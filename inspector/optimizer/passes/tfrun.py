@@ -449,6 +449,12 @@ def tensor_proto(value: np.ndarray) -> TensorProto:
     content = content_tensor(value, half=True)
     if content is not None:
         return content
+    if value.dtype.isnative and value.dtype.name != "bfloat16":
+        # TensorBoard's copy of make_tensor_proto makes the same bytes for every other value (a scalar, a string),
+        # and needs no TensorFlow in a process that asks a helper for the rest.
+        from tensorboard.util import tensor_util
+
+        return tensor_util.make_tensor_proto(value)
     tf = tfcompat.tf()
     return TensorProto.FromString(tf.make_tensor_proto(value).SerializeToString())
 
