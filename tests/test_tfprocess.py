@@ -127,3 +127,16 @@ def test_answers_asked_ahead_come_to_their_askers(helper: tfprocess.Helper) -> N
             check()
     finally:
         tfprocess._ACTIVE.reset(token)
+
+
+def test_an_import_the_parent_dropped_is_dropped_in_the_helper(helper: tfprocess.Helper) -> None:
+    token = tfprocess._ACTIVE.set(helper)
+    try:
+        outputs = tfrun.static_outputs(retrained_like())
+        assert outputs["final_result"][0][0] == 1  # DT_FLOAT, asked of the helper
+        del outputs  # tells the helper to forget its tf.Graph; that answer is never waited for ...
+        again = tfrun.static_outputs(retrained_like())
+        # ... and does not stand in for the next one's.
+        assert again.dtypes("final_result") == [1] and tfrun.op_info("Relu") == (True, True)
+    finally:
+        tfprocess._ACTIVE.reset(token)

@@ -59,6 +59,7 @@ class Helper:
         self.pid = self._proc.pid
         self._asked = self._answered = 0
         self._replies: dict[int, tuple[str, Any] | None] = {}
+        self._unheeded: set[int] = set()
 
     def call(self, kind: str, *args: Any) -> Any:
         """The answer to one question; Refused for an exception the child passes back, InspectorError if it died."""
@@ -74,11 +75,20 @@ class Helper:
             self._replies[number] = None
         return lambda: self._answer(number, kind)
 
+    def tell(self, kind: str, *args: Any) -> None:
+        """Ask, wanting no answer (one that goes wrong is not heard of)."""
+        self._unheeded.add(self._asked)
+        self.submit(kind, *args)
+
     def _answer(self, number: int, kind: str) -> Any:
         # Answers come in the order asked: those of questions asked before this one are kept for their askers.
         try:
             while number not in self._replies:
-                self._replies[self._answered] = _read(self._proc.stdout)
+                reply = _read(self._proc.stdout)
+                if self._answered in self._unheeded:
+                    self._unheeded.discard(self._answered)
+                else:
+                    self._replies[self._answered] = reply
                 self._answered += 1
         except (OSError, EOFError, pickle.UnpicklingError):
             raise InspectorError(self._died(kind)) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
@@ -88,14 +89,16 @@ def _answers() -> dict[str, Callable[..., Any]]:
     from tensorboard.compat.proto.node_def_pb2 import NodeDef as Node
 
     tfcompat.tf()  # the import the parent goes on without
-    imports: list[StaticOutputs] = []
+    imports: dict[int, StaticOutputs] = {}
+    keys = itertools.count()
 
     def outputs_of(data: bytes) -> tuple[int, list[str], dict[str, list[int]]]:
         graph = GraphDef.FromString(data)
         computed = [node.name for node in graph.node if node.op != "Const"]
         found = static_outputs(light(graph, in_place=True), lightened=True)
-        imports.append(found)
-        return len(imports) - 1, list(found), {name: found.dtypes(name) or [] for name in computed if name in found}
+        key = next(keys)
+        imports[key] = found
+        return key, list(found), {name: found.dtypes(name) or [] for name in computed if name in found}
 
     def read(key: int, names: list[str]) -> dict:
         return {name: imports[key][name] for name in names if name in imports[key]}
@@ -104,6 +107,7 @@ def _answers() -> dict[str, Callable[..., Any]]:
         "op_info": op_info,
         "static_outputs": outputs_of,
         "outputs": read,
+        "forget": lambda key: imports.pop(key, None) and None,
         "evaluate": lambda data, fetches: evaluate(GraphDef.FromString(data), fetches),
         "evaluate_each": lambda nodes, args: evaluate_each([Node.FromString(n) for n in nodes], args),
         "check_import": lambda data: check_import(GraphDef.FromString(data)),
@@ -216,6 +220,10 @@ class _HelperImport:
         if name not in self._outputs:
             self.read_ahead([name])
         return self._outputs[name]
+
+    def __del__(self) -> None:
+        # Its tf.Graph in the helper goes too: the helper then holds one import at a time, not every one asked for.
+        self._helper.tell("forget", self._key)
 
     def read_ahead(self, names: Iterable[str]) -> None:
         """The outputs of ``names`` in one question to the helper, not one each."""
