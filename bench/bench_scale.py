@@ -39,6 +39,9 @@ its peak resident memory (``ru_maxrss`` from ``os.wait4``):
   on the same graph, each in its own child, after a child that imports
   TensorFlow (so that neither reads its files from disk where the other finds
   them cached), interleaved ``--optimize-rounds`` times (3); the median is shown.
+  ``--previous REV`` adds the same command from REV's source tree (a temporary
+  git worktree) to each round. Peak memory is the largest one process held:
+  optimize's TensorFlow helper process counts, the sum of the two does not.
 
 Printed per step and size: seconds, peak MiB, the ratio to the parse floor of
 the same size (time and memory), and the slope: how many times longer the step
@@ -60,6 +63,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 INSPECTOR = [sys.executable, "-m", "inspector"]
+RUN_PREVIOUS = "import sys; sys.path.insert(0, '.'); from inspector.cli import main; sys.exit(main(sys.argv[1:]))"
 STEPS = ("parse", "walk", "diff", "summarize", "tb", "tab /diff", "tab +draw", "compare", "tab stored")
 
 PARSE = """
@@ -95,9 +99,9 @@ Path(sys.argv[2]).write_bytes(tensorflow_optimize(graph, input_names=["input"], 
 """
 
 
-def child(argv: list[str]) -> dict:
+def child(argv: list[str], *, cwd: Path = ROOT) -> dict:
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     _, status, usage = os.wait4(proc.pid, 0)
     err = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
@@ -140,7 +144,7 @@ for graph, name in ((a, "a"), (b, "b")):
 """
 
 
-def run_size(nodes: int, folder: Path, *, optimize: bool, say, optimize_rounds: int = 3) -> dict:
+def run_size(nodes: int, folder: Path, *, optimize: bool, say, optimize_rounds: int = 3, previous: Path | None = None) -> dict:
     blocks = max(1, nodes // 20)
     # Made in a child: a parent grown by the graphs would lend each forked child its size as peak memory.
     made = child([sys.executable, "-c", MAKE_PAIR, str(blocks), str(folder), str(nodes)])
@@ -171,12 +175,18 @@ def run_size(nodes: int, folder: Path, *, optimize: bool, say, optimize_rounds: 
                          "--input_names", "input", "--output_names", last],
             "tf_optimize": [sys.executable, "-c", TF_OPTIMIZE, str(pa), str(folder / f"tfopt_{nodes}.pb"), last],
         }
+        places = {step: ROOT for step in rivals}
+        if previous is not None:  # the same command from an earlier commit's source tree
+            rivals["optimize_previous"] = [sys.executable, "-c", RUN_PREVIOUS, "optimize", str(pa), "--output",
+                                           str(folder / f"prev_{nodes}.pb"), "--force", "--input_names", "input",
+                                           "--output_names", last]
+            places["optimize_previous"] = previous
         # TensorFlow's files into the page cache first: whichever imported it first would pay for reading them.
         child([sys.executable, "-c", "import tensorflow"])
         runs: dict[str, list[dict]] = {step: [] for step in rivals}
         for _ in range(optimize_rounds):  # interleaved, so a slow spell of the machine falls on both
             for step, argv in rivals.items():
-                runs[step].append(child(argv))
+                runs[step].append(child(argv, cwd=places[step]))
                 said(say, nodes, step, runs[step][-1])
         for step, results in runs.items():
             out[step] = {**sorted(results, key=lambda r: r["seconds"])[len(results) // 2],
@@ -239,13 +249,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--optimize-at", type=int, default=100000, help="the size at which optimize is timed against TensorFlow's tool (0: never)")
     parser.add_argument("--optimize-rounds", type=int, default=3, help="interleaved runs of optimize and TensorFlow's tool (the median is shown)")
     parser.add_argument("--weights-gib", type=float, default=1.6, help="size of the weights-only graph tb is timed on (0: none)")
+    parser.add_argument("--previous", default="", help="also time optimize from this git revision, in the same rounds")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
-        results = [run_size(n, Path(tmp), optimize=n == args.optimize_at, say=say, optimize_rounds=args.optimize_rounds)
-                   for n in sizes]
+        previous = Path(tmp) / "previous" if args.previous else None
+        if previous is not None:
+            subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(previous), args.previous], cwd=ROOT, check=True)
+        try:
+            results = [run_size(n, Path(tmp), optimize=n == args.optimize_at, say=say, optimize_rounds=args.optimize_rounds,
+                                previous=previous) for n in sizes]
+        finally:
+            if previous is not None:
+                subprocess.run(["git", "worktree", "remove", "--force", str(previous)], cwd=ROOT, check=False)
         weights = run_weights(int(args.weights_gib * 2**30), Path(tmp), say=say) if args.weights_gib > 0 else None
     for prev, cur in zip(results, results[1:]):
         factor = cur["nodes"] / prev["nodes"]
@@ -258,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"{'nodes':>9} {'step':<12} {'seconds':>9} {'peak MiB':>9} {'x parse (time, mem)':>20} {'x walk':>7} {'slope / 10x':>12}")
     for r in results:
-        for step in ("parse", *STEPS[1:], "optimize", "tf_optimize"):
+        for step in ("parse", *STEPS[1:], "optimize", "tf_optimize", "optimize_previous"):
             if step not in r:
                 continue
             m = r[step]
@@ -270,6 +288,10 @@ def main(argv: list[str] | None = None) -> int:
         if "optimize" in r and r["optimize"]["exit"] == 0 and r["tf_optimize"]["exit"] == 0:
             print(f"{'':>9} optimize / TensorFlow's tool: {r['optimize']['seconds'] / r['tf_optimize']['seconds']:.2f}x time, "
                   f"{r['optimize']['peak_mib'] / r['tf_optimize']['peak_mib']:.2f}x memory")
+        if "optimize_previous" in r and r["optimize_previous"]["exit"] == 0 and r["optimize"]["exit"] == 0:
+            print(f"{'':>9} optimize / {args.previous}'s: {r['optimize']['seconds'] / r['optimize_previous']['seconds']:.2f}x time; "
+                  f"{args.previous}'s / TensorFlow's tool: "
+                  f"{r['optimize_previous']['seconds'] / r['tf_optimize']['seconds']:.2f}x")
     print("slope: how many times longer for ten times the nodes (10 = linear)")
     if weights is not None:
         w, gib = weights, weights["file_bytes"] / 2**30

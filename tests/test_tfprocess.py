@@ -129,14 +129,21 @@ def test_answers_asked_ahead_come_to_their_askers(helper: tfprocess.Helper) -> N
         tfprocess._ACTIVE.reset(token)
 
 
-def test_an_import_the_parent_dropped_is_dropped_in_the_helper(helper: tfprocess.Helper) -> None:
+def test_an_import_the_parent_dropped_is_dropped_in_the_helper(helper: tfprocess.Helper, monkeypatch: pytest.MonkeyPatch) -> None:
+    unraised: list = []
+    monkeypatch.setattr(sys, "unraisablehook", unraised.append)
     token = tfprocess._ACTIVE.set(helper)
     try:
+        bad = GraphDef()
+        bad.node.append(op("x", "NoSuchOpAnywhere"))
+        with pytest.raises(tfrun.ImportFailed):
+            tfrun.static_outputs(bad)  # an import that failed leaves nothing to forget, and says nothing as it goes
         outputs = tfrun.static_outputs(retrained_like())
         assert outputs["final_result"][0][0] == 1  # DT_FLOAT, asked of the helper
         del outputs  # tells the helper to forget its tf.Graph; that answer is never waited for ...
         again = tfrun.static_outputs(retrained_like())
         # ... and does not stand in for the next one's.
         assert again.dtypes("final_result") == [1] and tfrun.op_info("Relu") == (True, True)
+        assert unraised == []
     finally:
         tfprocess._ACTIVE.reset(token)

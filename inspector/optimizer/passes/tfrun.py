@@ -200,7 +200,7 @@ class _HelperImport:
     """An import the helper process holds, looked at as :class:`Imported` is: dtypes given at once, shapes asked for."""
 
     def __init__(self, helper: Any, graph: GraphDef) -> None:
-        self._helper = helper
+        self._helper, self._key = helper, None  # no key: the import failed, nothing to forget
         # The dtypes of what a pass computes come at once; a Const's, asked for less, with its shape.
         self._key, names, self._dtypes = _ask(helper, "static_outputs", graph.SerializeToString())
         self._names = frozenset(names)
@@ -223,7 +223,8 @@ class _HelperImport:
 
     def __del__(self) -> None:
         # Its tf.Graph in the helper goes too: the helper then holds one import at a time, not every one asked for.
-        self._helper.tell("forget", self._key)
+        if self._key is not None:
+            self._helper.tell("forget", self._key)
 
     def read_ahead(self, names: Iterable[str]) -> None:
         """The outputs of ``names`` in one question to the helper, not one each."""
