@@ -19,18 +19,20 @@ from inspector.optimizer import pipeline
 from inspector.optimizer.passes import tfprocess, tfrun
 from test_policy import SECRET, read_file_graph
 
-# Optimizes a graph file as the command does, in a fresh interpreter, and says what that process imported.
+# Runs `inspector optimize` as the program (main() with no argv), in a fresh interpreter, and says what it imported.
 OPTIMIZE = """
 import json, os, sys
+from inspector.cli import main
 from inspector.optimizer.passes import tfprocess
-from inspector.workflows.optimize import optimize_file
 started = []
 real = tfprocess.Helper.__init__
 def recording(self, serve):
     real(self, serve)
     started.append(self.pid)
 tfprocess.Helper.__init__ = recording
-done = optimize_file(sys.argv[1], sys.argv[2], input_names=sys.argv[3], output_names=sys.argv[4], diff=False)
+sys.argv = ["inspector", "optimize", sys.argv[1], "--output", sys.argv[2], "--input_names", sys.argv[3],
+            "--output_names", sys.argv[4]]
+code = main()
 alive = []
 for pid in started:
     try:
@@ -38,8 +40,7 @@ for pid in started:
         alive.append(pid)
     except ProcessLookupError:
         pass
-print(json.dumps({"tensorflow": "tensorflow" in sys.modules, "helpers": len(started), "alive": alive,
-                  "nodes": done.result.nodes_after}))
+print(json.dumps({"exit": code, "tensorflow": "tensorflow" in sys.modules, "helpers": len(started), "alive": alive}))
 """
 
 
@@ -59,11 +60,22 @@ def test_the_command_asks_a_helper_and_writes_the_same_graph(tmp_path: Path) -> 
     seen = _optimize_in_child(source, tmp_path / "optimized.pb", "input", "final_result")
     # The command's process read, folded and checked the graph without importing TensorFlow; its helper is gone.
     assert seen["tensorflow"] is False
-    assert seen["helpers"] == 1 and seen["alive"] == []
+    assert seen["exit"] == 0 and seen["helpers"] == 1 and seen["alive"] == []
     # Byte for byte what the optimizer writes when it asks TensorFlow in its own process.
     here = pipeline.optimize(graph, input_names=["input"], output_names=["final_result"]).graph
     assert (tmp_path / "optimized.pb").read_bytes() == here.SerializeToString(deterministic=True)
-    assert seen["nodes"] == len(here.node)
+
+
+def test_called_in_process_the_command_starts_no_helper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """main([...]) runs in a process that goes on (a test, a notebook): it keeps TensorFlow, imported once, to itself."""
+    from inspector.cli import main
+
+    source = tmp_path / "retrained_graph.pb"
+    source.write_bytes(retrained_like().SerializeToString())
+    started: list = []
+    monkeypatch.setattr(tfprocess, "Helper", lambda serve: started.append(serve))
+    assert main(["optimize", str(source), "--output", str(tmp_path / "out.pb")]) == 0
+    assert started == []
 
 
 def test_the_helper_keeps_the_policy_on_files(tmp_path: Path) -> None:
@@ -72,7 +84,7 @@ def test_the_helper_keeps_the_policy_on_files(tmp_path: Path) -> None:
     source = tmp_path / "hostile.pb"
     source.write_bytes(read_file_graph(secret).SerializeToString())
     seen = _optimize_in_child(source, tmp_path / "out.pb", "input", "probs")
-    assert seen["tensorflow"] is False
+    assert seen["exit"] == 0 and seen["tensorflow"] is False
     # The ReadFile was never run, in the helper either: its bytes are nowhere in the result.
     written = (tmp_path / "out.pb").read_bytes()
     assert SECRET not in written

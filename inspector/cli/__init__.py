@@ -66,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 2
         out = Output(json_mode=getattr(args, "json", False))
+        # Whether the command's process ends with it: then optimize may leave TensorFlow to a helper process.
+        args.program = process
         if args.command not in ONE_PASS:
             return int(args.func(args, out) or 0)
         # These read a graph once, write and end. The cycle collector's passes over millions of node records

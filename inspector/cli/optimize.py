@@ -78,7 +78,8 @@ def cmd_optimize(args: argparse.Namespace, out: Output) -> int:
     options = optimizer_kwargs(args)
     with out.steps() as progress:
         # The terminal shows the op table only: the node-level diff is made for --json alone.
-        done = optimize_file(source, args.output, progress=progress, force=args.force, diff=args.json, **options)
+        done = optimize_file(source, args.output, progress=progress, force=args.force, diff=args.json,
+                             helper=getattr(args, "program", False), **options)
     result = done.result
     note_detected(out, result, given_inputs=args.input_names, given_outputs=args.output_names)
     if args.json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -115,6 +116,7 @@ def optimize_into(
     progress: Progress = no_progress,
     force: bool = False,
     hint: str = "",
+    helper: bool = False,
 ) -> tuple[LoadedGraph, OptimizeResult, LoadedGraph, T | None]:
     """Load, optimize, write ``target`` atomically; returns (input, result, output as written, checked).
 
@@ -123,6 +125,10 @@ def optimize_into(
     raises leaves no file behind. An existing ``target`` is replaced only when
     inspector wrote it, or with ``force`` (see :mod:`inspector.workflows.outputs`;
     ``hint`` goes into the refusal); that is checked before anything runs.
+    ``helper``: TensorFlow runs in a helper process (tfrun.helping) while the
+    passes that need none run here; for a process that ends with the command
+    and needs no TensorFlow of its own (the CLI's optimize), not for one that
+    would import it anyway or optimizes again and again.
     """
     from inspector.atomic import same_file
     from inspector.graph.io import LoadedGraph, load_graph, save_graph
@@ -135,9 +141,10 @@ def optimize_into(
         raise InspectorError(f"{target}: --output is the input graph; write the optimized graph to another file")
     extra: dict = {}
     with owned_output(target, force=force, hint=hint, extra=extra):
-        # TensorFlow's import, in a helper process, overlaps reading the graph and the passes that need none.
-        with tfrun.helping():
-            loaded = source if isinstance(source, LoadedGraph) else load_graph(source_path)
+        loaded = source if isinstance(source, LoadedGraph) else load_graph(source_path)
+        # TensorFlow's import, in a helper process, overlaps the passes that need none (once the graph proved
+        # readable: a file that is not a graph costs no TensorFlow import anywhere).
+        with tfrun.helping() if helper else nullcontext():
             progress(f"Optimizing {source_path} (imports TensorFlow)", None, None)
             # A graph frozen from a SavedModel was not checked as a file read is.
             read_here = loaded is not source and loaded.format != "saved_model"
@@ -189,12 +196,13 @@ def optimize_file(
     progress: Progress | None = None,
     force: bool = False,
     diff: bool = True,
+    helper: bool = False,
 ) -> OptimizedFile:
     """Optimize the graph at ``source`` into ``output`` (default: :func:`default_optimized_path`), written atomically.
 
     An existing ``output`` that inspector did not write is refused unless ``force``.
     ``diff=False`` leaves out the node-level diff (matching, stories, scopes: seconds
-    on a big graph) when only the op table is wanted.
+    on a big graph) when only the op table is wanted. ``helper``: see :func:`optimize_into`.
     """
     from inspector.analysis.diff import diff_loaded, op_table_loaded
     from inspector.graph.io import LoadedGraph
@@ -205,7 +213,7 @@ def optimize_file(
         input_names=input_names, output_names=output_names, skip=skip, placeholder_type_enum=placeholder_type_enum,
         toco_compatible=toco_compatible, frozen_graph=frozen_graph, strip_dropout=strip_dropout,
     )
-    loaded, result, written, _ = optimize_into(source, target, options, progress=progress or no_progress, force=force,
+    loaded, result, written, _ = optimize_into(source, target, options, progress=progress or no_progress, force=force, helper=helper,
                                                hint=" (are --input and --output swapped?)")
     labels, signatures = (source_path.name, target.name), (result.signature, result.result_signature)
     if not diff:

@@ -60,6 +60,7 @@ class Helper:
         self._asked = self._answered = 0
         self._replies: dict[int, tuple[str, Any] | None] = {}
         self._unheeded: set[int] = set()
+        self._closed = False
 
     def call(self, kind: str, *args: Any) -> Any:
         """The answer to one question; Refused for an exception the child passes back, InspectorError if it died."""
@@ -71,12 +72,14 @@ class Helper:
         self._asked += 1
         try:
             _write(self._proc.stdin, (kind, args))
-        except OSError:
+        except (OSError, ValueError):  # a dead child's pipe, or one closed: the answer says it died
             self._replies[number] = None
         return lambda: self._answer(number, kind)
 
     def tell(self, kind: str, *args: Any) -> None:
-        """Ask, wanting no answer (one that goes wrong is not heard of)."""
+        """Ask, wanting no answer (one that goes wrong, or comes after :meth:`close`, is not heard of)."""
+        if self._closed:
+            return
         self._unheeded.add(self._asked)
         self.submit(kind, *args)
 
@@ -118,6 +121,7 @@ class Helper:
     def close(self) -> None:
         """End the child."""
         # It holds nothing to save, and TensorFlow's own teardown takes a second: it is killed, by its pid.
+        self._closed = True
         try:
             self._proc.kill()
             self._proc.wait()
