@@ -2,13 +2,14 @@
 
 Importing TensorFlow takes seconds of one core, holding the interpreter lock
 (a thread would not overlap it); the passes before constant folding need no
-TensorFlow at all. So a command that optimizes a graph file starts this helper
-before it even reads the file, and :mod:`tfrun` sends it what it asks
+TensorFlow at all. So ``inspector optimize``, run as the program, starts this
+helper once the graph file has proved readable, and :mod:`tfrun` sends it what it asks
 TensorFlow while one is active: the op registry, shape inference, evaluating
 constants, the check that the result imports. The helper runs the very same
 :mod:`tfrun` functions (the policy on unsafe nodes included); only graphs,
 NumPy values and answers cross the pipe. A process that has imported
-TensorFlow already asks it in-process, as does a library caller.
+TensorFlow already asks it in-process, as do library callers and in-process
+``main([...])`` calls.
 """
 
 from __future__ import annotations

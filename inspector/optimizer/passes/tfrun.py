@@ -15,7 +15,7 @@ from tensorboard.compat.proto.tensor_pb2 import TensorProto
 
 from inspector.graph import tfcompat
 from inspector.optimizer.passes import tfprocess
-from inspector.optimizer.passes.tfprocess import active
+from inspector.optimizer.passes.tfprocess import Helper, active
 from inspector.graph.trust import without_unsafe
 from inspector.graph.ops import DTYPE_BYTES
 from inspector.graph.workgraph import CONST_VALUE_LIMIT, WorkGraph, content_tensor
@@ -69,7 +69,7 @@ def helping() -> AbstractContextManager:
     return tfprocess.helping(f"{__name__}:serve")
 
 
-def _ask(helper: tfprocess.Helper, kind: str, *args: Any) -> Any:
+def _ask(helper: Helper, kind: str, *args: Any) -> Any:
     return _answered(helper.submit(kind, *args))
 
 
@@ -86,8 +86,6 @@ def serve() -> None:
 
 
 def _answers() -> dict[str, Callable[..., Any]]:
-    from tensorboard.compat.proto.node_def_pb2 import NodeDef as Node
-
     tfcompat.tf()  # the import the parent goes on without
     imports: dict[int, StaticOutputs] = {}
     keys = itertools.count()
@@ -109,18 +107,14 @@ def _answers() -> dict[str, Callable[..., Any]]:
         "outputs": read,
         "forget": lambda key: imports.pop(key, None) and None,
         "evaluate": lambda data, fetches: evaluate(GraphDef.FromString(data), fetches),
-        "evaluate_each": lambda nodes, args: evaluate_each([Node.FromString(n) for n in nodes], args),
+        "evaluate_each": lambda nodes, args: evaluate_each([NodeDef.FromString(n) for n in nodes], args),
         "check_import": lambda data: check_import(GraphDef.FromString(data)),
     }
 
 
 def check_import(graph: GraphDef) -> None:
     """Nothing when ``graph`` imports (:func:`import_graph`), else ImportFailed; asked of the helper process when one runs."""
-    helper = active()
-    if helper is not None:
-        return _ask(helper, "check_import", graph.SerializeToString())
-    import_graph(graph)
-    return None
+    check_import_later(graph)()
 
 
 def check_import_later(graph: GraphDef) -> Callable[[], None]:
@@ -199,7 +193,7 @@ class Imported:
 class _HelperImport:
     """An import the helper process holds, looked at as :class:`Imported` is: dtypes given at once, shapes asked for."""
 
-    def __init__(self, helper: Any, graph: GraphDef) -> None:
+    def __init__(self, helper: Helper, graph: GraphDef) -> None:
         self._helper, self._key = helper, None  # no key: the import failed, nothing to forget
         # The dtypes of what a pass computes come at once; a Const's, asked for less, with its shape.
         self._key, names, self._dtypes = _ask(helper, "static_outputs", graph.SerializeToString())
