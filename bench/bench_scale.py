@@ -63,7 +63,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 INSPECTOR = [sys.executable, "-m", "inspector"]
-RUN_PREVIOUS = "import sys; sys.path.insert(0, '.'); from inspector.cli import main; sys.exit(main(sys.argv[1:]))"
+# As the program (main() reads sys.argv), as `python -m inspector` runs it: that is when optimize starts its helper process.
+RUN_PREVIOUS = "import sys; sys.path.insert(0, '.'); from inspector.cli import main; sys.argv[0] = 'inspector'; sys.exit(main())"
 STEPS = ("parse", "walk", "diff", "summarize", "tb", "tab /diff", "tab +draw", "compare", "tab stored")
 
 PARSE = """

@@ -159,3 +159,42 @@ def test_an_import_the_parent_dropped_is_dropped_in_the_helper(helper: tfprocess
         assert unraised == []
     finally:
         tfprocess._ACTIVE.reset(token)
+
+
+def test_static_outputs_asked_ahead_answer_once_and_after_other_questions(helper: tfprocess.Helper) -> None:
+    bad = GraphDef()
+    bad.node.append(op("x", "NoSuchOpAnywhere"))
+    token = tfprocess._ACTIVE.set(helper)
+    try:
+        later = tfrun.static_outputs_later(retrained_like())  # asked; the helper imports while this goes on
+        failing = tfrun.static_outputs_later(bad)
+        assert tfrun.op_info("Relu") == (True, True)  # asked after, answered first
+        outputs = later()
+        assert later() is outputs and outputs.dtypes("final_result") == [1]
+        for _ in range(2):  # the refusal, read once, is given again: the second call does not wait for an answer
+            with pytest.raises(tfrun.ImportFailed, match="NoSuchOpAnywhere"):
+                failing()
+        assert tfrun.op_info("Add") == (True, True)
+    finally:
+        tfprocess._ACTIVE.reset(token)
+
+
+def test_without_a_helper_static_outputs_asked_ahead_import_when_first_called(monkeypatch: pytest.MonkeyPatch) -> None:
+    imports: list[GraphDef] = []
+    real = tfrun.import_graph
+    monkeypatch.setattr(tfrun, "import_graph", lambda graph: imports.append(graph) or real(graph))
+    later = tfrun.static_outputs_later(retrained_like())
+    assert imports == []
+    assert later().dtypes("final_result") == [1] and later() is later()
+    assert len(imports) == 1
+
+
+def test_light_copies_only_a_graph_it_changes() -> None:
+    graph = retrained_like()
+    assert tfrun.light(graph, limit=10**9) is graph  # no constant to drop: the graph itself, not a copy of every node
+    before = graph.SerializeToString()
+    lightened = tfrun.light(graph, limit=0)
+    assert lightened is not graph and graph.SerializeToString() == before  # the input untouched
+    shapes = {n.name: n.attr["value"].tensor.tensor_shape for n in graph.node if n.op == "Const"}
+    dropped = [n for n in lightened.node if n.op == "Const" and not n.attr["value"].tensor.tensor_content]
+    assert len(dropped) == len(shapes) and all(n.attr["value"].tensor.tensor_shape == shapes[n.name] for n in dropped)

@@ -141,9 +141,10 @@ def diff_loaded(
 def op_table_loaded(
     a: LoadedGraph, b: LoadedGraph, *, labels: tuple[str, str] | None = None,
     signatures: tuple[Signature | None, Signature | None] = (None, None),
+    stats: tuple[GraphStats | None, GraphStats | None] = (None, None),
 ) -> OpTable:
     """The op table of :func:`diff_loaded`'s diff, without matching the nodes."""
-    return op_table(a.graph, b.graph, signatures=signatures, **_sides(a, b, labels))
+    return op_table(a.graph, b.graph, signatures=signatures, stats=stats, **_sides(a, b, labels))
 
 
 def _sides(a: LoadedGraph, b: LoadedGraph, labels: tuple[str, str] | None) -> dict:
@@ -181,9 +182,13 @@ def op_table(
     paths: tuple[str | None, str | None] = (None, None),
     sizes: tuple[int | None, int | None] = (None, None),
     signatures: tuple[Signature | None, Signature | None] = (None, None),
+    stats: tuple[GraphStats | None, GraphStats | None] = (None, None),
 ) -> OpTable:
-    """The op table of ``a`` against ``b`` without matching their nodes: a count per op type is all it needs."""
-    sa, sb = (graph_stats(g, sig=s) for g, s in zip((a, b), signatures))
+    """The op table of ``a`` against ``b`` without matching their nodes: a count per op type is all it needs.
+
+    ``signatures`` and ``stats``: either graph's, when the caller has them already.
+    """
+    sa, sb = (st if st is not None else graph_stats(g, sig=s) for g, s, st in zip((a, b), signatures, stats))
     return OpTable(GraphSide(labels[0], paths[0], sizes[0], sa), GraphSide(labels[1], paths[1], sizes[1], sb),
                    _op_rows(sa.ops, sb.ops))
 

@@ -94,8 +94,10 @@ class WorkGraph:
         found = []
         for user in self.users(name):
             for index, ref in enumerate(user.input):
-                source, port = split_ref(ref)
-                if source == name and port != CONTROL:
+                if ref[:1] == "^" or not ref.startswith(name):
+                    continue  # a control edge, or another node's tensor
+                source, port = (ref, 0) if ":" not in ref else split_ref(ref)
+                if source == name:
                     found.append((user, index, port))
         return found
 
@@ -178,22 +180,28 @@ class WorkGraph:
 
     def set_inputs(self, node: NodeDef, inputs: Iterable[str]) -> None:
         """Data inputs in order, then control inputs without duplicates or ones a data edge implies."""
+        name = node.name
         data: list[str] = []
         control: list[str] = []
         for ref in inputs:
-            source, port = split_ref(ref)
-            if port == CONTROL:
-                if source != node.name and source not in control:
+            if ref[:1] == "^":
+                source = ref[1:]
+                if source != name and source not in control:
                     control.append(source)
-            else:
-                data.append(data_ref(source, port))
-        fed = {node_of(ref) for ref in data}
-        self._touch(node.name)
+            elif ":" in ref:  # "a:0" is written "a"
+                data.append(data_ref(*split_ref(ref)))
+            else:  # the common case, a bare name, as it is: every pass rewires through here
+                data.append(ref)
+        if control:
+            fed = {node_of(ref) for ref in data}
+            data.extend("^" + c for c in control if c not in fed)
+        self._touch(name)
         self._unindex(node)
         del node.input[:]
-        node.input.extend(data + ["^" + c for c in control if c not in fed])
-        for ref in node.input:
-            self._users.setdefault(node_of(ref), {})[node.name] = None
+        node.input.extend(data)
+        users = self._users
+        for ref in data:
+            users.setdefault(node_of(ref), {})[name] = None
 
     def rewire(self, old: str, new: str) -> int:
         """Every data edge that reads tensor ``old`` reads ``new`` instead; returns how many."""
@@ -285,10 +293,12 @@ class WorkGraph:
         keep dead NoOps and constants alive.
         """
         dropped = 0
+        # Only nodes with a control input can lose one (none is added here), so later rounds look at those alone.
+        pending = [node for node in self._nodes.values() if any(ref[:1] == "^" for ref in node.input)]
         changed = True
         while changed:
             changed = False
-            for node in self:
+            for node in pending:
                 idle = [c for c in self.control_inputs(node) if self._is_idle(c)]
                 if idle:
                     self.set_inputs(node, [ref for ref in node.input if ref[1:] not in idle or not ref.startswith("^")])
@@ -301,12 +311,12 @@ class WorkGraph:
         return node is not None and node.op in ("Const", "NoOp") and not node.input
 
     def _unindex(self, node: NodeDef) -> None:
-        lost = self._lost
+        lost, index, name = self._lost, self._users, node.name
         for ref in node.input:
-            source = node_of(ref)
-            users = self._users.get(source)
+            source = ref if ref[:1] != "^" and ":" not in ref else node_of(ref)
+            users = index.get(source)
             if users is not None:
-                users.pop(node.name, None)
+                users.pop(name, None)
                 lost[source] = None
 
     # --- output --------------------------------------------------------------

@@ -18,6 +18,7 @@ from inspector.graph.table import gc_paused
 
 if TYPE_CHECKING:
     from inspector.graph.signature import Signature
+    from inspector.graph.stats import GraphStats
     from inspector.graph.workgraph import WorkGraph
 
 
@@ -97,6 +98,8 @@ class OptimizeResult:
     signature: Signature | None = field(default=None, hash=False, compare=False, repr=False)
     # The result's, when it was worked out while a helper process checked that the result imports (else None).
     result_signature: Signature | None = field(default=None, hash=False, compare=False, repr=False)
+    # Both graphs' counts and sizes (the op table's), worked out then too (else None).
+    stats: tuple[GraphStats, GraphStats] | None = field(default=None, hash=False, compare=False, repr=False)
 
     def to_json(self) -> dict:
         return {
@@ -169,6 +172,7 @@ def optimize(
     """
     from inspector.graph.workgraph import WorkGraph
     from inspector.graph.signature import signature
+    from inspector.graph.stats import graph_stats
     from inspector.optimizer.passes import PASSES, checked_skip, tfprocess, tfrun
     from inspector.optimizer.passes.context import Options, PassContext
 
@@ -256,8 +260,11 @@ def optimize(
         ctx, reports = run_passes(check_each=False)
         result = finished(ctx)
         check = tfrun.check_import_later(result)
-        # While a helper process imports the result, its signature (which a report of it needs) is worked out here.
-        result_signature = signature(result) if tfprocess.active() is not None else None
+        result_signature, stats = None, None
+        if tfprocess.active() is not None:
+            # While a helper process imports the result, what a report of the two graphs needs is worked out here.
+            result_signature = signature(result)
+            stats = (graph_stats(graph, sig=resolver.signature), graph_stats(result, sig=result_signature))
         check()
         imported = True
     except tfrun.ImportFailed:
@@ -265,7 +272,7 @@ def optimize(
         _importable(graph, what=what)
         ctx, reports = run_passes(check_each=True)
         result = finished(ctx)
-        imported, result_signature = False, None
+        imported, result_signature, stats = False, None, None
     _validate(result, inputs=inputs, outputs=outputs, what=what, imported=imported)
     found, stripped = ctx.dropouts, ctx.stripped
     return OptimizeResult(
@@ -283,6 +290,7 @@ def optimize(
         fed=_stored(resolver.signature.inference_values, reports, inputs),
         signature=resolver.signature,
         result_signature=result_signature,
+        stats=stats,
     )
 
 

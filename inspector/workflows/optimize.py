@@ -217,7 +217,7 @@ def optimize_file(
                                                hint=" (are --input and --output swapped?)")
     labels, signatures = (source_path.name, target.name), (result.signature, result.result_signature)
     if not diff:
-        ops = op_table_loaded(loaded, written, labels=labels, signatures=signatures)
+        ops = op_table_loaded(loaded, written, labels=labels, signatures=signatures, stats=result.stats or (None, None))
         return OptimizedFile(source=loaded, written=written, result=result, diff=None, ops=ops)
     found = diff_loaded(loaded, written, labels=labels, changes=change_record(result, source_sha256=None),
                         signatures=signatures)

@@ -44,6 +44,7 @@ def _batch_norms(ctx: PassContext) -> tuple[str, ...]:
 
 
 def _fold_constants(ctx: PassContext) -> list[str]:
+    constfold.ask_ahead(ctx.graph)  # TensorFlow (a helper process) reads the constants' dtypes while batch norms are found
     # Found now, while a decomposed batch norm still shows its Rsqrt; folding turns the scale into a Const.
     ctx.batch_norm_candidates = _batch_norms(ctx)
     return constfold.fold_constants(ctx.graph, keep=ctx.keep, because=ctx.because)

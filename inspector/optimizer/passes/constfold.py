@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from math import prod
 
 import numpy as np
@@ -45,7 +45,7 @@ def fold_constants(g: WorkGraph, *, keep: Sequence[str], because: Because = no_r
     found = _unsafe(g, graph)
     unsafe = frozenset(u.node for u in found)
     notes += _unsafe_notes(found)
-    if any(node.op in _MATERIALISED for node in graph.node):
+    if _materialises(graph):
         info = tfrun.shapes(g, graph=graph)
         shapes = _materialise_shapes(g, info, because)
         if shapes:
@@ -53,8 +53,7 @@ def fold_constants(g: WorkGraph, *, keep: Sequence[str], because: Because = no_r
             graph = g.to_graphdef()
             info = tfrun.shapes(g, graph=graph)
     else:
-        # Only the constant nodes' dtypes and shapes are read below: they import by themselves, without the rest.
-        info = _constant_outputs(graph, constant_names(g))
+        info = _constant_outputs_later(g)()
 
     order = [node.name for node in graph.node]
     blocked: dict[str, str] = {}
@@ -253,11 +252,30 @@ def constant_names(g: WorkGraph) -> frozenset[str]:
     return g.cached("constant_candidates", find)
 
 
-def _constant_outputs(graph: GraphDef, constant: frozenset[str]) -> tfrun.StaticOutputs | None:
-    """The static outputs of the nodes in ``constant`` (which read only each other), imported alone; None when all are Consts."""
-    if all(node.op == "Const" for node in graph.node if node.name in constant):
-        return None  # nothing computed: no dtype to check, no value to size
-    return tfrun.static_outputs(tfrun.closed_subgraph(graph, constant))
+def ask_ahead(g: WorkGraph) -> None:
+    """Ask TensorFlow now what :func:`fold_constants` will ask it of ``g`` as it is: a helper process answers meanwhile."""
+    if not _materialises(_graphdef(g)):
+        _constant_outputs_later(g)
+
+
+def _materialises(graph: GraphDef) -> bool:
+    return any(node.op in _MATERIALISED for node in graph.node)
+
+
+def _constant_outputs_later(g: WorkGraph) -> Callable[[], tfrun.StaticOutputs | None]:
+    """The static outputs of the constant candidates (which read only each other), imported alone; None when all are Consts.
+
+    Only their dtypes and shapes are read, so they import without the rest of the graph. Asked once
+    per state of ``g``: :func:`ask_ahead` begins it, fold_constants waits for the answer.
+    """
+
+    def ask() -> Callable[[], tfrun.StaticOutputs | None]:
+        graph, constant = _graphdef(g), constant_names(g)
+        if all(node.op == "Const" for node in graph.node if node.name in constant):
+            return lambda: None  # nothing computed: no dtype to check, no value to size
+        return tfrun.static_outputs_later(tfrun.closed_subgraph(graph, constant))
+
+    return g.cached("constant_outputs", ask)
 
 
 def _graphdef(g: WorkGraph) -> GraphDef:

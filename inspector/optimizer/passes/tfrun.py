@@ -13,6 +13,7 @@ from tensorboard.compat.proto.graph_pb2 import GraphDef
 from tensorboard.compat.proto.node_def_pb2 import NodeDef
 from tensorboard.compat.proto.tensor_pb2 import TensorProto
 
+from inspector.errors import InspectorError
 from inspector.graph import tfcompat
 from inspector.optimizer.passes import tfprocess
 from inspector.optimizer.passes.tfprocess import Helper, active
@@ -23,6 +24,9 @@ from inspector.graph.workgraph import CONST_VALUE_LIMIT, WorkGraph, content_tens
 # Shape inference never reads the values of big constants (weights), only of
 # small ones (Reshape shapes, paddings), so the import for shapes leaves them out.
 _LIGHT_LIMIT = 1024
+# A graph up to this size goes to the helper process whole (it lightens what it gets): a copy of this many bytes
+# through a pipe costs less than a walk over every node to drop the big values first.
+_PIPE_BYTES = 64 * 2**20
 
 Shape = tuple[int | None, ...] | None  # None: unknown rank; None in a dim: unknown size
 
@@ -193,10 +197,11 @@ class Imported:
 class _HelperImport:
     """An import the helper process holds, looked at as :class:`Imported` is: dtypes given at once, shapes asked for."""
 
-    def __init__(self, helper: Helper, graph: GraphDef) -> None:
+    def __init__(self, helper: Helper, answer: Callable[[], Any]) -> None:
+        """``answer``: the helper's reply to ``static_outputs`` (:meth:`Helper.submit`), waited for here."""
         self._helper, self._key = helper, None  # no key: the import failed, nothing to forget
         # The dtypes of what a pass computes come at once; a Const's, asked for less, with its shape.
-        self._key, names, self._dtypes = _ask(helper, "static_outputs", graph.SerializeToString())
+        self._key, names, self._dtypes = _answered(answer)
         self._names = frozenset(names)
         self._outputs: dict[str, list[tuple[int, Shape]]] = {}
 
@@ -271,16 +276,16 @@ def _output(tensor: Any) -> tuple[int, Shape]:
 def light(graph: GraphDef, *, limit: int = _LIGHT_LIMIT, in_place: bool = False) -> GraphDef:
     """``graph`` with the values of big constants dropped (dtype and shape kept), for shape inference.
 
+    ``graph`` itself when it has none to drop (so the result is for reading, not editing).
+
     A Const too big to hold in memory (over CONST_VALUE_LIMIT as an array,
     however few bytes its proto has) becomes a Placeholder of its dtype and
     shape: a shape function that asks for an input's value makes TensorFlow
     build a Const's whole tensor (zeros when its values are dropped), and a
     Placeholder has no value to build.
     """
-    out = graph if in_place else GraphDef()
-    if not in_place:
-        out.CopyFrom(graph)
-    for index, node in enumerate(out.node):
+    heavy: list[tuple[int, bool]] = []  # (index, too big to hold: a stand-in) of each Const to lighten
+    for index, node in enumerate(graph.node):
         if node.op != "Const" or "value" not in node.attr:
             continue
         tensor = node.attr["value"].tensor
@@ -288,9 +293,21 @@ def light(graph: GraphDef, *, limit: int = _LIGHT_LIMIT, in_place: bool = False)
         for dim in tensor.tensor_shape.dim:
             elements *= max(dim.size, 0)
         if elements * DTYPE_BYTES.get(tensor.dtype, 8) > CONST_VALUE_LIMIT:
-            out.node[index].CopyFrom(_stand_in(node))
+            heavy.append((index, True))
         elif elements > limit:
-            node.attr["value"].tensor.CopyFrom(TensorProto(dtype=tensor.dtype, tensor_shape=tensor.tensor_shape))
+            heavy.append((index, False))
+    if not heavy:
+        return graph  # nothing to drop: no copy of every node
+    out = graph if in_place else GraphDef()
+    if not in_place:
+        out.CopyFrom(graph)
+    for index, huge in heavy:
+        node = out.node[index]
+        if huge:
+            node.CopyFrom(_stand_in(node))
+        else:
+            tensor = node.attr["value"].tensor
+            tensor.CopyFrom(TensorProto(dtype=tensor.dtype, tensor_shape=tensor.tensor_shape))
     return out
 
 
@@ -321,11 +338,43 @@ def static_outputs(graph: GraphDef, *, lightened: bool = False) -> StaticOutputs
 
     ``lightened``: ``graph`` is :func:`light` already (the helper process gets it so).
     """
-    light_graph = graph if lightened else light(graph)
+    return static_outputs_later(graph, lightened=lightened)()
+
+
+def static_outputs_later(graph: GraphDef, *, lightened: bool = False) -> Callable[[], StaticOutputs]:
+    """:func:`static_outputs` begun: a helper process imports ``graph`` while the caller goes on, until it calls the result.
+
+    Without a helper the import waits for the first call. Each call gives the same answer (or raises the same ImportFailed).
+    """
     helper = active()
-    if helper is not None:  # the big constants' values stay here: only their dtypes and shapes count
-        return StaticOutputs(_HelperImport(helper, light_graph))
-    return StaticOutputs(import_graph(light_graph))
+    if helper is not None:
+        # The helper lightens what it is sent; big constants' values are dropped here first, only to keep them off
+        # the pipe: only their dtypes and shapes count.
+        sent = graph if lightened or graph.ByteSize() <= _PIPE_BYTES else light(graph)
+        answer = helper.submit("static_outputs", sent.SerializeToString())
+        make = lambda: StaticOutputs(_HelperImport(helper, answer))  # noqa: E731
+    else:
+        light_graph = graph if lightened else light(graph)
+        make = lambda: StaticOutputs(import_graph(light_graph))  # noqa: E731
+    return _once(make)
+
+
+def _once(make: Callable[[], Any]) -> Callable[[], Any]:
+    """``make`` called the first time, its result (or exception) given again after: a helper's answer is read once."""
+    done: list[tuple[bool, Any]] = []
+
+    def get() -> Any:
+        if not done:
+            try:
+                done.append((True, make()))
+            except (ImportFailed, InspectorError) as exc:
+                done.append((False, exc))
+        ok, value = done[0]
+        if not ok:
+            raise value
+        return value
+
+    return get
 
 
 def shapes(g: WorkGraph, *, graph: GraphDef | None = None) -> StaticOutputs:
