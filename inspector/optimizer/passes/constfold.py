@@ -42,6 +42,7 @@ def fold_constants(g: WorkGraph, *, keep: Sequence[str], because: Because = no_r
     # is a file's bytes or a Python call's result, and so is the value of all they feed.
     # One GraphDef of the working graph for everything that reads it whole (each conversion copies every node).
     graph = _graphdef(g)
+    known: dict[str, np.ndarray] = {}  # values of constants, by name
     found = _unsafe(g, graph)
     unsafe = frozenset(u.node for u in found)
     notes += _unsafe_notes(found)
@@ -53,7 +54,9 @@ def fold_constants(g: WorkGraph, *, keep: Sequence[str], because: Because = no_r
             graph = g.to_graphdef()
             info = tfrun.shapes(g, graph=graph)
     else:
-        info = _constant_outputs_later(g)()
+        later = _constant_outputs_later(g)
+        known = _read_constants(g, constant_names(g))  # while TensorFlow (a helper process) answers
+        info = later()
 
     order = [node.name for node in graph.node]
     blocked: dict[str, str] = {}
@@ -78,7 +81,7 @@ def fold_constants(g: WorkGraph, *, keep: Sequence[str], because: Because = no_r
 
     if frontier:
         fetches = [(name, port) for name, ports in frontier.items() for port in sorted(ports)]
-        values = _evaluate(g, graph, order, frontier, constant, fetches)
+        values = _evaluate(g, graph, order, frontier, constant, fetches, known)
         folded = 0
         # What the pruning at the end removes is the constant subgraph behind a folded value.
         claimed: set[str] = set(frontier)  # a folded node is no part of another's subgraph
@@ -142,7 +145,7 @@ _TF_ROUNDS = 8
 
 def _evaluate(
     g: WorkGraph, graph: GraphDef, order: list[str], frontier: dict[str, set[int]], constant: set[str],
-    fetches: list[tuple[str, int]],
+    fetches: list[tuple[str, int]], known: dict[str, np.ndarray],
 ) -> dict[tuple[str, int], np.ndarray]:
     """The value of each fetch: plain arithmetic on constants in NumPy, every other op by TensorFlow, each node once.
 
@@ -150,11 +153,10 @@ def _evaluate(
     TensorFlow's own approximation), fed the values NumPy computed: each such
     node eagerly, by itself (~25 µs a node; a graph session sets up each node
     it runs, ~250 µs), and what cannot run that way in one session run per
-    level of such ops.
+    level of such ops. ``known``: values read already, by name; what is computed is added to it.
     """
     ancestors = _ancestors(g, frontier, constant)
     needed = [name for name in order if name in ancestors]
-    known: dict[str, np.ndarray] = {}
     for _ in range(_TF_ROUNDS):
         _numpy_values(g, needed, known)
         ready = [name for name in needed if name not in known and _fed_by(g, name, known)]
@@ -189,6 +191,24 @@ def _subgraph(graph: GraphDef, nodes: list[NodeDef]) -> GraphDef:
     sub.versions.CopyFrom(graph.versions)
     sub.node.extend(nodes)
     return sub
+
+
+def _read_constants(g: WorkGraph, constant: frozenset[str]) -> dict[str, np.ndarray]:
+    """The values of the Consts that a computed constant reads: where evaluation starts, read before it is known which.
+
+    Only decoding, bounded by the file's own bytes (a splat too big to expand is no candidate): nothing computed ahead.
+    """
+    values: dict[str, np.ndarray] = {}
+    for name in constant:
+        if g.node(name).op == "Const":
+            continue
+        for ref in g.node(name).input:
+            source = node_of(ref)
+            if source not in values and source in constant:
+                value = const_value(g.node(source))
+                if value is not None:
+                    values[source] = value
+    return values
 
 
 def _fed_by(g: WorkGraph, name: str, known: dict[str, np.ndarray]) -> bool:
