@@ -318,17 +318,25 @@ def test_numpy_folding_gives_tensorflows_bits_for_every_op_it_computes(dtype):
     from inspector.optimizer.passes import constfold, tfrun
 
     graph = GraphDef()
-    graph.node.append(make_const("x", _awkward_floats(dtype, (3, 4, 5), 1)))
-    graph.node.append(make_const("y", _awkward_floats(dtype, (4, 5), 2)))  # broadcast against x
-    graph.node.append(make_const("z", _awkward_floats(dtype, (3, 4, 5), 3)))
+    # Two of each shape: the nodes of one op and shapes are computed stacked, and must each get their own bits.
+    for suffix, seed in (("", 1), ("2", 11)):
+        graph.node.append(make_const("x" + suffix, _awkward_floats(dtype, (3, 4, 5), seed)))
+        graph.node.append(make_const("y" + suffix, _awkward_floats(dtype, (4, 5), seed + 1)))  # broadcast against x
+        graph.node.append(make_const("z" + suffix, _awkward_floats(dtype, (3, 4, 5), seed + 2)))
+        graph.node.append(make_const("s" + suffix, _awkward_floats(dtype, (), seed + 3)))  # a scalar, stacked to one axis
     t = AttrValue(type=1 if dtype == np.float32 else 2)
     fetches = []
     for op in sorted(constfold._EXACT):
         arity = 1 if op in ("Identity", "Neg", "Sqrt", "Square") else 2
-        for left, right in (("x", "y"), ("z", "x"), ("y", "z")):
+        for left, right in (("x", "y"), ("z", "x"), ("y", "z"), ("x2", "y2"), ("z2", "x"), ("y", "z2"), ("s", "y"), ("y2", "s2"),
+                            ("s", "s2"), ("s2", "s")):
             name = f"{op}_{left}_{right}"
             graph.node.add(name=name, op=op, input=[left, right][:arity], attr={"T": t})
             fetches.append(name)
+    # A second wave, fed by the first: stacked again, from values computed stacked.
+    for left, right in (("Mul_x_y", "Sub_z_x"), ("Mul_x2_y2", "Sub_z2_x")):
+        graph.node.add(name=f"Add_{left}_{right}", op="Add", input=[left, right], attr={"T": t})
+        fetches.append(f"Add_{left}_{right}")
     ours = constfold._numpy_values(WorkGraph(graph), [n.name for n in graph.node])
     assert set(fetches) <= set(ours)
     theirs = tfrun.evaluate(graph, [f"{name}:0" for name in fetches])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from math import prod
 
 import numpy as np
@@ -211,42 +211,80 @@ def _read_constants(g: WorkGraph, constant: frozenset[str]) -> dict[str, np.ndar
     return values
 
 
-def _fed_by(g: WorkGraph, name: str, known: dict[str, np.ndarray]) -> bool:
-    """Whether every data input of ``name`` is output 0 of a node whose value is known (and it has one at least)."""
+def _fed_by(g: WorkGraph, name: str, known: Container[str]) -> bool:
+    """Whether every data input of ``name`` is output 0 of a node in ``known`` (and it has one at least)."""
     refs = g.data_inputs(g.node(name))
     return bool(refs) and all(split_ref(ref)[1] == 0 and node_of(ref) in known for ref in refs)
 
 
 def _numpy_values(g: WorkGraph, order: list[str], values: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-    """Output 0 of each node in ``order`` (producers first) that is a Const or an _EXACT op of known values, added to ``values``."""
+    """Output 0 of each node in ``order`` (producers first) that is a Const or an _EXACT op of known values, added to ``values``.
+
+    Computed a wave at a time (a node's wave comes after its inputs'): the nodes of a wave with the same op,
+    dtype and input shapes go through NumPy as one stacked array, not one call each. Each element of an
+    elementwise IEEE-754 op is its own computation, so each node's bits are those it gets alone.
+    """
     values = {} if values is None else values
+    waves: list[list[tuple[str, list[str]]]] = []
+    wave_of: dict[str, int] = {}  # a node that may get a value -> its wave (0: a value known already)
     for name in order:
         if name in values:
+            wave_of[name] = 0
             continue
         node = g.node(name)
         if node.op == "Const":
             value = const_value(node)
             if value is not None:
                 values[name] = value
+                wave_of[name] = 0
             continue
-        compute = _EXACT.get(node.op)
         refs = g.data_inputs(node)
-        dtype = _EXACT_DTYPES.get(attr_value(node, "T").type)
-        if compute is None or dtype is None or not _fed_by(g, name, values):
+        if node.op not in _EXACT or _EXACT_DTYPES.get(attr_value(node, "T").type) is None or not _fed_by(g, name, wave_of):
             continue
-        args = [values[node_of(ref)] for ref in refs]
-        if any(a.dtype != dtype for a in args):
-            continue
-        try:
-            with np.errstate(all="ignore"):
-                if node.op in _BITWISE:
-                    result = np.asarray(compute(*args), dtype=dtype)
-                else:
-                    result = _flushed(np.asarray(compute(*(_flushed(a) for a in args)), dtype=dtype))
-        except (TypeError, ValueError):  # shapes that do not broadcast: TensorFlow says why
-            continue
-        values[name] = result
+        sources = [node_of(ref) for ref in refs]
+        wave = 1 + max(wave_of[source] for source in sources)
+        wave_of[name] = wave
+        if wave > len(waves):
+            waves.append([])
+        waves[wave - 1].append((name, sources))
+    for wave in waves:
+        groups: dict[tuple, list[tuple[str, list[np.ndarray]]]] = {}
+        for name, sources in wave:
+            if not all(source in values for source in sources):
+                continue  # an input NumPy could not compute: TensorFlow computes both
+            node = g.node(name)
+            dtype = _EXACT_DTYPES[attr_value(node, "T").type]
+            args = [values[source] for source in sources]
+            if any(a.dtype != dtype for a in args):
+                continue
+            groups.setdefault((node.op, dtype, *(a.shape for a in args)), []).append((name, args))
+        for (op, dtype, *_), members in groups.items():
+            for name, result in _computed(op, dtype, members):
+                values[name] = result
     return values
+
+
+def _computed(op: str, dtype: np.dtype, members: list[tuple[str, list[np.ndarray]]]) -> list[tuple[str, np.ndarray]]:
+    """(name, value) of each of ``members`` (names and arguments, all of one op, dtype and shapes) that NumPy computes."""
+    compute = _EXACT[op]
+    if len(members) == 1:
+        stacked = members[0][1]
+    else:
+        # Node by node along a new first axis; lower-rank arguments get ones after it, to broadcast as they would alone.
+        rank = max(a.ndim for a in members[0][1])
+        stacked = [np.stack([args[i] for _, args in members]).reshape((len(members),) + (1,) * (rank - a.ndim) + a.shape)
+                   for i, a in enumerate(members[0][1])]
+    try:
+        with np.errstate(all="ignore"):
+            if op in _BITWISE:
+                result = np.asarray(compute(*stacked), dtype=dtype)
+            else:
+                result = _flushed(np.asarray(compute(*(_flushed(a) for a in stacked)), dtype=dtype))
+    except (TypeError, ValueError):  # shapes that do not broadcast: TensorFlow says why
+        return []
+    if len(members) == 1:
+        return [(members[0][0], result)]
+    return [(name, result[index, ...]) for index, (name, _) in enumerate(members)]
 
 
 def _flushed(value: np.ndarray) -> np.ndarray:
