@@ -224,19 +224,22 @@ class WorkGraph:
         node = self._nodes[name]
         carried = ["^" + c for c in self.control_inputs(node)]
         target = node_of(to)
-        beyond = [user.name for user, _, port in self.data_users(name) if port != 0]
-        if beyond:
-            raise GraphEditError(f"{beyond[0]} reads a second output of {name}, which has only one to forward")
+        # Every reader's new inputs first: a reader of a second output refuses the edit before anything changed.
+        rewired = []
         for user in self.users(name):
             refs = []
             for ref in user.input:
-                source, port = split_ref(ref)
+                source, port = (ref, 0) if ":" not in ref and ref[:1] != "^" else split_ref(ref)
                 if source != name:
                     refs.append(ref)
                 elif port == CONTROL:
                     refs.append("^" + target)
-                else:
+                elif port == 0:
                     refs.append(to)
+                else:
+                    raise GraphEditError(f"{user.name} reads a second output of {name}, which has only one to forward")
+            rewired.append((user, refs))
+        for user, refs in rewired:
             self.set_inputs(user, refs + carried)
         self.remove(name)
 
