@@ -127,6 +127,8 @@ class WorkGraph:
 
     def _touch(self, name: str) -> None:
         self._version += 1
+        if self._cache:  # what was worked out from the graph before goes at its first edit (a helper's import too)
+            self._cache.clear()
         if name not in self._before:
             node = self._nodes.get(name)
             self._before[name] = None if node is None else (node.op, tuple(node.input))
