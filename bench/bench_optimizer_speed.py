@@ -30,7 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "graphs"
 PREVIOUS = "c398b59"  # main before issue 15's optimizer work
-RUN = "import sys; sys.path.insert(0, '.'); from inspector.cli import main; sys.exit(main(sys.argv[1:]))"
+# As the program (main() reads sys.argv), as `python -m inspector` runs it: that is when optimize starts its helper process.
+RUN = "import sys; sys.path.insert(0, '.'); from inspector.cli import main; sys.argv[0] = 'inspector'; sys.exit(main())"
 
 
 def run_once(source: Path, graph: Path, out: Path) -> dict:
