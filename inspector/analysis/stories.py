@@ -240,8 +240,10 @@ def _batch_norms(sa: _Side, sb: _Side, pairs, back) -> list[Story]:
     stories = []
     # The normalisation itself; else a per-channel scale or offset by a constant right after a layer (half folded already).
     cores = [n for n in sa.pool if sa.op(n) in BATCH_NORM_CORE_OPS]
+    # The layer's own input is asked last: whether it is constant is a walk over everything before it.
     cores += [n for n in sa.pool if sa.op(n) in _SCALE_OPS and any(
-        sa.op(x) in WEIGHTED_OPS and x not in sa.pool for x in sa.data_inputs(n)) and any(sa.constant(x) for x in sa.data_inputs(n))]
+        sa.op(x) in WEIGHTED_OPS and x not in sa.pool for x in sa.data_inputs(n)) and any(
+        sa.constant(x) for x in sorted(sa.data_inputs(n), key=lambda x: sa.op(x) in WEIGHTED_OPS))]
     for core in cores:
         if core not in sa.pool:
             continue
