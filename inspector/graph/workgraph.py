@@ -55,14 +55,18 @@ class WorkGraph:
         self._pruned: frozenset[str] | None = None
         self._looped = True
         self._library = graph.library
+        # Each node's inputs as a tuple, kept as edits set them: protobuf makes a new string for every
+        # reference each time a node's inputs are read, and the passes read every node's again and again.
+        self._inputs: dict[str, tuple[str, ...]] = {}
         for source in graph.node:
             node = NodeDef()
             node.CopyFrom(source)
             self._nodes[node.name] = node
+            self._inputs[node.name] = tuple(node.input)
             self._users.setdefault(node.name, {})
-        for node in self._nodes.values():
-            for ref in node.input:
-                self._users.setdefault(node_of(ref), {})[node.name] = None
+        for name, refs in self._inputs.items():
+            for ref in refs:
+                self._users.setdefault(node_of(ref), {})[name] = None
 
     # --- reading -------------------------------------------------------------
 
@@ -79,6 +83,14 @@ class WorkGraph:
     def node(self, name: str) -> NodeDef:
         return self._nodes[name]
 
+    def inputs(self, name: str) -> tuple[str, ...]:
+        """The input references of node ``name`` (as ``node.input``, read without protobuf)."""
+        return self._inputs[name]
+
+    def _refs(self, node: NodeDef) -> tuple[str, ...] | Iterable[str]:
+        # A node of this graph is read from the tuples; any other (a copy, one not added yet) from itself.
+        return self._inputs[node.name] if self._nodes.get(node.name) is node else node.input
+
     def get(self, name: str) -> NodeDef | None:
         return self._nodes.get(name)
 
@@ -93,7 +105,7 @@ class WorkGraph:
         """(reader, input index, port read) for every data edge out of ``name``."""
         found = []
         for user in self.users(name):
-            for index, ref in enumerate(user.input):
+            for index, ref in enumerate(self._inputs[user.name]):
                 if ref[:1] == "^" or not ref.startswith(name):
                     continue  # a control edge, or another node's tensor
                 source, port = (ref, 0) if ":" not in ref else split_ref(ref)
@@ -108,18 +120,16 @@ class WorkGraph:
         readers = self.users(name)
         if len(readers) != 1:
             return None
-        reads = [ref for ref in readers[0].input if node_of(ref) == name]
+        reads = [ref for ref in self._inputs[readers[0].name] if node_of(ref) == name]
         if len(reads) != 1 or split_ref(reads[0])[1] != 0:
             return None
         return readers[0]
 
-    @staticmethod
-    def data_inputs(node: NodeDef) -> list[str]:
-        return [ref for ref in node.input if not ref.startswith("^")]
+    def data_inputs(self, node: NodeDef) -> list[str]:
+        return [ref for ref in self._refs(node) if not ref.startswith("^")]
 
-    @staticmethod
-    def control_inputs(node: NodeDef) -> list[str]:
-        return [ref[1:] for ref in node.input if ref.startswith("^")]
+    def control_inputs(self, node: NodeDef) -> list[str]:
+        return [ref[1:] for ref in self._refs(node) if ref.startswith("^")]
 
     # --- editing -------------------------------------------------------------
 
@@ -131,14 +141,14 @@ class WorkGraph:
             self._cache.clear()
         if name not in self._before:
             node = self._nodes.get(name)
-            self._before[name] = None if node is None else (node.op, tuple(node.input))
+            self._before[name] = None if node is None else (node.op, self._inputs[name])
 
     def take_changes(self) -> dict[str, tuple[State, State]]:
         """Each node edited since the last call: (state before, state now), in the order first touched; then forgets them."""
         changes = {}
         for name, before in self._before.items():
             node = self._nodes.get(name)
-            now = None if node is None else (node.op, tuple(node.input))
+            now = None if node is None else (node.op, self._inputs[name])
             if now != before:
                 changes[name] = (before, now)
         self._before = {}
@@ -160,9 +170,10 @@ class WorkGraph:
             raise GraphEditError(f"node {node.name!r} already exists")
         self._touch(node.name)
         self._nodes[node.name] = node
+        refs = self._inputs[node.name] = tuple(node.input)
         self._users.setdefault(node.name, {})
         self._lost[node.name] = None
-        for ref in node.input:
+        for ref in refs:
             self._users.setdefault(node_of(ref), {})[node.name] = None
         return node
 
@@ -171,14 +182,15 @@ class WorkGraph:
         self._touch(node.name)
         self._unindex(self._nodes[node.name])
         self._nodes[node.name] = node
-        for ref in node.input:
+        refs = self._inputs[node.name] = tuple(node.input)
+        for ref in refs:
             self._users.setdefault(node_of(ref), {})[node.name] = None
         return node
 
     def remove(self, name: str) -> None:
         self._touch(name)
-        node = self._nodes.pop(name)
-        self._unindex(node)
+        self._unindex(self._nodes[name])
+        del self._nodes[name], self._inputs[name]
 
     def set_inputs(self, node: NodeDef, inputs: Iterable[str]) -> None:
         """Data inputs in order, then control inputs without duplicates or ones a data edge implies."""
@@ -199,6 +211,8 @@ class WorkGraph:
             data.extend("^" + c for c in control if c not in fed)
         self._touch(name)
         self._unindex(node)
+        if self._nodes.get(name) is node:
+            self._inputs[name] = tuple(data)
         del node.input[:]
         node.input.extend(data)
         users = self._users
@@ -211,7 +225,7 @@ class WorkGraph:
         count = 0
         for user in self.users(source):
             changed = False
-            refs = list(user.input)
+            refs = list(self._inputs[user.name])
             for index, ref in enumerate(refs):
                 if split_ref(ref) == (source, port):
                     refs[index] = new
@@ -230,7 +244,7 @@ class WorkGraph:
         rewired = []
         for user in self.users(name):
             refs = []
-            for ref in user.input:
+            for ref in self._inputs[user.name]:
                 source, port = (ref, 0) if ":" not in ref and ref[:1] != "^" else split_ref(ref)
                 if source != name:
                     refs.append(ref)
@@ -288,7 +302,7 @@ class WorkGraph:
             if any(user in self._nodes and user not in dead for user in self._users.get(name, ())):
                 continue
             dead.add(name)
-            stack.extend(node_of(ref) for ref in node.input)
+            stack.extend(node_of(ref) for ref in self._inputs[name])
         return dead
 
     def drop_idle_controls(self) -> int:
@@ -299,25 +313,25 @@ class WorkGraph:
         """
         dropped = 0
         # Only nodes with a control input can lose one (none is added here), so later rounds look at those alone.
-        pending = [node for node in self._nodes.values() if any(ref[:1] == "^" for ref in node.input)]
+        pending = [self._nodes[name] for name, refs in self._inputs.items() if any(ref[:1] == "^" for ref in refs)]
         changed = True
         while changed:
             changed = False
             for node in pending:
                 idle = [c for c in self.control_inputs(node) if self._is_idle(c)]
                 if idle:
-                    self.set_inputs(node, [ref for ref in node.input if ref[1:] not in idle or not ref.startswith("^")])
+                    self.set_inputs(node, [ref for ref in self._inputs[node.name] if ref[1:] not in idle or not ref.startswith("^")])
                     dropped += len(idle)
                     changed = True
         return dropped
 
     def _is_idle(self, name: str) -> bool:
         node = self._nodes.get(name)
-        return node is not None and node.op in ("Const", "NoOp") and not node.input
+        return node is not None and node.op in ("Const", "NoOp") and not self._inputs[name]
 
     def _unindex(self, node: NodeDef) -> None:
         lost, index, name = self._lost, self._users, node.name
-        for ref in node.input:
+        for ref in self._refs(node):
             source = ref if ref[:1] != "^" and ":" not in ref else node_of(ref)
             users = index.get(source)
             if users is not None:
@@ -344,7 +358,7 @@ class WorkGraph:
                     continue
                 state[name] = 1
                 stack.append((name, True))
-                for ref in reversed(self._nodes[name].input):
+                for ref in reversed(self._inputs[name]):
                     source = node_of(ref)
                     if source in self._nodes and source not in state:
                         stack.append((source, False))

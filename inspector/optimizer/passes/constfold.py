@@ -124,7 +124,7 @@ def fold_constants(g: WorkGraph, *, keep: Sequence[str], because: Because = no_r
             continue
         stale = [c for c in g.control_inputs(node) if c in constant and c in g and g.node(c).op != "Const"]
         if stale:
-            g.set_inputs(node, [ref for ref in node.input if not (ref.startswith("^") and ref[1:] in stale)])
+            g.set_inputs(node, [ref for ref in g.inputs(node.name) if not (ref.startswith("^") and ref[1:] in stale)])
             because(node.name, f"control edges from constant computations ({', '.join(stale)}) dropped: they order nothing at inference")
     g.drop_idle_controls()
     g.prune(keep)
@@ -202,7 +202,7 @@ def _read_constants(g: WorkGraph, constant: frozenset[str]) -> dict[str, np.ndar
     for name in constant:
         if g.node(name).op == "Const":
             continue
-        for ref in g.node(name).input:
+        for ref in g.inputs(name):
             source = node_of(ref)
             if source not in values and source in constant:
                 value = const_value(g.node(source))
@@ -408,7 +408,8 @@ def _constant_nodes(
     for name in order:
         node = g.node(name)
         # Most nodes read something computed at run time: that is settled first, the dtypes (read from TensorFlow) last.
-        if not all(node_of(ref) in constant for ref in node.input):
+        refs = g.inputs(name)
+        if not all(node_of(ref) in constant for ref in refs):
             continue
         if node.op == "Const":
             # A Const with a control edge from a cond branch lives in that branch.
@@ -417,7 +418,7 @@ def _constant_nodes(
                 constant.add(name)
             continue
         # Random ops stay random, even stateless ones: folding would bake one draw into the graph.
-        if name in blocked or name in unsafe or node.op in NEVER_FOLD or not node.input or is_random(node.op) or not _safe(node.op):
+        if name in blocked or name in unsafe or node.op in NEVER_FOLD or not refs or is_random(node.op) or not _safe(node.op):
             continue
         if info is not None:
             dtypes = info.dtypes(name)
@@ -451,7 +452,7 @@ def _ancestors(g: WorkGraph, roots: dict[str, set[int]], constant: set[str]) -> 
         if name in seen:
             continue
         seen.add(name)
-        stack.extend(node_of(ref) for ref in g.node(name).input if node_of(ref) in constant)
+        stack.extend(node_of(ref) for ref in g.inputs(name) if node_of(ref) in constant)
     return seen
 
 
