@@ -80,6 +80,10 @@ NOT_OUTPUT_OPS = CONST_OPS | VARIABLE_OPS | SUMMARY_OPS | frozenset({"NoOp", "As
 DECODE_OPS = frozenset({"DecodeJpeg", "DecodeAndCropJpeg", "DecodePng", "DecodeBmp", "DecodeGif", "DecodeImage"})
 RESIZE_OPS = frozenset({"ResizeBilinear", "ResizeBicubic", "ResizeArea", "ResizeNearestNeighbor"})
 ELEMENTWISE_ARITHMETIC_OPS = frozenset({"Add", "AddV2", "Sub", "Mul", "RealDiv", "Div", "Maximum", "Minimum"})
+# One input, an output of its shape and dtype, element by element (the unary "cwise" ops of TensorFlow's math_ops).
+ELEMENTWISE_UNARY_OPS = frozenset({
+    "Rsqrt", "Sqrt", "Square", "Neg", "Abs", "Reciprocal", "Exp", "Log", "Tanh", "Sigmoid",
+})
 
 # Batch norm, fused or decomposed: the fused ops, and the normalisation a decomposed one computes
 # (x * gamma * rsqrt(var + eps) + (beta - mean * ...)) from its arithmetic and constants.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from typing import TypeVar
 
 import numpy as np
@@ -90,6 +90,10 @@ class WorkGraph:
     def _refs(self, node: NodeDef) -> tuple[str, ...] | Iterable[str]:
         # A node of this graph is read from the tuples; any other (a copy, one not added yet) from itself.
         return self._inputs[node.name] if self._nodes.get(node.name) is node else node.input
+
+    def has_functions(self) -> bool:
+        """Whether the graph's library defines functions (which TensorFlow checks at every import of it)."""
+        return len(self._library.function) > 0
 
     def get(self, name: str) -> NodeDef | None:
         return self._nodes.get(name)
@@ -369,12 +373,12 @@ class WorkGraph:
             node = graph.node.add()
             node.CopyFrom(self._nodes[name])
             if "_class" in node.attr:
-                _drop_dangling_colocation(node, self._nodes)
+                drop_dangling_colocation(node, self._nodes)
         return graph
 
 
-def _drop_dangling_colocation(node: NodeDef, names: dict[str, NodeDef]) -> None:
-    # TensorFlow refuses to import a node colocated with a node that is gone.
+def drop_dangling_colocation(node: NodeDef, names: Container[str]) -> None:
+    """``node``'s colocation (its ``_class``) with nodes not in ``names`` dropped: TensorFlow refuses to import it."""
     wanted = node.attr["_class"].list.s
     kept = [s for s in wanted if not s.startswith(b"loc:@") or s[5:].decode("utf-8", "replace") in names]
     if len(kept) == len(wanted):

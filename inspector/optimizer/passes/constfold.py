@@ -10,7 +10,7 @@ from tensorboard.compat.proto.graph_pb2 import GraphDef
 from tensorboard.compat.proto.node_def_pb2 import NodeDef
 from tensorboard.compat.proto.types_pb2 import DataType
 
-from inspector.optimizer.passes import tfrun
+from inspector.optimizer.passes import inferred, tfrun
 from inspector.graph.refs import data_ref, node_of, split_ref
 from inspector.files import size_text
 from inspector.graph.workgraph import (
@@ -331,6 +331,9 @@ def _constant_outputs_later(g: WorkGraph) -> Callable[[], tfrun.StaticOutputs | 
         graph, constant = _graphdef(g), constant_names(g)
         if all(node.op == "Const" for node in graph.node if node.name in constant):
             return lambda: None  # nothing computed: no dtype to check, no value to size
+        known = inferred.static_outputs(g, (node.name for node in graph.node if node.name in constant))
+        if known is not None:  # plain arithmetic: TensorFlow would say what is known here
+            return lambda: known
         return tfrun.static_outputs_later(tfrun.closed_subgraph(graph, constant))
 
     return g.cached("constant_outputs", ask)

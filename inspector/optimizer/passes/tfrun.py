@@ -19,7 +19,7 @@ from inspector.optimizer.passes import tfprocess
 from inspector.optimizer.passes.tfprocess import Helper, active
 from inspector.graph.trust import without_unsafe
 from inspector.graph.ops import DTYPE_BYTES
-from inspector.graph.workgraph import CONST_VALUE_LIMIT, WorkGraph, content_tensor
+from inspector.graph.workgraph import CONST_VALUE_LIMIT, WorkGraph, content_tensor, drop_dangling_colocation
 
 # Shape inference never reads the values of big constants (weights), only of
 # small ones (Reshape shapes, paddings), so the import for shapes leaves them out.
@@ -194,6 +194,28 @@ class Imported:
         """Nothing: in this process each node's outputs are read as cheaply one by one."""
 
 
+class Known:
+    """Outputs worked out without TensorFlow (:mod:`inferred`), looked at as :class:`Imported` is."""
+
+    def __init__(self, outputs: dict[str, list[tuple[int, Shape]]]) -> None:
+        self._outputs = outputs
+
+    def names(self) -> list[str]:
+        return list(self._outputs)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._outputs
+
+    def output_dtypes(self, name: str) -> list[int]:
+        return [dtype for dtype, _ in self._outputs[name]]
+
+    def outputs(self, name: str) -> list[tuple[int, Shape]]:
+        return self._outputs[name]
+
+    def read_ahead(self, names: Iterable[str]) -> None:
+        """Nothing: every answer is here."""
+
+
 class _HelperImport:
     """An import the helper process holds, looked at as :class:`Imported` is: dtypes given at once, shapes asked for."""
 
@@ -235,7 +257,7 @@ class _HelperImport:
 class StaticOutputs(Mapping):
     """Node name -> [(dtype enum, static shape)] per output, read off an import as each node is looked up."""
 
-    def __init__(self, imported: Imported | _HelperImport) -> None:
+    def __init__(self, imported: Imported | _HelperImport | Known) -> None:
         self._imported = imported
         self._read: dict[str, list[tuple[int, Shape]]] = {}
 
@@ -324,12 +346,16 @@ def closed_subgraph(graph: GraphDef, names: set[str] | frozenset[str]) -> GraphD
     """The nodes of ``graph`` named in ``names``, which read only each other, with its versions and functions.
 
     A node's inferred dtypes and shapes depend on what it reads alone, so such a
-    part of a graph imports by itself with the answers the whole graph gives it.
+    part of a graph imports by itself with the answers the whole graph gives it
+    (less its colocation with nodes left out, which TensorFlow would refuse).
     """
     sub = GraphDef()
     sub.versions.CopyFrom(graph.versions)
     sub.library.CopyFrom(graph.library)
     sub.node.extend(node for node in graph.node if node.name in names)
+    for node in sub.node:
+        if "_class" in node.attr:
+            drop_dangling_colocation(node, names)
     return sub
 
 
