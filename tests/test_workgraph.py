@@ -59,3 +59,31 @@ def test_a_prune_finds_a_loop_cut_off_from_the_outputs_dead() -> None:
     g.set_inputs(g.node("out"), ["x"])  # the loop's nodes still read each other, but nothing kept reads them
     assert g.prune(["out", "x"]) == 5
     assert sorted(node.name for node in g) == ["out", "x"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_graph_already_in_order_is_written_in_the_order_the_walk_gives(seed: int) -> None:
+    # Nodes already after their inputs are taken as they stand, without the walk: the same order either way.
+    rng = np.random.default_rng(2000 + seed)
+    graph = _chain_graph(seed)
+    nodes = list(graph.node)
+    if seed % 2:  # out of order: some producers after their readers, and an output port and a cycle
+        rng.shuffle(nodes)
+        nodes.append(op("late", "AddN", f"{nodes[0].name}:1", "late"))
+    shuffled = GraphDef()
+    shuffled.node.extend(nodes)
+    g = WorkGraph(shuffled)
+    for name in rng.choice(sorted(n.name for n in nodes), size=5, replace=False):
+        if name in g and g.users(name):
+            g.remove(name)  # edits leave references to nodes that are gone
+    walked = g._walked_order()  # noqa: SLF001
+    order = g._order()  # noqa: SLF001
+    assert isinstance(order, list) == bool(seed % 2)  # the walk only for the graph out of order
+    assert list(order) == walked
+    assert [node.name for node in g.to_graphdef().node] == walked
+    position = {name: index for index, name in enumerate(walked)}
+    for name in walked:
+        for ref in g.inputs(name):
+            source = ref.lstrip("^").split(":")[0]
+            if source in position and source != name and seed % 2 == 0:
+                assert position[source] < position[name]

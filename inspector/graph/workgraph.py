@@ -346,6 +346,30 @@ class WorkGraph:
 
     def to_graphdef(self) -> GraphDef:
         """Nodes in a stable topological order (producers first), versions and library kept."""
+        graph = GraphDef()
+        graph.versions.CopyFrom(self._versions)
+        graph.library.CopyFrom(self._library)
+        for name in self._order():
+            node = graph.node.add()
+            node.CopyFrom(self._nodes[name])
+            if "_class" in node.attr:
+                drop_dangling_colocation(node, self._nodes)
+        return graph
+
+    def _order(self) -> Iterable[str]:
+        """The nodes producers first: as they stand when they stand so (the walk below then gives the same order)."""
+        nodes, inputs = self._nodes, self._inputs
+        seen: set[str] = set()
+        for name in nodes:
+            for ref in inputs[name]:
+                source = ref if ref[:1] != "^" and ":" not in ref else node_of(ref)
+                if source not in seen and source in nodes:
+                    return self._walked_order()
+            seen.add(name)
+        return nodes
+
+    def _walked_order(self) -> list[str]:
+        # Depth first from each node in turn, each emitted after its inputs: a node already after its inputs stays put.
         order: list[str] = []
         state: dict[str, int] = {}
         for root in self._nodes:
@@ -366,15 +390,7 @@ class WorkGraph:
                     source = node_of(ref)
                     if source in self._nodes and source not in state:
                         stack.append((source, False))
-        graph = GraphDef()
-        graph.versions.CopyFrom(self._versions)
-        graph.library.CopyFrom(self._library)
-        for name in order:
-            node = graph.node.add()
-            node.CopyFrom(self._nodes[name])
-            if "_class" in node.attr:
-                drop_dangling_colocation(node, self._nodes)
-        return graph
+        return order
 
 
 def drop_dangling_colocation(node: NodeDef, names: Container[str]) -> None:
