@@ -39,8 +39,8 @@ def typed(name: str, kind: str, dtype: int, *inputs: str, **attrs: AttrValue) ->
     return op(name, kind, *inputs, T=AttrValue(type=dtype), **attrs)
 
 
-def every_plain_op() -> GraphDef:
-    """Every op the module knows, on every float dtype, over broadcasts of ranks 0 to 4, in a shuffled node order."""
+def every_plain_op(*, shuffled: bool = False) -> GraphDef:
+    """Every op the module knows, on every float dtype, over broadcasts of ranks 0 to 4, producers first unless ``shuffled``."""
     nodes = []
     for dtype in FLOATS:
         p = DataType.Name(dtype)
@@ -54,7 +54,8 @@ def every_plain_op() -> GraphDef:
         # A control edge orders and feeds nothing; an attribute for the runtime ("_class") is no attribute of the op's.
         nodes.append(typed(f"{p}/controlled", "AddV2", dtype, f"{p}/b", f"{p}/one", f"^{p}/s",
                            _class=AttrValue(list=AttrValue.ListValue(s=[f"loc:@{p}/b".encode()]))))
-    random.Random(0).shuffle(nodes)
+    if shuffled:
+        random.Random(0).shuffle(nodes)
     graph = GraphDef()
     graph.node.extend(nodes)
     return graph
@@ -79,6 +80,15 @@ def test_every_plain_op_gets_the_dtypes_and_shapes_tensorflow_infers() -> None:
     # Broadcasting is worked out, not copied from an input: rank 3 with rank 4 is rank 4.
     assert found["DT_HALF/Sub/a_d"] == [(DataType.DT_HALF, (5, 2, 1, 3))]
     assert found["DT_DOUBLE/controlled"] == [(DataType.DT_DOUBLE, (3,))]
+
+
+def test_a_node_named_before_what_it_reads_gets_no_answer() -> None:
+    # One pass over the names, producers first: a graph in another order is TensorFlow's to answer (it orders it itself).
+    graph = every_plain_op(shuffled=True)
+    names = [node.name for node in graph.node]
+    assert ours(graph, names) is None
+    assert len(tensorflows(graph, names)) == len(names)
+    assert ours(graph, [node.name for node in every_plain_op().node]) is not None
 
 
 def _constant_candidates(graph: GraphDef) -> tuple[WorkGraph, list[str]]:

@@ -33,32 +33,23 @@ Outputs = list[tuple[int, tfrun.Shape]]
 
 
 def static_outputs(g: WorkGraph, names: Iterable[str]) -> tfrun.StaticOutputs | None:
-    """For each of ``names`` (nodes that read only each other), its outputs as TensorFlow infers them; None if unsure."""
+    """For each of ``names`` (nodes that read only each other), its outputs as TensorFlow infers them; None if unsure.
+
+    ``names`` producers first (as :meth:`WorkGraph.to_graphdef` orders nodes): one pass, however
+    hostile the graph; a node named before what it reads gets None too.
+    """
     if g.has_functions():
         return None
-    pending = list(dict.fromkeys(names))
     found: dict[str, Outputs] = {}
-    while pending:
-        # Producers first as a graph file mostly orders them; a node read before its producer waits one round.
-        waiting = []
-        for name in pending:
-            node = g.get(name)
-            if node is None:
-                return None
-            outputs = _const(node) if node.op in CONST_OPS else _computed(node, g.inputs(name), found)
-            if outputs is None:
-                return None
-            if outputs == _LATER:
-                waiting.append(name)
-            else:
-                found[name] = outputs
-        if len(waiting) == len(pending):
-            return None  # a cycle, or an input from outside ``names``
-        pending = waiting
+    for name in names:
+        node = g.get(name)
+        if node is None:
+            return None
+        outputs = _const(node) if node.op in CONST_OPS else _computed(node, g.inputs(name), found)
+        if outputs is None:
+            return None
+        found[name] = outputs
     return tfrun.StaticOutputs(tfrun.Known(found))
-
-
-_LATER = "later"  # an input not worked out yet
 
 
 def _declares_only(attrs, keys: tuple[str, ...]) -> bool:
@@ -86,7 +77,7 @@ def _const(node: NodeDef) -> Outputs | None:
     return [(dtype, shape)]
 
 
-def _computed(node: NodeDef, refs: tuple[str, ...], found: dict[str, Outputs]) -> Outputs | str | None:
+def _computed(node: NodeDef, refs: tuple[str, ...], found: dict[str, Outputs]) -> Outputs | None:
     arity = _ARITIES.get(node.op)
     if arity is None or not _declares_only(node.attr, ("T",)):
         return None
@@ -100,7 +91,7 @@ def _computed(node: NodeDef, refs: tuple[str, ...], found: dict[str, Outputs]) -
             continue  # a control edge: it orders, it feeds nothing
         outputs = found.get(source)
         if outputs is None:
-            return _LATER
+            return None  # read before it was worked out, or from outside: TensorFlow says
         if port >= len(outputs) or outputs[port][0] != dtype:
             return None  # TensorFlow refuses an input of another dtype
         shapes.append(outputs[port][1])
