@@ -53,6 +53,11 @@ def _op_trains(op: str) -> bool:
             or op in LOSS_LABEL_INPUT or is_training_step(op))
 
 
+@lru_cache(maxsize=4096)
+def _op_steps(op: str) -> bool:
+    return is_training_step(op) or op in LOSS_OPS
+
+
 def _in_gradients_scope(name: str) -> bool:
     # tf.gradients names its scope "gradients", then "gradients_1", ... on later calls.
     return any(p == "gradients" or p.startswith("gradients_") for p in name.split("/")[:-1])
@@ -61,7 +66,7 @@ def _in_gradients_scope(name: str) -> bool:
 def training_side(view: NodeTable) -> set[str]:
     """Training leftovers, losses and what reads them, except what the inference computation still reads."""
     leftovers = {name for name, node in view.nodes.items() if training_reason(node) is not None}
-    steps = [name for name, node in view.nodes.items() if is_training_step(node.op) or node.op in LOSS_OPS]
+    steps = [name for name, op in view.ops.items() if _op_steps(op)]
     side = leftovers | view.downstream(steps)
     # A variable behind its /read Identity, or a CheckNumerics in the forward chain, is still computed at inference.
     # Whatever of the side an inference node reads is reached through side nodes from one an inference node reads
@@ -72,6 +77,8 @@ def training_side(view: NodeTable) -> set[str]:
 
 def loss_use(view: NodeTable, name: str, training: set[str]) -> tuple[set[str], str | None]:
     """Which operands of a loss ("labels", "logits") ``name`` reaches, and one loss node it reaches as labels."""
+    if LOSS_LABEL_INPUT.keys().isdisjoint(view.ops.values()):
+        return set(), None  # no loss to reach: no walk over everything downstream of ``name``
     inference = set(view.nodes) - training
     kinds: set[str] = set()
     loss: str | None = None
