@@ -172,3 +172,34 @@ def test_saved_model_folder_is_frozen(tmp_path: Path):
     assert "Softmax" in ops and "VarHandleOp" not in ops
     with pytest.raises(InspectorError, match="has no signature 'nope'"):
         load_graph(tmp_path / "sm", signature="nope")
+
+
+def _nodes(*specs: tuple[str, str, list[str]]) -> GraphDef:
+    graph = GraphDef()
+    for name, op, inputs in specs:
+        graph.node.add(name=name, op=op, input=inputs)
+    return graph
+
+
+@pytest.mark.parametrize("specs", [
+    # a reader before what it reads, a port, a control input, a node reading itself (a loop TensorFlow imports)
+    [("b", "Relu", ["a:0", "^c"]), ("a", "Placeholder", []), ("c", "NoOp", [])],
+    [("a", "Placeholder", []), ("b", "Merge", ["a", "b:1"])],
+])
+def test_check_graph_accepts_what_names_a_node_in_any_order(specs):
+    check_graph(_nodes(*specs), path=Path("g.pb"))
+
+
+@pytest.mark.parametrize("specs,problem", [
+    # A name holding "^" or ":" is not what "^a" or "a:1" reads: the reference still names no node.
+    ([("^a", "Placeholder", []), ("b", "Relu", ["^a"])], "node 'b' reads '^a', which names no node"),
+    ([("a:1", "Placeholder", []), ("b", "Relu", ["a:1"])], "node 'b' reads 'a:1', which names no node"),
+    ([("a", "Placeholder", []), ("b", "Relu", ["a", "gone:1"]), ("c", "Relu", ["^late"])],
+     "node 'b' reads 'gone:1', which names no node"),
+    ([("b", "Relu", ["a"]), ("a", "Placeholder", []), ("b", "Relu", [])], "two nodes are named 'b'"),
+    ([("a", "Placeholder", []), ("", "Relu", ["a"])], "node #1 has no name"),
+    ([("a", "", [])], "node #0 has no op"),
+])
+def test_check_graph_names_the_first_problem_however_it_is_found(specs, problem):
+    with pytest.raises(InspectorError, match=problem.replace("^", r"\^")):
+        check_graph(_nodes(*specs), path=Path("g.pb"))

@@ -276,8 +276,18 @@ def summarise_scopes(
 
     heads = [name.rpartition("/")[0] for name in ops]
     scopes = set(heads)
+    paths: dict[str, tuple[int, ...]] = {}  # per scope, asked once per node: a graph has far fewer scopes than nodes
+
+    def scope_path(head: str) -> tuple[int, ...]:
+        found = paths.get(head)
+        if found is None:
+            found = path(head)
+            if len(found) <= _Trie.CACHED_DEPTH:
+                paths[head] = found
+        return found
+
     # Id 0, the root, for a top-level node that is no scope: it stands alone, whatever the counts.
-    owns = [path(name)[-1] if name in scopes else path(head)[-1] if head else 0 for name, head in zip(ops, heads)]
+    owns = [scope_path(name)[-1] if name in scopes else scope_path(head)[-1] if head else 0 for name, head in zip(ops, heads)]
     total, hit, kept = ([0] * len(trie.parent) for _ in range(3))
     walks: list[tuple[str, str]] = []
     for name, head, own in zip(ops, heads, owns):
@@ -297,7 +307,7 @@ def summarise_scopes(
     names: dict[int | str, str] = {}
     first: dict[str, int | None] = {}  # scope -> how deep its outermost fully accounted enclosing scope is
     for name, head in walks:
-        enclosing = path(head)
+        enclosing = scope_path(head)
         if head not in first:
             first[head] = next((i for i, p in enumerate(enclosing) if hit[p] + kept[p] == total[p]), None)
         depth = first[head]
@@ -341,7 +351,7 @@ def _scope_change(scope: str, node_ops: list[str], names: list[str], kind: str, 
 class _Trie:
     """Scope ids: one per distinct prefix path (the same parts below the same parent are the same scope)."""
 
-    _CACHED_DEPTH = 64  # deeper scopes are walked each time: caching every prefix of a deep chain is quadratic
+    CACHED_DEPTH = 64  # deeper scopes are walked each time: caching every prefix of a deep chain is quadratic
 
     def __init__(self) -> None:
         self._children: dict[tuple[int, str], int] = {}
@@ -367,7 +377,7 @@ class _Trie:
             for part in head.split("/"):
                 walked.append(self._child(walked[-1] if walked else 0, part))
             scope = tuple(walked)
-            if len(scope) <= self._CACHED_DEPTH:
+            if len(scope) <= self.CACHED_DEPTH:
                 self._scopes[head] = scope
         return (*scope, self._child(scope[-1], leaf))
 

@@ -307,6 +307,37 @@ def _too_deep(path: Path, depth: int) -> InspectorError:
 
 def check_graph(graph: GraphDef, *, path: Path) -> None:
     """Refuse graphs that no TensorFlow could import: unnamed nodes, duplicates, dangling inputs."""
+    if not _plainly_sound(graph):
+        _refuse(graph, path=path)
+
+
+def _plainly_sound(graph: GraphDef) -> bool:
+    """Whether the graph passes check_graph, asked quickly; False when unsure (the caller looks again, slowly).
+
+    Every graph read goes through this, so it reads each field once. With no
+    name holding ``^`` or ``:``, an input ``x`` names node ``x``; an input that
+    names no node seen yet (one further on, ``^x``, ``x:1``) is kept, with its
+    node's other inputs, to be asked at the end: memory grows with those, not
+    with the edges.
+    """
+    names: set[str] = set()
+    add = names.add
+    later: list[str] = []
+    for node in graph.node:
+        name = node.name
+        if not name or not node.op or name in names:
+            return False
+        add(name)
+        inputs = node.input
+        if inputs and not names.issuperset(inputs):
+            later += inputs
+    if any(name[:1] == "^" or ":" in name for name in names):
+        return False
+    return all(node_of(raw) in names for raw in later)
+
+
+def _refuse(graph: GraphDef, *, path: Path) -> None:
+    """check_graph node by node: the first problem, named as a user can fix it."""
     names: set[str] = set()
     for index, node in enumerate(graph.node):
         if not node.name or not node.op:
